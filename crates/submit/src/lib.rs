@@ -1,0 +1,1 @@
+//! Builds what Spark's spark-submit creates on Kubernetes, without a JVM.

@@ -1,0 +1,210 @@
+//! `testbed-load`: measures the raw capacity of the testbed's control plane, with no operator involved.
+//!
+//! Creates N pods (or, with `--objects app`, the ConfigMap + Service + Pod that one Spark submission
+//! needs) from C concurrent tasks in a namespace of its own, then waits until kwok has moved every pod to
+//! Running. Prints one JSON object: creation rate, latency percentiles and the time to all-Running.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
+use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams, WatchEvent, WatchParams};
+use kube::{Api, Client};
+use serde_json::json;
+use sparkplane_testbed::Testbed;
+use tokio::sync::Semaphore;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Objects {
+    /// One Pod per item.
+    Pod,
+    /// A ConfigMap, a headless Service and a Pod per item: what one submission creates.
+    App,
+}
+
+/// Measures how fast this control plane accepts objects and how fast kwok runs pods.
+#[derive(Debug, Parser)]
+#[command(name = "testbed-load")]
+struct Args {
+    /// How many items to create.
+    #[arg(long, default_value_t = 1000)]
+    count: usize,
+    /// How many creations are in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// What one item is.
+    #[arg(long, value_enum, default_value_t = Objects::Pod)]
+    objects: Objects,
+    /// Keep the namespace afterwards instead of deleting it.
+    #[arg(long)]
+    keep: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let testbed = Testbed::get()?;
+    let client = testbed.client().await?;
+    let namespace = format!("load-{}", std::process::id());
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &Namespace {
+                metadata: ObjectMeta {
+                    name: Some(namespace.clone()),
+                    ..ObjectMeta::default()
+                },
+                ..Namespace::default()
+            },
+        )
+        .await?;
+    let outcome = measure(&args, client, &namespace).await;
+    if !args.keep {
+        namespaces
+            .delete(&namespace, &DeleteParams::background())
+            .await?;
+    }
+    println!("{}", serde_json::to_string_pretty(&outcome?)?);
+    Ok(())
+}
+
+async fn measure(args: &Args, client: Client, namespace: &str) -> anyhow::Result<serde_json::Value> {
+    // The default service account must exist before pods are admitted.
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(client.clone(), namespace);
+    sparkplane_testbed::wait::until(Duration::from_secs(30), || async {
+        Ok(accounts.get_opt("default").await?.is_some())
+    })
+    .await?;
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let running_watch = tokio::spawn(count_running(pods.clone(), args.count));
+
+    let limit = Arc::new(Semaphore::new(args.concurrency));
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(args.count);
+    for i in 0..args.count {
+        let permit = limit.clone().acquire_owned().await?;
+        let client = client.clone();
+        let namespace = namespace.to_string();
+        let objects = args.objects;
+        tasks.push(tokio::spawn(async move {
+            let began = Instant::now();
+            let result = create_item(client, &namespace, i, objects).await;
+            drop(permit);
+            result.map(|()| began.elapsed())
+        }));
+    }
+    let mut latencies = Vec::with_capacity(args.count);
+    for task in tasks {
+        latencies.push(task.await??);
+    }
+    let created_after = start.elapsed();
+    let running_after = tokio::time::timeout(Duration::from_secs(600), running_watch)
+        .await
+        .context("pods did not all reach Running within 600 s")???;
+
+    latencies.sort();
+    let objects_per_item = match args.objects {
+        Objects::Pod => 1,
+        Objects::App => 3,
+    };
+    let seconds = created_after.as_secs_f64();
+    Ok(json!({
+        "objects": format!("{:?}", args.objects).to_lowercase(),
+        "count": args.count,
+        "concurrency": args.concurrency,
+        "created_seconds": seconds,
+        "items_per_second": args.count as f64 / seconds,
+        "api_objects_per_second": (args.count * objects_per_item) as f64 / seconds,
+        "item_latency_ms": percentiles(&latencies),
+        "all_running_seconds": running_after.as_secs_f64(),
+        "running_per_second": args.count as f64 / running_after.as_secs_f64(),
+    }))
+}
+
+async fn create_item(client: Client, namespace: &str, i: usize, objects: Objects) -> anyhow::Result<()> {
+    let name = format!("load-{i}");
+    let params = PostParams::default();
+    if matches!(objects, Objects::App) {
+        let config_map: ConfigMap = serde_json::from_value(json!({
+            "metadata": {"name": format!("{name}-conf-map")},
+            "immutable": true,
+            "data": {"spark.properties": "spark.app.name=load\n"},
+        }))?;
+        Api::<ConfigMap>::namespaced(client.clone(), namespace)
+            .create(&params, &config_map)
+            .await?;
+        let service: Service = serde_json::from_value(json!({
+            "metadata": {"name": format!("{name}-driver-svc")},
+            "spec": {"clusterIP": "None", "selector": {"load-item": name},
+                     "ports": [{"name": "driver-rpc-port", "port": 7078}]},
+        }))?;
+        Api::<Service>::namespaced(client.clone(), namespace)
+            .create(&params, &service)
+            .await?;
+    }
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {"load-item": name}},
+        "spec": {"restartPolicy": "Never",
+                 "containers": [{"name": "main", "image": "registry.invalid/never-pulled:1",
+                                 "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]},
+    }))?;
+    Api::<Pod>::namespaced(client, namespace)
+        .create(&params, &pod)
+        .await?;
+    Ok(())
+}
+
+/// Watches the namespace's pods from now on and returns how long until `count` of them were Running.
+async fn count_running(pods: Api<Pod>, count: usize) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let mut running = std::collections::HashSet::new();
+    let version = pods
+        .list_metadata(&ListParams::default().limit(1))
+        .await?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
+    let mut version = version;
+    loop {
+        let mut stream = pods
+            .watch(&WatchParams::default().timeout(290), &version)
+            .await?
+            .boxed();
+        while let Some(event) = stream.try_next().await? {
+            match event {
+                WatchEvent::Added(pod) | WatchEvent::Modified(pod) => {
+                    version = pod.metadata.resource_version.clone().unwrap_or(version);
+                    if pod.status.and_then(|s| s.phase).as_deref() == Some("Running") {
+                        running.insert(pod.metadata.name.unwrap_or_default());
+                        if running.len() >= count {
+                            return Ok(start.elapsed());
+                        }
+                    }
+                }
+                WatchEvent::Bookmark(bookmark) => version = bookmark.metadata.resource_version,
+                WatchEvent::Deleted(_) => {}
+                WatchEvent::Error(error) => bail!("watch failed: {error:?}"),
+            }
+        }
+    }
+}
+
+fn percentiles(sorted: &[Duration]) -> BTreeMap<&'static str, f64> {
+    let at = |q: f64| -> f64 {
+        if sorted.is_empty() {
+            return 0.0;
+        }
+        let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+        sorted[index].as_secs_f64() * 1000.0
+    };
+    [("p50", at(0.5)), ("p95", at(0.95)), ("p99", at(0.99)), ("max", at(1.0))]
+        .into_iter()
+        .collect()
+}

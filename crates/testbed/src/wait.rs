@@ -1,0 +1,34 @@
+//! Polling until a condition holds, for tests that watch the control plane converge.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+
+/// How often [`until`] checks its condition.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Checks `condition` every [`POLL_INTERVAL`] until it returns `Ok(true)`; fails after `timeout`
+/// with the last error seen, if any.
+pub async fn until<F, Fut>(timeout: Duration, mut condition: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<bool>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last_error = None;
+    loop {
+        match condition().await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(error) => last_error = Some(error),
+        }
+        if Instant::now() >= deadline {
+            match last_error {
+                Some(error) => bail!("not true after {timeout:?}; last error: {error:#}"),
+                None => bail!("not true after {timeout:?}"),
+            }
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}

@@ -1,0 +1,276 @@
+//! The testbed behaves as a real cluster would for everything Sparkplane relies on: simulated nodes,
+//! scripted pod lifecycles, the garbage collector, RBAC and CEL validation in CRD schemas.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, DynamicObject, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::{Api, Client, Config};
+use serde_json::json;
+use sparkplane_testbed::{Testbed, wait};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn pod(name: &str, annotations: serde_json::Value) -> anyhow::Result<Pod> {
+    Ok(serde_json::from_value(json!({
+        "metadata": {"name": name, "annotations": annotations},
+        "spec": {
+            "containers": [{"name": "main", "image": "registry.invalid/never-pulled:1"}],
+            "restartPolicy": "Never",
+        },
+    }))?)
+}
+
+async fn wait_for_phase(pods: &Api<Pod>, name: &str, phase: &str) -> anyhow::Result<Pod> {
+    wait::until(TIMEOUT, || async {
+        let pod = pods.get(name).await?;
+        Ok(pod.status.and_then(|s| s.phase).as_deref() == Some(phase))
+    })
+    .await
+    .with_context(|| format!("pod {name} never reached {phase}"))?;
+    Ok(pods.get(name).await?)
+}
+
+fn exit_code(pod: &Pod) -> Option<i32> {
+    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+    Some(statuses.first()?.state.as_ref()?.terminated.as_ref()?.exit_code)
+}
+
+#[tokio::test]
+async fn simulated_nodes_are_ready_with_capacity() -> anyhow::Result<()> {
+    let client = Testbed::get()?.client().await?;
+    let nodes = Api::<Node>::all(client).list(&Default::default()).await?;
+    let ready: Vec<&Node> = nodes
+        .items
+        .iter()
+        .filter(|node| {
+            node.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+        .collect();
+    assert!(ready.len() >= 4, "expected at least 4 Ready nodes, got {}", ready.len());
+    for node in ready {
+        let capacity = node
+            .status
+            .as_ref()
+            .and_then(|s| s.allocatable.as_ref())
+            .context("node without allocatable")?;
+        assert_eq!(capacity.get("cpu").map(|q| q.0.as_str()), Some("16"));
+        assert_eq!(capacity.get("pods").map(|q| q.0.as_str()), Some("110"));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn pods_run_and_end_as_their_annotations_script() -> anyhow::Result<()> {
+    let testbed = Testbed::get()?;
+    let namespace = testbed.namespace("tb-pods").await?;
+    let pods: Api<Pod> = Api::namespaced(testbed.client().await?, namespace.name());
+    let params = PostParams::default();
+
+    pods.create(&params, &pod("runs-forever", json!({}))?).await?;
+    pods.create(
+        &params,
+        &pod("succeeds", json!({"testbed.sparkplane.io/complete-after": "1s"}))?,
+    )
+    .await?;
+    pods.create(
+        &params,
+        &pod(
+            "fails",
+            json!({"testbed.sparkplane.io/complete-after": "1s", "testbed.sparkplane.io/exit-code": "3"}),
+        )?,
+    )
+    .await?;
+
+    let running = wait_for_phase(&pods, "runs-forever", "Running").await?;
+    let status = running.status.context("no status")?;
+    assert!(status.pod_ip.is_some(), "a running pod has an IP");
+    assert!(running.spec.and_then(|s| s.node_name).is_some(), "bound by the scheduler");
+    let ready = status.container_statuses.context("no container statuses")?;
+    assert!(ready[0].ready && ready[0].state.as_ref().and_then(|s| s.running.as_ref()).is_some());
+
+    let succeeded = wait_for_phase(&pods, "succeeds", "Succeeded").await?;
+    assert_eq!(exit_code(&succeeded), Some(0));
+    let failed = wait_for_phase(&pods, "fails", "Failed").await?;
+    assert_eq!(exit_code(&failed), Some(3));
+
+    // Without the annotation a pod keeps running.
+    let still = pods.get("runs-forever").await?;
+    assert_eq!(still.status.and_then(|s| s.phase).as_deref(), Some("Running"));
+
+    pods.delete("runs-forever", &DeleteParams::default()).await?;
+    wait::until(TIMEOUT, || async { Ok(pods.get_opt("runs-forever").await?.is_none()) })
+        .await
+        .context("a deleted pod goes away")?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn garbage_collector_deletes_dependents_of_a_deleted_owner() -> anyhow::Result<()> {
+    let testbed = Testbed::get()?;
+    let namespace = testbed.namespace("tb-gc").await?;
+    let config_maps: Api<ConfigMap> = Api::namespaced(testbed.client().await?, namespace.name());
+    let owner: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "owner"}}))?;
+    let owner = config_maps.create(&PostParams::default(), &owner).await?;
+    let dependent: ConfigMap = serde_json::from_value(json!({
+        "metadata": {
+            "name": "dependent",
+            "ownerReferences": [{
+                "apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+                "uid": owner.metadata.uid.context("owner has no uid")?,
+            }],
+        },
+    }))?;
+    config_maps.create(&PostParams::default(), &dependent).await?;
+
+    config_maps.delete("owner", &DeleteParams::background()).await?;
+    wait::until(TIMEOUT, || async { Ok(config_maps.get_opt("dependent").await?.is_none()) })
+        .await
+        .context("the garbage collector never deleted the dependent")?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn rbac_denies_an_unprivileged_service_account() -> anyhow::Result<()> {
+    let testbed = Testbed::get()?;
+    let namespace = testbed.namespace("tb-rbac").await?;
+    let admin = testbed.client().await?;
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace.name());
+    let account: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "nobody"}}))?;
+    accounts.create(&PostParams::default(), &account).await?;
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: vec![],
+            expiration_seconds: Some(600),
+            ..TokenRequestSpec::default()
+        },
+        ..TokenRequest::default()
+    };
+    let token = accounts
+        .create_token_request("nobody", &PostParams::default(), &request)
+        .await?
+        .status
+        .context("TokenRequest without status")?
+        .token;
+
+    let mut config: Config = testbed.config().await?;
+    config.auth_info = Default::default();
+    config.auth_info.token = Some(token.into());
+    let nobody = Client::try_from(config)?;
+
+    // The token authenticates (the service account may ask what it may do) ...
+    let who: serde_json::Value = nobody
+        .request(
+            http_request("/apis/authentication.k8s.io/v1/selfsubjectreviews", json!({
+                "apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
+            }))?,
+        )
+        .await?;
+    let username = who["status"]["userInfo"]["username"].as_str().unwrap_or_default();
+    assert_eq!(
+        username,
+        format!("system:serviceaccount:{}:nobody", namespace.name())
+    );
+    // ... and is refused what RBAC does not grant it.
+    let error = Api::<Pod>::namespaced(nobody, namespace.name())
+        .list(&Default::default())
+        .await
+        .expect_err("listing pods must be forbidden");
+    match error {
+        kube::Error::Api(status) => assert_eq!(status.code, 403, "{status:?}"),
+        other => panic!("expected a 403 from the API server, got {other:?}"),
+    }
+    Ok(())
+}
+
+fn http_request(path: &str, body: serde_json::Value) -> anyhow::Result<http::Request<Vec<u8>>> {
+    Ok(http::Request::post(path)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body)?)?)
+}
+
+#[tokio::test]
+async fn crd_cel_rule_rejects_a_bad_object_with_its_message() -> anyhow::Result<()> {
+    let testbed = Testbed::get()?;
+    let client = testbed.client().await?;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "metadata": {"name": "widgets.testbed.sparkplane.io"},
+        "spec": {
+            "group": "testbed.sparkplane.io",
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
+            "scope": "Namespaced",
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "properties": {"spec": {
+                        "type": "object",
+                        "properties": {"min": {"type": "integer"}, "max": {"type": "integer"}},
+                        "x-kubernetes-validations": [{
+                            "rule": "self.min <= self.max",
+                            "message": "min must not exceed max",
+                        }],
+                    }},
+                }},
+            }],
+        },
+    }))?;
+    let params = kube::api::PatchParams::apply("testbed-tests").force();
+    crds.patch(
+        "widgets.testbed.sparkplane.io",
+        &params,
+        &kube::api::Patch::Apply(&crd),
+    )
+    .await?;
+    wait::until(TIMEOUT, || async {
+        let crd = crds.get("widgets.testbed.sparkplane.io").await?;
+        Ok(crd
+            .status
+            .and_then(|s| s.conditions)
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True")))
+    })
+    .await
+    .context("CRD never established")?;
+
+    let namespace = testbed.namespace("tb-cel").await?;
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("testbed.sparkplane.io", "v1", "Widget"));
+    let widgets: Api<DynamicObject> =
+        Api::namespaced_with(client, namespace.name(), &resource);
+    let widget = |name: &str, min: i64, max: i64| -> anyhow::Result<DynamicObject> {
+        Ok(serde_json::from_value(json!({
+            "apiVersion": "testbed.sparkplane.io/v1", "kind": "Widget",
+            "metadata": {"name": name}, "spec": {"min": min, "max": max},
+        }))?)
+    };
+    // Retry the good one: the first requests after Established can still see the CRD as missing.
+    wait::until(TIMEOUT, || async {
+        Ok(widgets.create(&PostParams::default(), &widget("good", 1, 2)?).await.is_ok())
+    })
+    .await
+    .context("a valid Widget was never accepted")?;
+
+    let error = widgets
+        .create(&PostParams::default(), &widget("bad", 3, 2)?)
+        .await
+        .expect_err("the CEL rule must reject min > max");
+    match error {
+        kube::Error::Api(status) => {
+            assert_eq!(status.code, 422, "{status:?}");
+            assert!(
+                status.message.contains("min must not exceed max") && status.message.contains("spec"),
+                "message names the rule and the field: {}",
+                status.message
+            );
+        }
+        other => panic!("expected a 422 from the API server, got {other:?}"),
+    }
+    Ok(())
+}

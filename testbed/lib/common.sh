@@ -1,0 +1,37 @@
+# Shared helpers for testbed/build, testbed/up and testbed/down. Sourced, never run.
+
+TESTBED_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TESTBED_CACHE=${SPARKPLANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sparkplane}/testbed
+# Runtime state (certificates, etcd data, logs, pids) of the one testbed on this machine.
+TESTBED_STATE=${SPARKPLANE_TESTBED_STATE:-$TESTBED_CACHE/run}
+
+say() { printf 'testbed: %s\n' "$*" >&2; }
+die() { printf 'testbed: error: %s\n' "$*" >&2; exit 1; }
+
+require_go() {
+  command -v go >/dev/null 2>&1 || die "no Go toolchain on PATH: install Go 1.26 or newer (needed to build the testbed)"
+}
+
+# module_version DIR MODULE: the version of MODULE required by testbed/modules/DIR/go.mod.
+module_version() {
+  awk -v m="$2" '$1 == m && $2 ~ /^v/ {print $2; exit} $1 == "require" && $2 == m {print $3; exit}' \
+    "$TESTBED_ROOT/modules/$1/go.mod"
+}
+
+# The bin directory for the current pins: named by the Kubernetes version and a hash of every pin file.
+testbed_bin_dir() {
+  local key
+  key=$(cd "$TESTBED_ROOT/modules" && cat ./*/go.mod ./*/go.sum "$TESTBED_ROOT/build" | sha256sum | cut -c1-12)
+  echo "$TESTBED_CACHE/$(module_version kubernetes k8s.io/kubernetes)-$key/bin"
+}
+
+# pid_alive NAME: the component NAME of the running testbed is alive.
+pid_alive() {
+  local file="$TESTBED_STATE/pids/$1.pid" pid
+  [ -f "$file" ] || return 1
+  pid=$(cat "$file")
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+port_in_use() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+port_owner() { ss -Hltnp "sport = :$1" 2>/dev/null | head -n 1; }
