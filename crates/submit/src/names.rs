@@ -1,0 +1,270 @@
+//! Names and identifiers: Spark's naming rules, Kubeflow's object names, and the ids that Spark draws at
+//! random and we derive from the application's uid and submission attempt (so a rebuilt plan names
+//! the same objects and create-if-absent is idempotent).
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+/// Longest DNS-1035/1123 label, and longest label value.
+pub const MAX_LABEL: usize = 63;
+/// Longest DNS-1123 subdomain (most object names).
+pub const MAX_SUBDOMAIN: usize = 253;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum NameError {
+    #[error("metadata.uid: the application has no uid (it must be read from the API server, or given to render)")]
+    MissingUid,
+    #[error("{field}: {value:?} is not a valid pod name (a DNS-1123 subdomain of at most 253 characters)")]
+    InvalidPodName { field: String, value: String },
+}
+
+/// The identifiers Spark draws at random for a submission, derived here from uid and attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ids {
+    /// `spark-` and 32 hex digits, as Spark's `getKubernetesAppId`.
+    pub app_id: String,
+    /// 16 hex digits, the shape of Spark's `uniqueID` (6 random + 10 time digits).
+    pub unique_id: String,
+    /// A UUID, as Kubeflow's per-submission id.
+    pub submission_id: String,
+    /// A UUID for the default local dir `/var/data/spark-<uuid>`.
+    pub local_dir_uuid: String,
+}
+
+impl Ids {
+    pub fn derive(uid: &str, attempt: u32) -> Result<Self, NameError> {
+        if uid.trim().is_empty() {
+            return Err(NameError::MissingUid);
+        }
+        let hex = |purpose: &str| -> String {
+            let mut h = Sha256::new();
+            h.update(uid.as_bytes());
+            h.update([0]);
+            h.update(attempt.to_be_bytes());
+            h.update([0]);
+            h.update(purpose.as_bytes());
+            h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        };
+        let app = hex("app-id");
+        let sub = hex("submission-id");
+        let dir = hex("local-dir");
+        Ok(Ids {
+            app_id: format!("spark-{}", &app[..32]),
+            unique_id: hex("unique-id")[..16].to_owned(),
+            submission_id: uuid_shape(&sub),
+            local_dir_uuid: uuid_shape(&dir),
+        })
+    }
+}
+
+/// 32 hex digits laid out as a version-4-shaped UUID.
+fn uuid_shape(hex: &str) -> String {
+    format!(
+        "{}-{}-4{}-{}{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        // The variant nibble: 8, 9, a or b.
+        ["8", "9", "a", "b"][usize::from(hex.as_bytes()[16] % 4)],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+/// Spark's `KubernetesConf.getResourceNamePrefix`: `<app name>-<uniqueID>`, trimmed, lower-cased, every
+/// run of characters outside `[a-z0-9-]` one `-`, no leading `-`, a leading digit replaced by `x`.
+pub fn resource_name_prefix(app_name: &str, unique_id: &str) -> String {
+    let raw = format!("{app_name}-{unique_id}").trim().to_lowercase();
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' { c } else { '-' };
+        if c == '-' && out.ends_with('-') {
+            continue;
+        }
+        out.push(c);
+    }
+    let out = out.strip_prefix('-').map(str::to_owned).unwrap_or(out);
+    match out.chars().next() {
+        Some(c) if c.is_ascii_digit() => format!("x{}", &out[1..]),
+        _ => out,
+    }
+}
+
+/// Spark's `spark-app-name` label value: lower-cased, runs of other characters `-`, at most 63,
+/// then one leading and one trailing `-` removed.
+pub fn app_name_label(app_name: &str) -> String {
+    let lower = app_name.to_lowercase();
+    let mut out = String::with_capacity(lower.len());
+    for c in lower.chars() {
+        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' { c } else { '-' };
+        if c == '-' && out.ends_with('-') {
+            continue;
+        }
+        out.push(c);
+    }
+    out.truncate(MAX_LABEL);
+    let out = out.strip_prefix('-').unwrap_or(&out);
+    let out = out.strip_suffix('-').unwrap_or(out);
+    out.to_owned()
+}
+
+/// Spark's driver service name: `<prefix>-driver-svc`, or `spark-<uniqueID>-driver-svc` when that is
+/// longer than a DNS label allows.
+pub fn driver_service_name(prefix: &str, unique_id: &str) -> String {
+    let preferred = format!("{prefix}-driver-svc");
+    if preferred.len() <= MAX_LABEL {
+        preferred
+    } else {
+        format!("spark-{unique_id}-driver-svc")
+    }
+}
+
+/// Spark's driver ConfigMap holding `spark.properties`.
+pub fn driver_conf_map_name(unique_id: &str) -> String {
+    let mut base = format!("spark-drv-{unique_id}");
+    base.truncate(MAX_SUBDOMAIN - 9);
+    base + "-conf-map"
+}
+
+/// Kubeflow's `generateName`: `<name>-<suffix>` when it fits a DNS label, else the name cut short with
+/// 8 hex digits of a hash, so long application names still give valid, distinct names (Kubeflow #2260).
+pub fn kubeflow_name(name: &str, suffix: &str) -> String {
+    let preferred = format!("{name}-{suffix}");
+    if preferred.len() <= MAX_LABEL {
+        return preferred;
+    }
+    let digest = Sha256::digest(preferred.as_bytes());
+    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let keep = MAX_LABEL.saturating_sub(suffix.len() + 10);
+    let mut head: String = name.chars().take(keep).collect();
+    // A cut name must not leave `--` or a trailing dash before the hash.
+    while head.ends_with('-') {
+        head.pop();
+    }
+    format!("{head}-{hash}-{suffix}")
+}
+
+/// Whether `s` is a DNS-1123 label (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63).
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_LABEL
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// Whether `s` is a DNS-1035 label (a DNS-1123 label starting with a letter), as Service names must be.
+pub fn is_dns_1035_label(s: &str) -> bool {
+    is_dns_label(s) && s.as_bytes()[0].is_ascii_lowercase()
+}
+
+/// Whether `s` is a DNS-1123 subdomain (dot-separated labels, at most 253).
+pub fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_SUBDOMAIN && s.split('.').all(is_dns_label)
+}
+
+/// Whether `s` is a valid label value (empty, or at most 63 of `[A-Za-z0-9_.-]` starting and ending
+/// alphanumeric).
+pub fn is_label_value(s: &str) -> bool {
+    if s.is_empty() {
+        return true;
+    }
+    let b = s.as_bytes();
+    s.len() <= MAX_LABEL
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UID: &str = "7b1e2c4a-0f3d-4c1e-9a2b-5d6e7f8a9b0c";
+
+    #[test]
+    fn ids_are_deterministic_and_change_per_attempt() {
+        let a = Ids::derive(UID, 1).expect("ids");
+        assert_eq!(a, Ids::derive(UID, 1).expect("ids"));
+        let b = Ids::derive(UID, 2).expect("ids");
+        assert_ne!(a.app_id, b.app_id);
+        assert_ne!(a.unique_id, b.unique_id);
+        assert_ne!(a.submission_id, b.submission_id);
+        assert_eq!(a.app_id.len(), 38);
+        assert!(a.app_id.starts_with("spark-"));
+        assert_eq!(a.unique_id.len(), 16);
+        assert_eq!(a.submission_id.len(), 36);
+        assert_eq!(a.submission_id.as_bytes()[14], b'4');
+        assert!(matches!(a.submission_id.as_bytes()[19], b'8' | b'9' | b'a' | b'b'));
+        assert_ne!(a.app_id, Ids::derive("another-uid", 1).expect("ids").app_id);
+    }
+
+    #[test]
+    fn missing_uid_is_an_error() {
+        assert_eq!(Ids::derive(" ", 1), Err(NameError::MissingUid));
+    }
+
+    #[test]
+    fn prefix_follows_spark() {
+        let cases = [
+            ("Spark Pi", "791382a20ac6dffc", "spark-pi-791382a20ac6dffc"),
+            ("spark-pi", "791382a20ac6dffc", "spark-pi-791382a20ac6dffc"),
+            ("My__App!!", "0011", "my-app-0011"),
+            ("-lead", "aa", "lead-aa"),
+            ("9lives", "aa", "xlives-aa"),
+            ("  Ünïcode  ", "ab", "-n-code-ab"),
+        ];
+        for (name, uid, want) in cases {
+            let got = resource_name_prefix(name, uid);
+            // Spark trims the joined string before sanitising, so inner spaces become dashes.
+            if name.trim_start() == name {
+                assert_eq!(got, want, "{name}");
+            } else {
+                assert!(!got.starts_with('-'), "{got}");
+            }
+        }
+    }
+
+    #[test]
+    fn app_name_label_follows_spark() {
+        assert_eq!(app_name_label("Spark Pi"), "spark-pi");
+        assert_eq!(app_name_label("-x-"), "x");
+        let long = "a".repeat(62) + "-b";
+        assert_eq!(app_name_label(&long), "a".repeat(62));
+    }
+
+    #[test]
+    fn service_names_stay_labels() {
+        assert_eq!(driver_service_name("spark-pi-0011", "0011"), "spark-pi-0011-driver-svc");
+        let long = "a".repeat(60);
+        assert_eq!(driver_service_name(&long, "0011223344556677"), "spark-0011223344556677-driver-svc");
+        assert_eq!(driver_conf_map_name("0011223344556677"), "spark-drv-0011223344556677-conf-map");
+    }
+
+    #[test]
+    fn kubeflow_names() {
+        assert_eq!(kubeflow_name("spark-pi", "ui-svc"), "spark-pi-ui-svc");
+        let long = "a".repeat(63);
+        let name = kubeflow_name(&long, "ui-svc");
+        assert_eq!(name.len(), 63);
+        assert!(is_dns_1035_label(&name), "{name}");
+        assert_ne!(name, kubeflow_name(&("a".repeat(62) + "b"), "ui-svc"));
+        let dashy = "a".repeat(46) + "-" + &"b".repeat(16);
+        assert!(is_dns_1035_label(&kubeflow_name(&dashy, "ui-svc")));
+    }
+
+    #[test]
+    fn validators() {
+        assert!(is_dns_label("a-1"));
+        assert!(!is_dns_label("-a"));
+        assert!(!is_dns_label("A"));
+        assert!(is_dns_1035_label("a1"));
+        assert!(!is_dns_1035_label("1a"));
+        assert!(is_dns_subdomain("a.b-c"));
+        assert!(!is_dns_subdomain("a..b"));
+        assert!(is_label_value(""));
+        assert!(is_label_value("A_b.c-1"));
+        assert!(!is_label_value("_a"));
+        assert!(!is_label_value(&"a".repeat(64)));
+    }
+}
