@@ -15,6 +15,8 @@ struct Cli {
 enum Command {
     /// Print the version of this build.
     Version,
+    /// Print the CustomResourceDefinitions as YAML (`sparkplane crds | kubectl apply -f -`).
+    Crds,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -22,6 +24,10 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Version => {
             println!("sparkplane {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Crds => {
+            print!("{}", sparkplane_api::crds::all_crds_yaml()?);
             Ok(())
         }
     }

@@ -1,0 +1,16 @@
+//! The `sparkoperator.k8s.io/v1beta2` API served by Sparkplane: the Kubeflow Spark Operator's
+//! SparkApplication and ScheduledSparkApplication as Rust types, their defaults, the checks the
+//! CRD schema cannot express, and the CRDs generated from the types.
+
+pub mod crds;
+pub mod defaults;
+pub mod names;
+pub mod quantity;
+pub mod schema;
+pub mod v1beta2;
+pub mod validate;
+
+pub use v1beta2::{
+    ScheduledSparkApplication, ScheduledSparkApplicationSpec, ScheduledSparkApplicationStatus,
+    SparkApplication, SparkApplicationSpec, SparkApplicationStatus,
+};

@@ -1,0 +1,1 @@
+//! Checks the CRD schema cannot express.
