@@ -47,15 +47,27 @@ pub fn all_crds() -> Result<Vec<CustomResourceDefinition>, CrdError> {
 
 /// Every CRD as one multi-document YAML stream, as `sparkplane crds` prints it.
 pub fn all_crds_yaml() -> Result<String, CrdError> {
-    let mut out = String::new();
-    for crd in all_crds()? {
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        let yaml =
-            serde_yaml::to_string(&crd).map_err(|source| CrdError::Yaml { crd: name, source })?;
-        out.push_str("---\n");
-        out.push_str(&yaml);
-    }
-    Ok(out)
+    Ok(crd_files()?
+        .into_iter()
+        .map(|(_, yaml)| yaml)
+        .collect::<Vec<_>>()
+        .concat())
+}
+
+/// Every CRD as a YAML document, with the file name it has under `deploy/crds/`
+/// (`<plural>.<group>.yaml`).
+pub fn crd_files() -> Result<Vec<(String, String)>, CrdError> {
+    all_crds()?
+        .into_iter()
+        .map(|crd| {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            let yaml = serde_yaml::to_string(&crd).map_err(|source| CrdError::Yaml {
+                crd: name.clone(),
+                source,
+            })?;
+            Ok((format!("{name}.yaml"), format!("---\n{yaml}")))
+        })
+        .collect()
 }
 
 fn finish(
@@ -83,6 +95,26 @@ fn finish(
     }
     Ok(crd)
 }
+
+/// Fields whose type is a Kubernetes core type (from k8s-openapi). Their schemas keep their shape
+/// but lose the descriptions inside: those repeat the Kubernetes API reference, and with them the
+/// CRD outgrows the 256 KiB that `kubectl apply` (client-side) can record in an annotation.
+pub const EMBEDDED_KUBERNETES_FIELDS: &[&str] = &[
+    "affinity",
+    "dnsConfig",
+    "env",
+    "envFrom",
+    "hostAliases",
+    "ingressTLS",
+    "initContainers",
+    "lifecycle",
+    "podSecurityContext",
+    "securityContext",
+    "sidecars",
+    "tolerations",
+    "volumeMounts",
+    "volumes",
+];
 
 /// The one post-processing pass over a generated root schema.
 pub fn normalize(root: &mut Value, max_name_len: usize) {
@@ -113,7 +145,12 @@ fn walk(schema: &mut Value) {
     simplify(object);
     for key in ["properties", "patternProperties"] {
         if let Some(children) = object.get_mut(key).and_then(Value::as_object_mut) {
-            children.values_mut().for_each(walk);
+            for (name, child) in children.iter_mut() {
+                if EMBEDDED_KUBERNETES_FIELDS.contains(&name.as_str()) {
+                    strip_inner_descriptions(child);
+                }
+                walk(child);
+            }
         }
     }
     for key in ["items", "additionalProperties", "not"] {
@@ -124,6 +161,30 @@ fn walk(schema: &mut Value) {
     for key in ["allOf", "anyOf", "oneOf"] {
         if let Some(children) = object.get_mut(key).and_then(Value::as_array_mut) {
             children.iter_mut().for_each(walk);
+        }
+    }
+}
+
+/// Removes every description below `schema`, keeping its own.
+fn strip_inner_descriptions(schema: &mut Value) {
+    fn strip(value: &mut Value) {
+        match value {
+            Value::Object(object) => {
+                // A property may be called `description`; only drop string-valued schema keywords.
+                if object.get("description").is_some_and(Value::is_string) {
+                    object.remove("description");
+                }
+                object.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    if let Some(object) = schema.as_object_mut() {
+        for (key, value) in object.iter_mut() {
+            if key != "description" {
+                strip(value);
+            }
         }
     }
 }

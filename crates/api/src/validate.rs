@@ -1,1 +1,409 @@
-//! Checks the CRD schema cannot express.
+//! The checks the operator runs before acting on an object. The CRD schema already makes the API
+//! server refuse most bad input; this repeats those checks for objects that did not come through
+//! it (older CRDs, tests, `sparkplane render`) and adds what a schema cannot see: the cron schedule,
+//! `spark.kubernetes.namespace` against the object's own namespace, real version comparison.
+
+use std::fmt;
+
+use croner::parser::{CronParser, Seconds, Year};
+
+use crate::names::{self, MAX_APP_NAME_LEN, MAX_SCHEDULED_APP_NAME_LEN};
+use crate::quantity::{parse_quantity, parse_spark_memory};
+use crate::schema::OPERATOR_OWNED_SPARK_CONF;
+use crate::v1beta2::{
+    ScheduledSparkApplication, ScheduledSparkApplicationSpec, SparkApplication,
+    SparkApplicationSpec, SparkPodSpec,
+};
+
+/// One problem, with the path of the field it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field's path, as the API server writes it (`spec.driver.memory`).
+    pub path: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.problem)
+    }
+}
+
+/// Every problem found in an object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct Invalid(pub Vec<FieldError>);
+
+#[derive(Default)]
+struct Problems(Vec<FieldError>);
+
+impl Problems {
+    fn add(&mut self, path: impl Into<String>, problem: impl Into<String>) {
+        self.0.push(FieldError {
+            path: path.into(),
+            problem: problem.into(),
+        });
+    }
+
+    fn finish(self) -> Result<(), Invalid> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Invalid(self.0))
+        }
+    }
+}
+
+/// Checks a SparkApplication.
+pub fn spark_application(app: &SparkApplication) -> Result<(), Invalid> {
+    let mut problems = Problems::default();
+    check_name(
+        &mut problems,
+        app.metadata.name.as_deref(),
+        MAX_APP_NAME_LEN,
+    );
+    check_spec(
+        &mut problems,
+        "spec",
+        &app.spec,
+        app.metadata.namespace.as_deref(),
+    );
+    problems.finish()
+}
+
+/// Checks a ScheduledSparkApplication, its template included.
+pub fn scheduled_spark_application(app: &ScheduledSparkApplication) -> Result<(), Invalid> {
+    let mut problems = Problems::default();
+    check_name(
+        &mut problems,
+        app.metadata.name.as_deref(),
+        MAX_SCHEDULED_APP_NAME_LEN,
+    );
+    check_scheduled_spec(&mut problems, &app.spec, app.metadata.namespace.as_deref());
+    problems.finish()
+}
+
+/// Checks a cron schedule as Kubeflow reads it (robfig/cron's standard parser): five fields, a
+/// descriptor such as `@hourly`, or `@every <duration>`, optionally after `CRON_TZ=<zone> `.
+pub fn schedule(schedule: &str) -> Result<(), String> {
+    let mut expression = schedule.trim();
+    for prefix in ["CRON_TZ=", "TZ="] {
+        if let Some(rest) = expression.strip_prefix(prefix) {
+            let (zone, rest) = rest
+                .split_once(' ')
+                .ok_or_else(|| format!("{schedule:?} has a time zone but no schedule"))?;
+            if zone.is_empty() {
+                return Err(format!("{schedule:?} has an empty time zone"));
+            }
+            expression = rest.trim();
+        }
+    }
+    if let Some(duration) = expression.strip_prefix("@every ") {
+        return match go_duration_seconds(duration.trim()) {
+            Some(seconds) if seconds > 0.0 => Ok(()),
+            _ => Err(format!(
+                "{schedule:?}: {duration:?} is not a positive duration such as 90s or 1h30m"
+            )),
+        };
+    }
+    let expression = if expression.eq_ignore_ascii_case("@midnight") {
+        "@daily"
+    } else {
+        expression
+    };
+    if !expression.starts_with('@') && expression.split_whitespace().count() != 5 {
+        return Err(format!(
+            "{schedule:?} is not a cron schedule: expected five fields (minute hour day-of-month month day-of-week)"
+        ));
+    }
+    CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Disallowed)
+        .build()
+        .parse(expression)
+        .map(|_| ())
+        .map_err(|error| format!("{schedule:?} is not a cron schedule: {error}"))
+}
+
+/// The seconds of a Go duration (`300ms`, `1.5h`, `2h45m`).
+fn go_duration_seconds(input: &str) -> Option<f64> {
+    let mut rest = input;
+    let mut total = 0.0;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let (number, tail) = rest.split_at(number_end);
+        let value: f64 = number.parse().ok()?;
+        let unit_end = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_end);
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += value * scale;
+        rest = tail;
+    }
+    Some(total)
+}
+
+fn check_name(problems: &mut Problems, name: Option<&str>, max: usize) {
+    match name {
+        None => problems.add("metadata.name", "is required"),
+        Some(name) => {
+            if let Err(error) = names::check_dns1035(name, max) {
+                problems.add("metadata.name", error.to_string());
+            }
+        }
+    }
+}
+
+fn check_scheduled_spec(
+    problems: &mut Problems,
+    spec: &ScheduledSparkApplicationSpec,
+    namespace: Option<&str>,
+) {
+    if let Err(problem) = schedule(&spec.schedule) {
+        problems.add("spec.schedule", problem);
+    }
+    for (path, limit) in [
+        (
+            "spec.successfulRunHistoryLimit",
+            spec.successful_run_history_limit,
+        ),
+        ("spec.failedRunHistoryLimit", spec.failed_run_history_limit),
+    ] {
+        if limit.is_some_and(|limit| limit < 0) {
+            problems.add(path, "must be at least 0");
+        }
+    }
+    check_spec(problems, "spec.template", &spec.template, namespace);
+}
+
+fn check_spec(
+    problems: &mut Problems,
+    at: &str,
+    spec: &SparkApplicationSpec,
+    namespace: Option<&str>,
+) {
+    if let Some(conf) = &spec.spark_conf {
+        for key in OPERATOR_OWNED_SPARK_CONF {
+            if conf.contains_key(*key) {
+                problems.add(
+                    format!("{at}.sparkConf"),
+                    format!("key {key} is set by the operator; use the matching spec field"),
+                );
+            }
+        }
+        if let Some(other) = conf.get("spark.kubernetes.namespace")
+            && namespace.is_some_and(|namespace| namespace != other)
+        {
+            problems.add(
+                format!("{at}.sparkConf"),
+                format!(
+                    "spark.kubernetes.namespace {other:?} is not the application's namespace {:?}",
+                    namespace.unwrap_or_default()
+                ),
+            );
+        }
+    }
+
+    if spec.node_selector.is_some()
+        && (spec.driver.pod.node_selector.is_some() || spec.executor.pod.node_selector.is_some())
+    {
+        problems.add(
+            format!("{at}.nodeSelector"),
+            "cannot be combined with driver.nodeSelector or executor.nodeSelector",
+        );
+    }
+
+    let has_template = spec.driver.pod.template.is_some() || spec.executor.pod.template.is_some();
+    if has_template && spark_major(&spec.spark_version).is_some_and(|major| major < 3) {
+        problems.add(
+            format!("{at}.sparkVersion"),
+            format!(
+                "{:?}: driver.template and executor.template need Spark 3.0.0 or later",
+                spec.spark_version
+            ),
+        );
+    }
+
+    check_pod(problems, &format!("{at}.driver"), &spec.driver.pod);
+    check_pod(problems, &format!("{at}.executor"), &spec.executor.pod);
+    check_quantity(
+        problems,
+        &format!("{at}.driver.coreRequest"),
+        spec.driver.core_request.as_deref(),
+    );
+    check_quantity(
+        problems,
+        &format!("{at}.executor.coreRequest"),
+        spec.executor.core_request.as_deref(),
+    );
+    check_min(
+        problems,
+        &format!("{at}.executor.instances"),
+        spec.executor.instances.map(i64::from),
+        0,
+    );
+    check_min(
+        problems,
+        &format!("{at}.timeToLiveSeconds"),
+        spec.time_to_live_seconds,
+        0,
+    );
+    if let Some(policy) = &spec.restart_policy {
+        let at = format!("{at}.restartPolicy");
+        for (field, value, min) in [
+            (
+                "onSubmissionFailureRetries",
+                policy.on_submission_failure_retries.map(i64::from),
+                0,
+            ),
+            (
+                "onFailureRetries",
+                policy.on_failure_retries.map(i64::from),
+                0,
+            ),
+            (
+                "onSubmissionFailureRetryInterval",
+                policy.on_submission_failure_retry_interval,
+                1,
+            ),
+            (
+                "onFailureRetryInterval",
+                policy.on_failure_retry_interval,
+                1,
+            ),
+        ] {
+            check_min(problems, &format!("{at}.{field}"), value, min);
+        }
+    }
+    if let Some(allocation) = &spec.dynamic_allocation
+        && let (Some(min), Some(max)) = (allocation.min_executors, allocation.max_executors)
+        && min > max
+    {
+        problems.add(
+            format!("{at}.dynamicAllocation.minExecutors"),
+            format!("{min} is more than maxExecutors {max}"),
+        );
+    }
+    if let Some(port) = spec
+        .monitoring
+        .as_ref()
+        .and_then(|m| m.prometheus.as_ref())
+        .and_then(|p| p.port)
+        && !(1024..=49151).contains(&port)
+    {
+        problems.add(
+            format!("{at}.monitoring.prometheus.port"),
+            format!("{port} is not between 1024 and 49151"),
+        );
+    }
+}
+
+fn check_pod(problems: &mut Problems, at: &str, pod: &SparkPodSpec) {
+    check_min(
+        problems,
+        &format!("{at}.cores"),
+        pod.cores.map(i64::from),
+        1,
+    );
+    for (field, value) in [
+        ("memory", &pod.memory),
+        ("memoryOverhead", &pod.memory_overhead),
+    ] {
+        if let Some(value) = value
+            && let Err(error) = parse_spark_memory(value, 1 << 20)
+        {
+            problems.add(format!("{at}.{field}"), error.to_string());
+        }
+    }
+    check_quantity(
+        problems,
+        &format!("{at}.coreLimit"),
+        pod.core_limit.as_deref(),
+    );
+    check_quantity(
+        problems,
+        &format!("{at}.memoryLimit"),
+        pod.memory_limit.as_deref(),
+    );
+}
+
+fn check_quantity(problems: &mut Problems, path: &str, value: Option<&str>) {
+    if let Some(value) = value
+        && let Err(error) = parse_quantity(value)
+    {
+        problems.add(path, error.to_string());
+    }
+}
+
+fn check_min(problems: &mut Problems, path: &str, value: Option<i64>, min: i64) {
+    if let Some(value) = value
+        && value < min
+    {
+        problems.add(path, format!("{value} is less than {min}"));
+    }
+}
+
+/// The major version of a Spark version string (`3.5.1`, `v2.4`), if it has one.
+fn spark_major(version: &str) -> Option<u32> {
+    let version = version.trim().trim_start_matches(['v', 'V']);
+    let major = version.split('.').next()?;
+    major.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules() {
+        for good in [
+            "@every 3m",
+            "@every 1h30m",
+            "@every 1.5s",
+            "@hourly",
+            "@midnight",
+            "*/5 * * * *",
+            "0 9 * * MON-FRI",
+            "CRON_TZ=Europe/Paris 0 3 * * *",
+            "TZ=UTC @daily",
+        ] {
+            assert_eq!(schedule(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "every 3m",
+            "@every",
+            "@every 0s",
+            "@every 3x",
+            "* * * *",
+            "0 0 * * * *",
+            "61 * * * *",
+            "* 25 * * *",
+            "@sometimes",
+            "CRON_TZ=Europe/Paris",
+        ] {
+            assert!(schedule(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn spark_majors() {
+        assert_eq!(spark_major("3.5.1"), Some(3));
+        assert_eq!(spark_major("v2.4.8"), Some(2));
+        assert_eq!(spark_major("4"), Some(4));
+        assert_eq!(spark_major("latest"), None);
+    }
+}

@@ -198,8 +198,7 @@ pub enum PythonVersion {
 pub struct SparkPodSpec {
     /// A pod template; its settings come before the other fields here. Needs Spark 3 or later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema::preserve_unknown_object")]
-    pub template: Option<PodTemplateSpec>,
+    pub template: Option<PodTemplate>,
     /// Number of CPU cores (`spark.{driver,executor}.cores`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
@@ -295,6 +294,40 @@ pub struct SparkPodSpec {
     /// Share one process namespace between the pod's containers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share_process_namespace: Option<bool>,
+}
+
+/// A pod template exactly as written. Kubeflow's `template` is schemaless and is handed to Spark
+/// as a file, so what the user wrote is kept even where it is not a PodTemplateSpec field (Kubeflow's
+/// own pod-template example sets container-only fields in the pod's securityContext).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PodTemplate(pub serde_json::Map<String, serde_json::Value>);
+
+impl PodTemplate {
+    /// The template as a typed PodTemplateSpec; fields that are not PodTemplateSpec's are dropped.
+    pub fn to_spec(&self) -> Result<PodTemplateSpec, serde_json::Error> {
+        serde_json::from_value(serde_json::Value::Object(self.0.clone()))
+    }
+}
+
+impl From<PodTemplateSpec> for PodTemplate {
+    fn from(spec: PodTemplateSpec) -> Self {
+        match serde_json::to_value(spec) {
+            Ok(serde_json::Value::Object(map)) => PodTemplate(map),
+            // A PodTemplateSpec always serializes to an object.
+            _ => PodTemplate::default(),
+        }
+    }
+}
+
+impl JsonSchema for PodTemplate {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PodTemplate".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schema::preserve_unknown_object(generator)
+    }
 }
 
 /// The driver.
