@@ -120,6 +120,19 @@ pub const EMBEDDED_KUBERNETES_FIELDS: &[&str] = &[
 pub fn normalize(root: &mut Value, max_name_len: usize) {
     walk(root);
     if let Some(properties) = root.get_mut("properties").and_then(Value::as_object_mut) {
+        // Every Kubernetes object has them; the derive leaves them out, Kubeflow's CRD declares them.
+        for (field, description) in [
+            (
+                "apiVersion",
+                "The versioned schema of this object: sparkoperator.k8s.io/v1beta2.",
+            ),
+            ("kind", "The kind of this object."),
+        ] {
+            properties.insert(
+                field.into(),
+                json!({"type": "string", "description": description}),
+            );
+        }
         // Only `name` and `generateName` may be constrained under `metadata`.
         properties.insert(
             "metadata".into(),
