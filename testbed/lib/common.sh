@@ -2,8 +2,10 @@
 
 TESTBED_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TESTBED_CACHE=${SPARKPLANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sparkplane}/testbed
-# Runtime state (certificates, etcd data, logs, pids) of the one testbed on this machine.
+# Runtime state (certificates, kubeconfigs, etcd data, pids) of the one testbed on this machine.
 TESTBED_STATE=${SPARKPLANE_TESTBED_STATE:-$TESTBED_CACHE/run}
+# Component logs of the last start (kept after `down` and after a failed start).
+TESTBED_LOGS=$TESTBED_CACHE/logs
 
 say() { printf 'testbed: %s\n' "$*" >&2; }
 die() { printf 'testbed: error: %s\n' "$*" >&2; exit 1; }

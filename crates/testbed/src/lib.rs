@@ -63,9 +63,9 @@ impl Testbed {
         }
         let stdout = String::from_utf8_lossy(&output.stdout);
         let last = stdout.lines().last().unwrap_or_default();
-        let path = last
-            .strip_prefix("export KUBECONFIG=")
-            .with_context(|| format!("testbed/up did not end with `export KUBECONFIG=...`: {last:?}"))?;
+        let path = last.strip_prefix("export KUBECONFIG=").with_context(|| {
+            format!("testbed/up did not end with `export KUBECONFIG=...`: {last:?}")
+        })?;
         Ok(Testbed {
             kubeconfig: PathBuf::from(path.trim_matches(['\'', '"'])),
         })
@@ -157,13 +157,18 @@ impl Drop for TestNamespace {
                 .build()?;
             runtime.block_on(async {
                 let namespaces: Api<Namespace> = Api::all(testbed.client().await?);
-                namespaces.delete(&name, &DeleteParams::background()).await?;
+                namespaces
+                    .delete(&name, &DeleteParams::background())
+                    .await?;
                 Ok(())
             })
         })
         .join();
         if let Ok(Err(error)) = deleted {
-            eprintln!("warning: could not delete test namespace {}: {error:#}", self.name);
+            eprintln!(
+                "warning: could not delete test namespace {}: {error:#}",
+                self.name
+            );
         }
     }
 }

@@ -37,7 +37,15 @@ async fn wait_for_phase(pods: &Api<Pod>, name: &str, phase: &str) -> anyhow::Res
 
 fn exit_code(pod: &Pod) -> Option<i32> {
     let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
-    Some(statuses.first()?.state.as_ref()?.terminated.as_ref()?.exit_code)
+    Some(
+        statuses
+            .first()?
+            .state
+            .as_ref()?
+            .terminated
+            .as_ref()?
+            .exit_code,
+    )
 }
 
 #[tokio::test]
@@ -54,7 +62,11 @@ async fn simulated_nodes_are_ready_with_capacity() -> anyhow::Result<()> {
                 .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
         })
         .collect();
-    assert!(ready.len() >= 4, "expected at least 4 Ready nodes, got {}", ready.len());
+    assert!(
+        ready.len() >= 4,
+        "expected at least 4 Ready nodes, got {}",
+        ready.len()
+    );
     for node in ready {
         let capacity = node
             .status
@@ -74,10 +86,14 @@ async fn pods_run_and_end_as_their_annotations_script() -> anyhow::Result<()> {
     let pods: Api<Pod> = Api::namespaced(testbed.client().await?, namespace.name());
     let params = PostParams::default();
 
-    pods.create(&params, &pod("runs-forever", json!({}))?).await?;
+    pods.create(&params, &pod("runs-forever", json!({}))?)
+        .await?;
     pods.create(
         &params,
-        &pod("succeeds", json!({"testbed.sparkplane.io/complete-after": "1s"}))?,
+        &pod(
+            "succeeds",
+            json!({"testbed.sparkplane.io/complete-after": "1s"}),
+        )?,
     )
     .await?;
     pods.create(
@@ -92,9 +108,19 @@ async fn pods_run_and_end_as_their_annotations_script() -> anyhow::Result<()> {
     let running = wait_for_phase(&pods, "runs-forever", "Running").await?;
     let status = running.status.context("no status")?;
     assert!(status.pod_ip.is_some(), "a running pod has an IP");
-    assert!(running.spec.and_then(|s| s.node_name).is_some(), "bound by the scheduler");
+    assert!(
+        running.spec.and_then(|s| s.node_name).is_some(),
+        "bound by the scheduler"
+    );
     let ready = status.container_statuses.context("no container statuses")?;
-    assert!(ready[0].ready && ready[0].state.as_ref().and_then(|s| s.running.as_ref()).is_some());
+    assert!(
+        ready[0].ready
+            && ready[0]
+                .state
+                .as_ref()
+                .and_then(|s| s.running.as_ref())
+                .is_some()
+    );
 
     let succeeded = wait_for_phase(&pods, "succeeds", "Succeeded").await?;
     assert_eq!(exit_code(&succeeded), Some(0));
@@ -103,12 +129,18 @@ async fn pods_run_and_end_as_their_annotations_script() -> anyhow::Result<()> {
 
     // Without the annotation a pod keeps running.
     let still = pods.get("runs-forever").await?;
-    assert_eq!(still.status.and_then(|s| s.phase).as_deref(), Some("Running"));
+    assert_eq!(
+        still.status.and_then(|s| s.phase).as_deref(),
+        Some("Running")
+    );
 
-    pods.delete("runs-forever", &DeleteParams::default()).await?;
-    wait::until(TIMEOUT, || async { Ok(pods.get_opt("runs-forever").await?.is_none()) })
-        .await
-        .context("a deleted pod goes away")?;
+    pods.delete("runs-forever", &DeleteParams::default())
+        .await?;
+    wait::until(TIMEOUT, || async {
+        Ok(pods.get_opt("runs-forever").await?.is_none())
+    })
+    .await
+    .context("a deleted pod goes away")?;
     Ok(())
 }
 
@@ -128,12 +160,18 @@ async fn garbage_collector_deletes_dependents_of_a_deleted_owner() -> anyhow::Re
             }],
         },
     }))?;
-    config_maps.create(&PostParams::default(), &dependent).await?;
+    config_maps
+        .create(&PostParams::default(), &dependent)
+        .await?;
 
-    config_maps.delete("owner", &DeleteParams::background()).await?;
-    wait::until(TIMEOUT, || async { Ok(config_maps.get_opt("dependent").await?.is_none()) })
-        .await
-        .context("the garbage collector never deleted the dependent")?;
+    config_maps
+        .delete("owner", &DeleteParams::background())
+        .await?;
+    wait::until(TIMEOUT, || async {
+        Ok(config_maps.get_opt("dependent").await?.is_none())
+    })
+    .await
+    .context("the garbage collector never deleted the dependent")?;
     Ok(())
 }
 
@@ -146,19 +184,18 @@ async fn rbac_denies_an_unprivileged_service_account() -> anyhow::Result<()> {
     let account: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "nobody"}}))?;
     accounts.create(&PostParams::default(), &account).await?;
     let request = TokenRequest {
-        spec: TokenRequestSpec {
-            audiences: vec![],
+        spec: Some(TokenRequestSpec {
             expiration_seconds: Some(600),
             ..TokenRequestSpec::default()
-        },
+        }),
         ..TokenRequest::default()
     };
     let token = accounts
         .create_token_request("nobody", &PostParams::default(), &request)
         .await?
         .status
-        .context("TokenRequest without status")?
-        .token;
+        .and_then(|status| status.token)
+        .context("TokenRequest without a token")?;
 
     let mut config: Config = testbed.config().await?;
     config.auth_info = Default::default();
@@ -167,13 +204,16 @@ async fn rbac_denies_an_unprivileged_service_account() -> anyhow::Result<()> {
 
     // The token authenticates (the service account may ask what it may do) ...
     let who: serde_json::Value = nobody
-        .request(
-            http_request("/apis/authentication.k8s.io/v1/selfsubjectreviews", json!({
+        .request(http_request(
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            json!({
                 "apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
-            }))?,
-        )
+            }),
+        )?)
         .await?;
-    let username = who["status"]["userInfo"]["username"].as_str().unwrap_or_default();
+    let username = who["status"]["userInfo"]["username"]
+        .as_str()
+        .unwrap_or_default();
     assert_eq!(
         username,
         format!("system:serviceaccount:{}:nobody", namespace.name())
@@ -232,18 +272,21 @@ async fn crd_cel_rule_rejects_a_bad_object_with_its_message() -> anyhow::Result<
     .await?;
     wait::until(TIMEOUT, || async {
         let crd = crds.get("widgets.testbed.sparkplane.io").await?;
-        Ok(crd
-            .status
-            .and_then(|s| s.conditions)
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True")))
+        Ok(crd.status.and_then(|s| s.conditions).is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+        }))
     })
     .await
     .context("CRD never established")?;
 
     let namespace = testbed.namespace("tb-cel").await?;
-    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("testbed.sparkplane.io", "v1", "Widget"));
-    let widgets: Api<DynamicObject> =
-        Api::namespaced_with(client, namespace.name(), &resource);
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "testbed.sparkplane.io",
+        "v1",
+        "Widget",
+    ));
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, namespace.name(), &resource);
     let widget = |name: &str, min: i64, max: i64| -> anyhow::Result<DynamicObject> {
         Ok(serde_json::from_value(json!({
             "apiVersion": "testbed.sparkplane.io/v1", "kind": "Widget",
@@ -252,7 +295,10 @@ async fn crd_cel_rule_rejects_a_bad_object_with_its_message() -> anyhow::Result<
     };
     // Retry the good one: the first requests after Established can still see the CRD as missing.
     wait::until(TIMEOUT, || async {
-        Ok(widgets.create(&PostParams::default(), &widget("good", 1, 2)?).await.is_ok())
+        Ok(widgets
+            .create(&PostParams::default(), &widget("good", 1, 2)?)
+            .await
+            .is_ok())
     })
     .await
     .context("a valid Widget was never accepted")?;
@@ -265,7 +311,8 @@ async fn crd_cel_rule_rejects_a_bad_object_with_its_message() -> anyhow::Result<
         kube::Error::Api(status) => {
             assert_eq!(status.code, 422, "{status:?}");
             assert!(
-                status.message.contains("min must not exceed max") && status.message.contains("spec"),
+                status.message.contains("min must not exceed max")
+                    && status.message.contains("spec"),
                 "message names the rule and the field: {}",
                 status.message
             );

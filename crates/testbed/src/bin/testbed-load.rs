@@ -73,7 +73,11 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn measure(args: &Args, client: Client, namespace: &str) -> anyhow::Result<serde_json::Value> {
+async fn measure(
+    args: &Args,
+    client: Client,
+    namespace: &str,
+) -> anyhow::Result<serde_json::Value> {
     // The default service account must exist before pods are admitted.
     let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
         Api::namespaced(client.clone(), namespace);
@@ -128,7 +132,12 @@ async fn measure(args: &Args, client: Client, namespace: &str) -> anyhow::Result
     }))
 }
 
-async fn create_item(client: Client, namespace: &str, i: usize, objects: Objects) -> anyhow::Result<()> {
+async fn create_item(
+    client: Client,
+    namespace: &str,
+    i: usize,
+    objects: Objects,
+) -> anyhow::Result<()> {
     let name = format!("load-{i}");
     let params = PostParams::default();
     if matches!(objects, Objects::App) {
@@ -204,7 +213,12 @@ fn percentiles(sorted: &[Duration]) -> BTreeMap<&'static str, f64> {
         let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
         sorted[index].as_secs_f64() * 1000.0
     };
-    [("p50", at(0.5)), ("p95", at(0.95)), ("p99", at(0.99)), ("max", at(1.0))]
-        .into_iter()
-        .collect()
+    [
+        ("p50", at(0.5)),
+        ("p95", at(0.95)),
+        ("p99", at(0.99)),
+        ("max", at(1.0)),
+    ]
+    .into_iter()
+    .collect()
 }
