@@ -297,6 +297,18 @@ fn check_spec(
             format!("{min} is more than maxExecutors {max}"),
         );
     }
+    for (resource, quantity) in spec
+        .batch_scheduler_options
+        .iter()
+        .flat_map(|options| options.resources.iter().flatten())
+    {
+        if let Err(error) = parse_quantity(&quantity.0) {
+            problems.add(
+                format!("{at}.batchSchedulerOptions.resources.{resource}"),
+                error.to_string(),
+            );
+        }
+    }
     if let Some(port) = spec
         .monitoring
         .as_ref()

@@ -20,6 +20,11 @@ use super::SparkApplicationSpec;
     derive = "Default",
     derive = "PartialEq",
     crates(kube_core = "::kube_core"),
+    // `*.k8s.io` groups are protected; the group is Kubeflow's, approved in its PR 1298.
+    annotation(
+        "api-approved.kubernetes.io",
+        "https://github.com/kubeflow/spark-operator/pull/1298"
+    ),
     doc = "ScheduledSparkApplication is the Schema for the scheduledsparkapplications API",
     printcolumn(name = "Schedule", type_ = "string", json_path = ".spec.schedule"),
     printcolumn(name = "TimeZone", type_ = "string", json_path = ".spec.timeZone"),

@@ -28,6 +28,11 @@ use crate::schema;
     derive = "Default",
     derive = "PartialEq",
     crates(kube_core = "::kube_core"),
+    // `*.k8s.io` groups are protected; the group is Kubeflow's, approved in its PR 1298.
+    annotation(
+        "api-approved.kubernetes.io",
+        "https://github.com/kubeflow/spark-operator/pull/1298"
+    ),
     doc = "SparkApplication is the Schema for the sparkapplications API",
     printcolumn(name = "Suspend", type_ = "boolean", json_path = ".spec.suspend"),
     printcolumn(

@@ -1,0 +1,60 @@
+//! Installing our CRDs into the shared testbed, for the tests that need them.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use sparkplane_testbed::{Testbed, wait};
+
+/// The field manager of the CRDs the tests install.
+const FIELD_MANAGER: &str = "sparkplane-api-tests";
+
+pub fn testbed() -> anyhow::Result<&'static Testbed> {
+    Testbed::get()
+}
+
+/// A client to the testbed, with our CRDs installed and established. Server-side apply makes this
+/// idempotent: test binaries running at once all apply the same objects.
+pub async fn client_with_crds() -> anyhow::Result<Client> {
+    let client = testbed()?.client().await?;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in sparkplane_api::crds::all_crds()? {
+        let name = crd.metadata.name.clone().context("CRD without a name")?;
+        crds.patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .with_context(|| format!("applying CRD {name}"))?;
+        wait::until(Duration::from_secs(30), || {
+            let crds = crds.clone();
+            let name = name.clone();
+            async move {
+                let crd = crds.get(&name).await?;
+                Ok(crd
+                    .status
+                    .and_then(|status| status.conditions)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True"))
+            }
+        })
+        .await
+        .with_context(|| format!("CRD {name} not established"))?;
+    }
+    Ok(client)
+}
+
+/// The API resource of a manifest's kind.
+pub fn api_resource(object: &DynamicObject) -> anyhow::Result<ApiResource> {
+    let types = object
+        .types
+        .as_ref()
+        .context("manifest without apiVersion/kind")?;
+    let gvk = GroupVersionKind::try_from(types)?;
+    let plural = format!("{}s", gvk.kind.to_ascii_lowercase());
+    Ok(ApiResource::from_gvk_with_plural(&gvk, &plural))
+}
