@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::SparkApplicationSpec;
 
 /// The desired state of a ScheduledSparkApplication.
+// Clippy reads the repeated `type_ = "string"` of the printer columns as duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "sparkoperator.k8s.io",

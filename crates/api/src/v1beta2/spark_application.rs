@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::schema;
 
 /// The desired state of a SparkApplication.
+// Clippy reads the repeated `type_ = "string"` of the printer columns as duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "sparkoperator.k8s.io",
