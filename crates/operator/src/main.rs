@@ -17,6 +17,37 @@ enum Command {
     Version,
     /// Print the CustomResourceDefinitions as YAML (`sparkplane crds | kubectl apply -f -`).
     Crds,
+    /// Print what submitting a SparkApplication creates (driver pod, ConfigMaps, Services, Ingresses)
+    /// as YAML documents in creation order, offline.
+    Render(RenderArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RenderArgs {
+    /// The SparkApplication manifest (`-` for standard input).
+    #[arg(short = 'f', long = "filename")]
+    file: std::path::PathBuf,
+    /// Render for this Spark version instead of spec.sparkVersion.
+    #[arg(long)]
+    spark_version: Option<String>,
+    /// The submission attempt (1 for the first); names change with it.
+    #[arg(long, default_value_t = 1)]
+    attempt: u32,
+    /// The application's uid; without it one is derived from its namespace and name.
+    #[arg(long)]
+    uid: Option<String>,
+    /// spark.master as the driver sees it.
+    #[arg(long, default_value = "k8s://https://kubernetes.default.svc:443")]
+    master: String,
+    /// The UI Ingress URL format ({{$appName}}, {{$appNamespace}}, {{$appId}}).
+    #[arg(long)]
+    ingress_url_format: Option<String>,
+    /// SPARK_USER of the driver.
+    #[arg(long, default_value = "spark")]
+    spark_user: String,
+    /// Output format.
+    #[arg(short = 'o', long, default_value = "yaml", value_parser = ["yaml", "json"])]
+    output: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,5 +61,36 @@ fn main() -> anyhow::Result<()> {
             print!("{}", sparkplane_api::crds::all_crds_yaml()?);
             Ok(())
         }
+        Command::Render(args) => render(args),
     }
+}
+
+fn render(args: RenderArgs) -> anyhow::Result<()> {
+    use sparkplane_submit::render;
+    let text = if args.file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(&args.file)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?
+    };
+    let opts = render::RenderOptions {
+        settings: sparkplane_submit::Settings {
+            master: args.master,
+            ingress_url_format: args.ingress_url_format,
+            spark_user: args.spark_user,
+            ..Default::default()
+        },
+        attempt: args.attempt,
+        spark_version: args.spark_version,
+        uid: args.uid,
+    };
+    let (_, plan) = render::plan_from_yaml(&text, &opts)?;
+    match args.output.as_str() {
+        "json" => println!(
+            "{}",
+            serde_json::to_string_pretty(&render::objects_json(&plan)?)?
+        ),
+        _ => print!("{}", render::render_yaml(&plan)?),
+    }
+    Ok(())
 }

@@ -9,7 +9,9 @@ use crate::version::SparkVersion;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum MemoryError {
-    #[error("{field}: {value:?} is not a memory size Spark accepts (a whole number with an optional unit b, k, m, g, t or p, like 512m or 2g)")]
+    #[error(
+        "{field}: {value:?} is not a memory size Spark accepts (a whole number with an optional unit b, k, m, g, t or p, like 512m or 2g)"
+    )]
     NotAByteString { field: String, value: String },
     #[error("{field}: {value:?} is not a number")]
     NotAFactor { field: String, value: String },
@@ -41,7 +43,9 @@ pub fn mib(field: &str, value: &str) -> Result<u64, MemoryError> {
         value: value.to_owned(),
     };
     let lower = value.trim().to_ascii_lowercase();
-    let digits_end = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let digits_end = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
     let (digits, suffix) = lower.split_at(digits_end);
     if digits.is_empty() {
         return Err(bad());
@@ -70,7 +74,7 @@ pub fn factor(field: &str, value: &str) -> Result<f64, MemoryError> {
         field: field.to_owned(),
         value: value.to_owned(),
     })?;
-    if !(parsed > 0.0) || !parsed.is_finite() {
+    if parsed.is_nan() || parsed <= 0.0 || !parsed.is_finite() {
         return Err(MemoryError::FactorNotPositive {
             field: field.to_owned(),
             value: value.to_owned(),
@@ -172,11 +176,26 @@ mod tests {
 
     #[test]
     fn rejects_what_spark_rejects() {
-        for input in ["1Gi", "1gg", "", "m", "1.5g", "-1g", "1 g", "99999999999999999999p"] {
-            assert!(mib("spec.driver.memory", input).is_err(), "{input} should fail");
+        for input in [
+            "1Gi",
+            "1gg",
+            "",
+            "m",
+            "1.5g",
+            "-1g",
+            "1 g",
+            "99999999999999999999p",
+        ] {
+            assert!(
+                mib("spec.driver.memory", input).is_err(),
+                "{input} should fail"
+            );
         }
         let err = mib("spec.driver.memory", "1gg").expect_err("1gg");
-        assert!(err.to_string().starts_with("spec.driver.memory: \"1gg\""), "{err}");
+        assert!(
+            err.to_string().starts_with("spec.driver.memory: \"1gg\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -12,9 +12,13 @@ pub const MAX_SUBDOMAIN: usize = 253;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum NameError {
-    #[error("metadata.uid: the application has no uid (it must be read from the API server, or given to render)")]
+    #[error(
+        "metadata.uid: the application has no uid (it must be read from the API server, or given to render)"
+    )]
     MissingUid,
-    #[error("{field}: {value:?} is not a valid pod name (a DNS-1123 subdomain of at most 253 characters)")]
+    #[error(
+        "{field}: {value:?} is not a valid pod name (a DNS-1123 subdomain of at most 253 characters)"
+    )]
     InvalidPodName { field: String, value: String },
 }
 
@@ -77,7 +81,11 @@ pub fn resource_name_prefix(app_name: &str, unique_id: &str) -> String {
     let raw = format!("{app_name}-{unique_id}").trim().to_lowercase();
     let mut out = String::with_capacity(raw.len());
     for c in raw.chars() {
-        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' { c } else { '-' };
+        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
+            c
+        } else {
+            '-'
+        };
         if c == '-' && out.ends_with('-') {
             continue;
         }
@@ -96,7 +104,11 @@ pub fn app_name_label(app_name: &str) -> String {
     let lower = app_name.to_lowercase();
     let mut out = String::with_capacity(lower.len());
     for c in lower.chars() {
-        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' { c } else { '-' };
+        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
+            c
+        } else {
+            '-'
+        };
         if c == '-' && out.ends_with('-') {
             continue;
         }
@@ -148,7 +160,8 @@ pub fn kubeflow_name(name: &str, suffix: &str) -> String {
 pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_LABEL
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -171,7 +184,8 @@ pub fn is_label_value(s: &str) -> bool {
     }
     let b = s.as_bytes();
     s.len() <= MAX_LABEL
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
 }
@@ -195,7 +209,10 @@ mod tests {
         assert_eq!(a.unique_id.len(), 16);
         assert_eq!(a.submission_id.len(), 36);
         assert_eq!(a.submission_id.as_bytes()[14], b'4');
-        assert!(matches!(a.submission_id.as_bytes()[19], b'8' | b'9' | b'a' | b'b'));
+        assert!(matches!(
+            a.submission_id.as_bytes()[19],
+            b'8' | b'9' | b'a' | b'b'
+        ));
         assert_ne!(a.app_id, Ids::derive("another-uid", 1).expect("ids").app_id);
     }
 
@@ -235,10 +252,19 @@ mod tests {
 
     #[test]
     fn service_names_stay_labels() {
-        assert_eq!(driver_service_name("spark-pi-0011", "0011"), "spark-pi-0011-driver-svc");
+        assert_eq!(
+            driver_service_name("spark-pi-0011", "0011"),
+            "spark-pi-0011-driver-svc"
+        );
         let long = "a".repeat(60);
-        assert_eq!(driver_service_name(&long, "0011223344556677"), "spark-0011223344556677-driver-svc");
-        assert_eq!(driver_conf_map_name("0011223344556677"), "spark-drv-0011223344556677-conf-map");
+        assert_eq!(
+            driver_service_name(&long, "0011223344556677"),
+            "spark-0011223344556677-driver-svc"
+        );
+        assert_eq!(
+            driver_conf_map_name("0011223344556677"),
+            "spark-drv-0011223344556677-conf-map"
+        );
     }
 
     #[test]

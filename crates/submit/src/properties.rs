@@ -42,9 +42,15 @@ impl SparkConf {
     }
 
     /// Entries whose key starts with `prefix`, with the prefix removed, in key order.
-    pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    pub fn with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         self.entries
-            .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
             .take_while(move |(k, _)| k.starts_with(prefix))
             .map(move |(k, v)| (&k[prefix.len()..], v.as_str()))
     }
@@ -235,7 +241,8 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let text = conf.to_properties("Java properties built from Kubernetes config map with name: cm");
+        let text =
+            conf.to_properties("Java properties built from Kubernetes config map with name: cm");
         let expected = "#Java properties built from Kubernetes config map with name: cm\n\
             a\\ key=\\ leading space and \\= \\# \\! \\\\ tab\\there\n\
             spark.app.name=Spark Pi\n\
@@ -263,7 +270,8 @@ mod tests {
         .into_iter()
         .collect();
         let parsed = parse_properties(&conf.to_properties("c"));
-        let expected: BTreeMap<String, String> = conf.iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let expected: BTreeMap<String, String> =
+            conf.iter().map(|(k, v)| (k.into(), v.into())).collect();
         assert_eq!(parsed, expected);
     }
 

@@ -78,7 +78,11 @@ mod tests {
         for (input, (major, minor, patch)) in cases {
             assert_eq!(
                 SparkVersion::parse("f", input),
-                Ok(SparkVersion { major, minor, patch }),
+                Ok(SparkVersion {
+                    major,
+                    minor,
+                    patch
+                }),
                 "{input}"
             );
         }
@@ -87,9 +91,18 @@ mod tests {
     #[test]
     fn rejects() {
         for input in ["", "4", "four", "4.0.0.0", "4.x"] {
-            assert!(matches!(SparkVersion::parse("f", input), Err(VersionError::Malformed { .. })), "{input}");
+            assert!(
+                matches!(
+                    SparkVersion::parse("f", input),
+                    Err(VersionError::Malformed { .. })
+                ),
+                "{input}"
+            );
         }
-        assert!(matches!(SparkVersion::parse("f", "2.4.8"), Err(VersionError::TooOld { .. })));
+        assert!(matches!(
+            SparkVersion::parse("f", "2.4.8"),
+            Err(VersionError::TooOld { .. })
+        ));
     }
 
     #[test]

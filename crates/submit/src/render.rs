@@ -1,0 +1,91 @@
+//! `sparkplane render`: a SparkApplication manifest in, its plan out as YAML documents, offline.
+
+use sha2::{Digest, Sha256};
+use sparkplane_api::SparkApplication;
+use thiserror::Error;
+
+use crate::plan::{self, Attempt, PlanError, PlanObject, Settings, SubmissionPlan};
+
+#[derive(Debug, Error)]
+pub enum RenderError {
+    #[error("the manifest is not a SparkApplication: {0}")]
+    Parse(#[from] serde_yaml::Error),
+    #[error("{0}")]
+    Invalid(#[from] sparkplane_api::validate::Invalid),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("cannot write the plan: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RenderOptions {
+    pub settings: Settings,
+    pub attempt: u32,
+    /// Replaces `spec.sparkVersion`.
+    pub spark_version: Option<String>,
+    /// The uid to derive names from; without one, a stand-in derived from namespace and name.
+    pub uid: Option<String>,
+}
+
+/// Reads the application, fills in what the API server and Kubeflow's defaults would, and builds.
+pub fn plan_from_yaml(
+    text: &str,
+    opts: &RenderOptions,
+) -> Result<(SparkApplication, SubmissionPlan), RenderError> {
+    let mut app: SparkApplication = serde_yaml::from_str(text)?;
+    if let Some(v) = &opts.spark_version {
+        app.spec.spark_version = v.clone();
+    }
+    let namespace = app
+        .metadata
+        .namespace
+        .get_or_insert_with(|| "default".into())
+        .clone();
+    if let Some(uid) = &opts.uid {
+        app.metadata.uid = Some(uid.clone());
+    }
+    if app.metadata.uid.is_none() {
+        let digest = Sha256::digest(format!(
+            "{namespace}/{}",
+            app.metadata.name.as_deref().unwrap_or_default()
+        ));
+        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        app.metadata.uid = Some(format!(
+            "{}-{}-{}-{}-{}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        ));
+    }
+    sparkplane_api::validate::spark_application(&app)?;
+    app.spec = sparkplane_api::defaults::spark_application_spec(app.spec);
+    let plan = plan::build(&app, &opts.settings, Attempt(opts.attempt.max(1)))?;
+    Ok((app, plan))
+}
+
+/// The plan's objects in creation order, as JSON values.
+pub fn objects_json(plan: &SubmissionPlan) -> Result<Vec<serde_json::Value>, serde_json::Error> {
+    plan.objects()
+        .into_iter()
+        .map(|o| match o {
+            PlanObject::Pod(x) => serde_json::to_value(x),
+            PlanObject::ConfigMap(x) => serde_json::to_value(x),
+            PlanObject::Service(x) => serde_json::to_value(x),
+            PlanObject::PersistentVolumeClaim(x) => serde_json::to_value(x),
+            PlanObject::Ingress(x) => serde_json::to_value(x),
+        })
+        .collect()
+}
+
+/// Multi-document YAML of the plan's objects, in creation order.
+pub fn render_yaml(plan: &SubmissionPlan) -> Result<String, RenderError> {
+    let mut out = String::new();
+    for value in objects_json(plan)? {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(&value)?);
+    }
+    Ok(out)
+}
