@@ -91,3 +91,23 @@ fn kubeflow_examples_round_trip() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// `validate` accepts every Kubeflow example: no false alarms on manifests that work there.
+#[test]
+fn kubeflow_examples_pass_validate() {
+    let mut failures = Vec::new();
+    for (name, manifest) in examples() {
+        let verdict = if manifest["kind"] == "SparkApplication" {
+            let app: SparkApplication = serde_json::from_value(manifest).expect("deserialize");
+            sparkplane_api::validate::spark_application(&app)
+        } else {
+            let app: ScheduledSparkApplication =
+                serde_json::from_value(manifest).expect("deserialize");
+            sparkplane_api::validate::scheduled_spark_application(&app)
+        };
+        if let Err(error) = verdict {
+            failures.push(format!("{name}: {error}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
