@@ -209,3 +209,84 @@ fn simplify(object: &mut Map<String, Value>) {
         values.retain(|value| !value.is_null());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_fixes_what_the_derive_leaves() {
+        let mut root = json!({
+            "type": "object",
+            "properties": {
+                "metadata": {"type": "object"},
+                "spec": {
+                    "type": "object",
+                    "description": "kept",
+                    "properties": {
+                        "mode": {"type": "string", "nullable": true, "enum": ["cluster", "client", null]},
+                        "volumes": {
+                            "type": "array",
+                            "description": "kept: our own field's description",
+                            "items": {
+                                "type": "object",
+                                "description": "dropped",
+                                "properties": {
+                                    "description": {"type": "string", "description": "dropped"}
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        normalize(&mut root, 50);
+        let spec = &root["properties"]["spec"];
+        assert_eq!(spec["description"], "kept");
+        assert_eq!(
+            spec["properties"]["mode"]["enum"],
+            json!(["cluster", "client"])
+        );
+        let volumes = &spec["properties"]["volumes"];
+        assert_eq!(volumes["description"], "kept: our own field's description");
+        assert_eq!(volumes["items"].get("description"), None);
+        // A property named `description` is a property, not a keyword: it stays, minus its text.
+        assert_eq!(
+            volumes["items"]["properties"]["description"],
+            json!({"type": "string"})
+        );
+        let name = &root["properties"]["metadata"]["properties"]["name"];
+        assert_eq!(name["maxLength"], 50);
+        assert_eq!(name["pattern"], DNS_1035_PATTERN);
+        assert_eq!(root["properties"]["apiVersion"]["type"], "string");
+        assert_eq!(root["properties"]["kind"]["type"], "string");
+    }
+
+    #[test]
+    fn generated_schemas_are_structural() {
+        // The API server refuses `$ref`, and `anyOf`/`oneOf`/`allOf` except under int-or-string.
+        fn check(value: &Value, path: &str, out: &mut Vec<String>) {
+            if let Value::Object(object) = value {
+                if object.contains_key("$ref") {
+                    out.push(format!("{path}: $ref"));
+                }
+                for key in ["anyOf", "oneOf", "allOf"] {
+                    if object.contains_key(key)
+                        && object.get("x-kubernetes-int-or-string") != Some(&Value::Bool(true))
+                    {
+                        out.push(format!("{path}: {key}"));
+                    }
+                }
+                for (key, child) in object {
+                    check(child, &format!("{path}/{key}"), out);
+                }
+            }
+        }
+        let mut problems = Vec::new();
+        for crd in all_crds().expect("CRDs generate") {
+            let value = serde_json::to_value(&crd).expect("serialize");
+            check(&value, "", &mut problems);
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+}
