@@ -30,6 +30,14 @@ pub enum BasicError {
     BadCores { field: String, value: String },
     #[error("spec.driver.labels: {key:?} is a label Spark sets itself")]
     ReservedLabel { key: String },
+    #[error(
+        "spec.driver.labels[{key}]: {value:?} is not a valid label value (at most 63 characters, alphanumeric at both ends; Spark {version} does not substitute {{{{APP_ID}}}} in labels)"
+    )]
+    InvalidLabel {
+        key: String,
+        value: String,
+        version: String,
+    },
 }
 
 /// Where a conf key came from in the spec, so errors name the field the user wrote.
@@ -185,6 +193,13 @@ pub fn apply(
         } else {
             v.to_owned()
         };
+        if !names::is_label_value(&v) {
+            return Err(BasicError::InvalidLabel {
+                key: k.to_owned(),
+                value: v,
+                version: ctx.version.to_string(),
+            });
+        }
         labels.insert(k.to_owned(), v);
     }
     labels.insert("spark-version".into(), ctx.version.to_string());

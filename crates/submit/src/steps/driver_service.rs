@@ -50,7 +50,7 @@ pub fn apply(ctx: &StepContext<'_>, p: &SparkPod) -> Result<(Service, SparkConf)
             .collect();
     let annotations: BTreeMap<String, String> = conf
         .with_prefix("spark.kubernetes.driver.service.annotation.")
-        .map(|(k, v)| (k.to_owned(), super::substitute_app_id(v, &ctx.ids.app_id)))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     let service = Service {
         metadata: ObjectMeta {

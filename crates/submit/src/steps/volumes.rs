@@ -95,7 +95,8 @@ pub fn apply(
                 volume.nfs = Some(NFSVolumeSource {
                     path: need("options.path")?,
                     server: need("options.server")?,
-                    read_only: read_only("options.readOnly"),
+                    // Spark's NFS volume has no read-only option; only the mount can be.
+                    read_only: None,
                 })
             }
             "persistentVolumeClaim" => {
@@ -116,7 +117,8 @@ pub fn apply(
                 }
                 volume.persistent_volume_claim = Some(PersistentVolumeClaimVolumeSource {
                     claim_name: claim,
-                    read_only: read_only("options.readOnly"),
+                    // Spark takes the claim's read-only flag from the mount.
+                    read_only: read_only("mount.readOnly"),
                 })
             }
             other => {
