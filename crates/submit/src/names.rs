@@ -171,9 +171,17 @@ pub fn is_dns_1035_label(s: &str) -> bool {
     is_dns_label(s) && s.as_bytes()[0].is_ascii_lowercase()
 }
 
-/// Whether `s` is a DNS-1123 subdomain (dot-separated labels, at most 253).
+/// Whether `s` is a DNS-1123 subdomain as the API server checks it: at most 253 in all, dot-separated
+/// parts of `[a-z0-9-]` that start and end alphanumeric (no per-part length limit).
 pub fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= MAX_SUBDOMAIN && s.split('.').all(is_dns_label)
+    !s.is_empty()
+        && s.len() <= MAX_SUBDOMAIN
+        && s.split('.').all(|part| {
+            !part.is_empty()
+                && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
 }
 
 /// Whether `s` is a valid label value (empty, or at most 63 of `[A-Za-z0-9_.-]` starting and ending

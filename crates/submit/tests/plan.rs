@@ -1,0 +1,137 @@
+//! The plan builder end to end: determinism, names, Spark's rules, and typed errors for bad input.
+
+use proptest::prelude::*;
+use sparkplane_submit::names::{is_dns_1035_label, is_dns_subdomain, is_label_value};
+use sparkplane_submit::render::{RenderOptions, plan_from_yaml};
+use sparkplane_submit::{PlanObject, SubmissionPlan};
+
+fn app(name: &str, extra_spec: &str) -> String {
+    format!(
+        "apiVersion: sparkoperator.k8s.io/v1beta2\nkind: SparkApplication\nmetadata:\n  name: {name}\n  namespace: jobs\n  uid: 11111111-2222-4333-8444-555555555555\nspec:\n  type: Scala\n  sparkVersion: 4.0.0\n  image: apache/spark:4.0.0\n  mainClass: org.apache.spark.examples.SparkPi\n  mainApplicationFile: local:///opt/spark/examples/jars/spark-examples.jar\n  driver: {{}}\n  executor: {{}}\n{extra_spec}"
+    )
+}
+
+fn plan(yaml: &str, attempt: u32) -> Result<SubmissionPlan, String> {
+    let opts = RenderOptions {
+        attempt,
+        ..Default::default()
+    };
+    plan_from_yaml(yaml, &opts).map(|(_, p)| p).map_err(|e| e.to_string())
+}
+
+#[test]
+fn same_input_same_plan_new_attempt_new_names() {
+    let a = plan(&app("spark-pi", ""), 1).expect("plan");
+    assert_eq!(a, plan(&app("spark-pi", ""), 1).expect("plan"));
+    let b = plan(&app("spark-pi", ""), 2).expect("plan");
+    assert_ne!(a.app_id, b.app_id);
+    assert_ne!(a.driver_service.metadata.name, b.driver_service.metadata.name);
+    assert_ne!(a.config_maps[0].metadata.name, b.config_maps[0].metadata.name);
+    // Kubeflow's driver pod name does not change between attempts.
+    assert_eq!(a.driver_pod_name, "spark-pi-driver");
+    assert_eq!(b.driver_pod_name, "spark-pi-driver");
+}
+
+#[test]
+fn spark_pi_driver_matches_spark() {
+    let p = plan(&app("spark-pi", ""), 1).expect("plan");
+    let c = p.driver_pod.spec.as_ref().expect("spec").containers.last().expect("container");
+    let res = c.resources.as_ref().expect("resources");
+    assert_eq!(res.requests.as_ref().expect("requests")["memory"].0, "1408Mi");
+    assert_eq!(res.limits.as_ref().expect("limits")["memory"].0, "1408Mi");
+    assert_eq!(p.properties.get("spark.kubernetes.resource.type"), Some("java"));
+    assert_eq!(p.properties.get("spark.kubernetes.memoryOverheadFactor"), Some("0.1"));
+    let labels = p.driver_pod.metadata.labels.as_ref().expect("labels");
+    assert_eq!(labels["sparkoperator.k8s.io/app-name"], "spark-pi");
+    assert_eq!(labels["sparkoperator.k8s.io/launched-by-spark-operator"], "true");
+    assert_eq!(labels["sparkoperator.k8s.io/submission-id"], p.submission_id);
+    assert_eq!(
+        p.properties.get("spark.kubernetes.executor.label.sparkoperator.k8s.io/submission-id"),
+        Some(p.submission_id.as_str())
+    );
+    let kinds: Vec<&str> = p
+        .objects()
+        .iter()
+        .map(|o| match o {
+            PlanObject::Pod(_) => "Pod",
+            PlanObject::ConfigMap(_) => "ConfigMap",
+            PlanObject::Service(_) => "Service",
+            PlanObject::PersistentVolumeClaim(_) => "PVC",
+            PlanObject::Ingress(_) => "Ingress",
+        })
+        .collect();
+    assert_eq!(kinds, ["Pod", "ConfigMap", "ConfigMap", "Service", "Service"]);
+}
+
+#[test]
+fn python_uses_the_non_jvm_factor() {
+    let yaml = app("py", "").replace("type: Scala", "type: Python");
+    let p = plan(&yaml, 1).expect("plan");
+    let c = p.driver_pod.spec.as_ref().expect("spec").containers.last().expect("container");
+    assert_eq!(c.resources.as_ref().expect("r").limits.as_ref().expect("l")["memory"].0, "1433Mi");
+    assert!(c.args.as_ref().expect("args").contains(&"org.apache.spark.deploy.PythonRunner".to_owned()));
+}
+
+#[test]
+fn bad_input_gives_errors_that_name_the_field() {
+    let cases = [
+        (app("a", "").replace("driver: {}", "driver: {memory: 1gg}"), "spec.driver.memory"),
+        (app("a", "").replace("driver: {}", "driver: {memory: 1Gi}"), "spec.driver.memory"),
+        (app("a", "").replace("  mainClass: org.apache.spark.examples.SparkPi\n", ""), "spec.mainClass"),
+        (app("a", "").replace("sparkVersion: 4.0.0", "sparkVersion: banana"), "spec.sparkVersion"),
+        (app("a", "  sparkConf: {spark.driver.host: x}\n"), "spec.sparkConf"),
+        (app("a", "  mode: client\n"), "spec.mode"),
+        (app("a", "").replace("type: Scala", "type: Cobol"), "spec.type"),
+    ];
+    for (yaml, field) in cases {
+        let err = plan(&yaml, 1).expect_err(field);
+        assert!(err.contains(field), "{field}: {err}");
+    }
+}
+
+#[test]
+fn long_names_stay_valid() {
+    let name = "a".repeat(50);
+    let p = plan(&app(&name, "  sparkUIOptions: {}\n"), 1).expect("plan");
+    for svc in std::iter::once(&p.driver_service).chain(&p.ui_services) {
+        let n = svc.metadata.name.as_deref().expect("name");
+        assert!(is_dns_1035_label(n), "{n}");
+    }
+}
+
+fn name_strategy() -> impl Strategy<Value = String> {
+    "[a-z]([-a-z0-9]{0,48}[a-z0-9])?"
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn arbitrary_specs_never_panic_and_names_are_valid(
+        name in name_strategy(),
+        memory in "[0-9]{1,5}[kmgKMG]?",
+        cores in 1i32..64,
+        python in any::<bool>(),
+        v35 in any::<bool>(),
+        attempt in 1u32..1000,
+        label in "[a-z0-9]{0,20}",
+    ) {
+        let mut yaml = app(&name, "")
+            .replace("driver: {}", &format!("driver: {{memory: \"{memory}\", cores: {cores}, labels: {{l: \"{label}\"}}}}"));
+        if python { yaml = yaml.replace("type: Scala", "type: Python"); }
+        if v35 { yaml = yaml.replace("4.0.0", "3.5.5"); }
+        // Errors are fine (a zero memory, say); panics are not.
+        if let Ok(p) = plan(&yaml, attempt) {
+            prop_assert!(is_dns_subdomain(&p.driver_pod_name));
+            for svc in std::iter::once(&p.driver_service).chain(&p.ui_services) {
+                prop_assert!(is_dns_1035_label(svc.metadata.name.as_deref().unwrap_or_default()));
+            }
+            for cm in &p.config_maps {
+                prop_assert!(is_dns_subdomain(cm.metadata.name.as_deref().unwrap_or_default()));
+            }
+            for (k, v) in p.driver_pod.metadata.labels.iter().flatten() {
+                prop_assert!(is_label_value(v), "{k}={v}");
+            }
+        }
+    }
+}
