@@ -5,7 +5,7 @@ TESTBED_CACHE=${SPARKPLANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sparkplane}/te
 # Runtime state (certificates, kubeconfigs, etcd data, pids) of the one testbed on this machine.
 TESTBED_STATE=${SPARKPLANE_TESTBED_STATE:-$TESTBED_CACHE/run}
 # Component logs of the last start (kept after `down` and after a failed start).
-TESTBED_LOGS=$TESTBED_CACHE/logs
+TESTBED_LOGS=${TESTBED_STATE}-logs
 
 say() { printf 'testbed: %s\n' "$*" >&2; }
 die() { printf 'testbed: error: %s\n' "$*" >&2; exit 1; }
