@@ -72,6 +72,11 @@ def normalise(obj, subs):
             if e["name"] == "SPARK_LOCAL_DIRS":
                 e["value"] = ",".join(sorted(e["value"].split(",")))
         c["volumeMounts"] = sorted(c.get("volumeMounts", []) or [], key=lambda m: m["name"])
+        # Spark shuffles the directories of spark.local.dir across spark-local-dir-<n>; we keep the
+        # given order. Compared as a set of paths.
+        local = [m for m in c["volumeMounts"] if m["name"].startswith("spark-local-dir-")]
+        for m, path in zip(local, sorted(m["mountPath"] for m in local)):
+            m["mountPath"] = path
     if "volumes" in spec:
         spec["volumes"] = sorted(spec["volumes"], key=lambda v: v["name"])
     return obj

@@ -47,7 +47,7 @@ impl Ids {
             h.update(attempt.to_be_bytes());
             h.update([0]);
             h.update(purpose.as_bytes());
-            h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+            hex_string(&h.finalize())
         };
         let app = hex("app-id");
         let sub = hex("submission-id");
@@ -59,6 +59,16 @@ impl Ids {
             local_dir_uuid: uuid_shape(&dir),
         })
     }
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// 32 hex digits laid out as a version-4-shaped UUID.
@@ -146,7 +156,7 @@ pub fn kubeflow_name(name: &str, suffix: &str) -> String {
         return preferred;
     }
     let digest = Sha256::digest(preferred.as_bytes());
-    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let hash = hex_string(&digest[..4]);
     let keep = MAX_LABEL.saturating_sub(suffix.len() + 10);
     let mut head: String = name.chars().take(keep).collect();
     // A cut name must not leave `--` or a trailing dash before the hash.
@@ -178,7 +188,9 @@ pub fn is_dns_subdomain(s: &str) -> bool {
         && s.len() <= MAX_SUBDOMAIN
         && s.split('.').all(|part| {
             !part.is_empty()
-                && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !part.starts_with('-')
                 && !part.ends_with('-')
         })

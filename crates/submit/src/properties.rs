@@ -126,20 +126,27 @@ fn push_utf16_escapes(out: &mut String, c: char) {
 /// `Properties.saveConvert` with `escUnicode = false` (the `store(Writer, ...)` flavour Spark uses):
 /// keys escape every space, values only a leading one.
 fn escape_into(out: &mut String, s: &str, is_key: bool) {
-    for (i, c) in s.chars().enumerate() {
-        match c {
-            ' ' if i == 0 || is_key => out.push_str("\\ "),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\u{c}' => out.push_str("\\f"),
-            '\\' | '=' | ':' | '#' | '!' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
+    // Copies runs of plain characters at once; only the few special ones are escaped one by one.
+    let mut plain_from = 0;
+    for (i, c) in s.char_indices() {
+        let escaped = match c {
+            ' ' if i == 0 || is_key => "\\ ",
+            '\t' => "\\t",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\u{c}' => "\\f",
+            '\\' => "\\\\",
+            '=' => "\\=",
+            ':' => "\\:",
+            '#' => "\\#",
+            '!' => "\\!",
+            _ => continue,
+        };
+        out.push_str(&s[plain_from..i]);
+        out.push_str(escaped);
+        plain_from = i + c.len_utf8();
     }
+    out.push_str(&s[plain_from..]);
 }
 
 /// Reads `Properties.load` text back into key/value pairs (used to compare with what Spark wrote).

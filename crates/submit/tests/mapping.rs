@@ -39,9 +39,15 @@ fn every_spec_field_is_in_the_mapping_table() -> anyhow::Result<()> {
     let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
     let mut fields = BTreeSet::new();
     walk("spec", spec, &mut fields);
-    assert!(fields.len() > 80, "the walk found too few fields: {fields:?}");
+    assert!(
+        fields.len() > 80,
+        "the walk found too few fields: {fields:?}"
+    );
 
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/submission.md"))?;
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/submission.md"
+    ))?;
     let mapped: BTreeSet<String> = doc
         .lines()
         .filter_map(|l| l.strip_prefix("| `"))
@@ -49,6 +55,9 @@ fn every_spec_field_is_in_the_mapping_table() -> anyhow::Result<()> {
         .map(str::to_owned)
         .collect();
     let missing: Vec<_> = fields.difference(&mapped).collect();
-    assert!(missing.is_empty(), "spec fields with no row in docs/submission.md: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "spec fields with no row in docs/submission.md: {missing:?}"
+    );
     Ok(())
 }

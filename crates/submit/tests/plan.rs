@@ -16,7 +16,9 @@ fn plan(yaml: &str, attempt: u32) -> Result<SubmissionPlan, String> {
         attempt,
         ..Default::default()
     };
-    plan_from_yaml(yaml, &opts).map(|(_, p)| p).map_err(|e| e.to_string())
+    plan_from_yaml(yaml, &opts)
+        .map(|(_, p)| p)
+        .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -25,8 +27,14 @@ fn same_input_same_plan_new_attempt_new_names() {
     assert_eq!(a, plan(&app("spark-pi", ""), 1).expect("plan"));
     let b = plan(&app("spark-pi", ""), 2).expect("plan");
     assert_ne!(a.app_id, b.app_id);
-    assert_ne!(a.driver_service.metadata.name, b.driver_service.metadata.name);
-    assert_ne!(a.config_maps[0].metadata.name, b.config_maps[0].metadata.name);
+    assert_ne!(
+        a.driver_service.metadata.name,
+        b.driver_service.metadata.name
+    );
+    assert_ne!(
+        a.config_maps[0].metadata.name,
+        b.config_maps[0].metadata.name
+    );
     // Kubeflow's driver pod name does not change between attempts.
     assert_eq!(a.driver_pod_name, "spark-pi-driver");
     assert_eq!(b.driver_pod_name, "spark-pi-driver");
@@ -35,18 +43,41 @@ fn same_input_same_plan_new_attempt_new_names() {
 #[test]
 fn spark_pi_driver_matches_spark() {
     let p = plan(&app("spark-pi", ""), 1).expect("plan");
-    let c = p.driver_pod.spec.as_ref().expect("spec").containers.last().expect("container");
+    let c = p
+        .driver_pod
+        .spec
+        .as_ref()
+        .expect("spec")
+        .containers
+        .last()
+        .expect("container");
     let res = c.resources.as_ref().expect("resources");
-    assert_eq!(res.requests.as_ref().expect("requests")["memory"].0, "1408Mi");
+    assert_eq!(
+        res.requests.as_ref().expect("requests")["memory"].0,
+        "1408Mi"
+    );
     assert_eq!(res.limits.as_ref().expect("limits")["memory"].0, "1408Mi");
-    assert_eq!(p.properties.get("spark.kubernetes.resource.type"), Some("java"));
-    assert_eq!(p.properties.get("spark.kubernetes.memoryOverheadFactor"), Some("0.1"));
+    assert_eq!(
+        p.properties.get("spark.kubernetes.resource.type"),
+        Some("java")
+    );
+    assert_eq!(
+        p.properties.get("spark.kubernetes.memoryOverheadFactor"),
+        Some("0.1")
+    );
     let labels = p.driver_pod.metadata.labels.as_ref().expect("labels");
     assert_eq!(labels["sparkoperator.k8s.io/app-name"], "spark-pi");
-    assert_eq!(labels["sparkoperator.k8s.io/launched-by-spark-operator"], "true");
-    assert_eq!(labels["sparkoperator.k8s.io/submission-id"], p.submission_id);
     assert_eq!(
-        p.properties.get("spark.kubernetes.executor.label.sparkoperator.k8s.io/submission-id"),
+        labels["sparkoperator.k8s.io/launched-by-spark-operator"],
+        "true"
+    );
+    assert_eq!(
+        labels["sparkoperator.k8s.io/submission-id"],
+        p.submission_id
+    );
+    assert_eq!(
+        p.properties
+            .get("spark.kubernetes.executor.label.sparkoperator.k8s.io/submission-id"),
         Some(p.submission_id.as_str())
     );
     let kinds: Vec<&str> = p
@@ -60,28 +91,64 @@ fn spark_pi_driver_matches_spark() {
             PlanObject::Ingress(_) => "Ingress",
         })
         .collect();
-    assert_eq!(kinds, ["Pod", "ConfigMap", "ConfigMap", "Service", "Service"]);
+    assert_eq!(
+        kinds,
+        ["Pod", "ConfigMap", "ConfigMap", "Service", "Service"]
+    );
 }
 
 #[test]
 fn python_uses_the_non_jvm_factor() {
     let yaml = app("py", "").replace("type: Scala", "type: Python");
     let p = plan(&yaml, 1).expect("plan");
-    let c = p.driver_pod.spec.as_ref().expect("spec").containers.last().expect("container");
-    assert_eq!(c.resources.as_ref().expect("r").limits.as_ref().expect("l")["memory"].0, "1433Mi");
-    assert!(c.args.as_ref().expect("args").contains(&"org.apache.spark.deploy.PythonRunner".to_owned()));
+    let c = p
+        .driver_pod
+        .spec
+        .as_ref()
+        .expect("spec")
+        .containers
+        .last()
+        .expect("container");
+    assert_eq!(
+        c.resources.as_ref().expect("r").limits.as_ref().expect("l")["memory"].0,
+        "1433Mi"
+    );
+    assert!(
+        c.args
+            .as_ref()
+            .expect("args")
+            .contains(&"org.apache.spark.deploy.PythonRunner".to_owned())
+    );
 }
 
 #[test]
 fn bad_input_gives_errors_that_name_the_field() {
     let cases = [
-        (app("a", "").replace("driver: {}", "driver: {memory: 1gg}"), "spec.driver.memory"),
-        (app("a", "").replace("driver: {}", "driver: {memory: 1Gi}"), "spec.driver.memory"),
-        (app("a", "").replace("  mainClass: org.apache.spark.examples.SparkPi\n", ""), "spec.mainClass"),
-        (app("a", "").replace("sparkVersion: 4.0.0", "sparkVersion: banana"), "spec.sparkVersion"),
-        (app("a", "  sparkConf: {spark.driver.host: x}\n"), "spec.sparkConf"),
+        (
+            app("a", "").replace("driver: {}", "driver: {memory: 1gg}"),
+            "spec.driver.memory",
+        ),
+        (
+            app("a", "").replace("driver: {}", "driver: {memory: 1Gi}"),
+            "spec.driver.memory",
+        ),
+        (
+            app("a", "").replace("  mainClass: org.apache.spark.examples.SparkPi\n", ""),
+            "spec.mainClass",
+        ),
+        (
+            app("a", "").replace("sparkVersion: 4.0.0", "sparkVersion: banana"),
+            "spec.sparkVersion",
+        ),
+        (
+            app("a", "  sparkConf: {spark.driver.host: x}\n"),
+            "spec.sparkConf",
+        ),
         (app("a", "  mode: client\n"), "spec.mode"),
-        (app("a", "").replace("type: Scala", "type: Cobol"), "spec.type"),
+        (
+            app("a", "").replace("type: Scala", "type: Cobol"),
+            "spec.type",
+        ),
     ];
     for (yaml, field) in cases {
         let err = plan(&yaml, 1).expect_err(field);

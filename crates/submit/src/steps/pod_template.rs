@@ -17,8 +17,8 @@ pub const MOUNT: &str = "/opt/spark/pod-template";
 
 #[derive(Debug, Error)]
 pub enum PodTemplateError {
-    #[error("spec.executor.template: cannot be written as YAML: {0}")]
-    Yaml(#[from] serde_yaml::Error),
+    #[error("spec.executor.template: cannot be written: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 pub fn apply(
@@ -27,14 +27,14 @@ pub fn apply(
     template: &PodTemplateSpec,
 ) -> Result<(ConfigMap, SparkConf), PodTemplateError> {
     let name = format!("{}-driver-podspec-conf-map", ctx.resource_prefix);
-    // Spark ships the file as written; a pod is what `loadPodFromTemplate` reads.
+    // A pod is what `loadPodFromTemplate` reads. JSON is YAML too, and several times faster to write.
     let pod = serde_json::json!({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": template.metadata,
         "spec": template.spec,
     });
-    let text = serde_yaml::to_string(&pod)?;
+    let text = serde_json::to_string_pretty(&pod)?;
     p.pod
         .spec
         .get_or_insert_with(Default::default)
