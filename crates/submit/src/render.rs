@@ -1,5 +1,6 @@
 //! `sparkplane render`: a SparkApplication manifest in, its plan out as YAML documents, offline.
 
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use sparkplane_api::SparkApplication;
 use thiserror::Error;
@@ -10,6 +11,8 @@ use crate::plan::{self, Attempt, PlanError, PlanObject, Settings, SubmissionPlan
 pub enum RenderError {
     #[error("the manifest is not a SparkApplication: {0}")]
     Parse(#[from] serde_yaml::Error),
+    #[error("no SparkApplication in the manifest: {0}")]
+    NoApplication(String),
     #[error("{0}")]
     Invalid(#[from] sparkplane_api::validate::Invalid),
     #[error(transparent)]
@@ -33,7 +36,7 @@ pub fn plan_from_yaml(
     text: &str,
     opts: &RenderOptions,
 ) -> Result<(SparkApplication, SubmissionPlan), RenderError> {
-    let mut app: SparkApplication = serde_yaml::from_str(text)?;
+    let mut app = first_spark_application(text)?;
     if let Some(v) = &opts.spark_version {
         app.spec.spark_version = v.clone();
     }
@@ -64,6 +67,38 @@ pub fn plan_from_yaml(
     app.spec = sparkplane_api::defaults::spark_application_spec(app.spec);
     let plan = plan::build(&app, &opts.settings, Attempt(opts.attempt.max(1)))?;
     Ok((app, plan))
+}
+
+/// The SparkApplication of a manifest that may hold other documents too (a ConfigMap it uses, say);
+/// a ScheduledSparkApplication stands for the application its template describes.
+fn first_spark_application(text: &str) -> Result<SparkApplication, RenderError> {
+    let mut first_error = None;
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let value = serde_yaml::Value::deserialize(doc)?;
+        match value.get("kind").and_then(serde_yaml::Value::as_str) {
+            Some("SparkApplication") => return Ok(serde_yaml::from_value(value)?),
+            Some("ScheduledSparkApplication") => {
+                let scheduled: sparkplane_api::ScheduledSparkApplication =
+                    serde_yaml::from_value(value)?;
+                let mut app = SparkApplication::new(
+                    scheduled.metadata.name.as_deref().unwrap_or_default(),
+                    scheduled.spec.template,
+                );
+                app.metadata.namespace = scheduled.metadata.namespace;
+                return Ok(app);
+            }
+            _ => {
+                if first_error.is_none() {
+                    first_error = serde_yaml::from_value::<SparkApplication>(value).err();
+                }
+            }
+        }
+    }
+    Err(RenderError::NoApplication(
+        first_error
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "the file is empty".into()),
+    ))
 }
 
 /// The plan's objects in creation order, as JSON values.
