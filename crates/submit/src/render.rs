@@ -76,7 +76,10 @@ fn first_spark_application(text: &str) -> Result<SparkApplication, RenderError> 
     for doc in serde_yaml::Deserializer::from_str(text) {
         let value = serde_yaml::Value::deserialize(doc)?;
         match value.get("kind").and_then(serde_yaml::Value::as_str) {
-            Some("SparkApplication") => return Ok(serde_yaml::from_value(value)?),
+            // Parsed from text so the error names the field path (`spec.type: unknown variant`).
+            Some("SparkApplication") => {
+                return Ok(serde_yaml::from_str(&serde_yaml::to_string(&value)?)?);
+            }
             Some("ScheduledSparkApplication") => {
                 let scheduled: sparkplane_api::ScheduledSparkApplication =
                     serde_yaml::from_value(value)?;
