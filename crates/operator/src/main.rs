@@ -2,6 +2,10 @@
 
 use clap::{Parser, Subcommand};
 
+// Wired into the controller in the next commits.
+#[allow(dead_code)]
+mod lifecycle;
+
 /// Sparkplane runs Apache Spark applications on Kubernetes, serving the Kubeflow Spark Operator's
 /// `sparkoperator.k8s.io/v1beta2` API.
 #[derive(Debug, Parser)]

@@ -1,0 +1,878 @@
+//! The SparkApplication state machine, pure: from the application (spec, status, metadata), what is
+//! observed of its pods and the time, decide the next status, what to create or delete, which events
+//! to record and when to look again. No client, no clock, no I/O: the controller does the doing.
+//!
+//! One step per call. Each status write makes the watch deliver the application again, so a chain of
+//! transitions (FAILING -> PENDING_RERUN -> SUBMITTED) is a chain of calls, each one observable.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use sha2::{Digest, Sha256};
+use sparkplane_api::v1beta2::{ApplicationStateType as State, DriverInfo};
+use sparkplane_api::{SparkApplication, SparkApplicationSpec, SparkApplicationStatus};
+use sparkplane_submit::{Attempt, SubmissionPlan};
+
+mod executors;
+mod restart;
+#[cfg(test)]
+mod tests;
+
+pub use restart::{retry_due, should_retry};
+
+/// The annotation that holds the hash of the spec the current run was submitted with, so a spec
+/// change is noticed after a restart of the operator too (the status has no room for it).
+pub const SPEC_HASH_ANNOTATION: &str = "sparkplane.io/spec-hash";
+
+/// What shapes decisions, besides the application.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub plan: sparkplane_submit::Settings,
+    /// How long a submitted driver pod may be missing before the run counts as failed.
+    pub driver_pod_creation_grace: Duration,
+    /// At most this many executors are kept in `status.executorState`.
+    pub max_tracked_executors: usize,
+    /// timeToLiveSeconds for applications that set none.
+    pub default_ttl_seconds: Option<i64>,
+    /// How often a live application is looked at even when nothing changes.
+    pub resync: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            plan: sparkplane_submit::Settings::default(),
+            driver_pod_creation_grace: Duration::from_secs(10),
+            max_tracked_executors: 1000,
+            default_ttl_seconds: None,
+            resync: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A pod phase, as the kubelet reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodPhase {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Unknown,
+}
+
+impl PodPhase {
+    pub fn parse(phase: Option<&str>) -> PodPhase {
+        match phase {
+            Some("Pending") | None => PodPhase::Pending,
+            Some("Running") => PodPhase::Running,
+            Some("Succeeded") => PodPhase::Succeeded,
+            Some("Failed") => PodPhase::Failed,
+            Some(_) => PodPhase::Unknown,
+        }
+    }
+}
+
+/// How the Spark container of a pod ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Terminated {
+    pub exit_code: i32,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+}
+
+/// The little the lifecycle reads of a pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodObs {
+    pub name: String,
+    pub submission_id: Option<String>,
+    pub phase: PodPhase,
+    /// The Spark container (driver or executor), once terminated.
+    pub terminated: Option<Terminated>,
+    /// The pod's status reason and message, if any (e.g. Evicted).
+    pub message: Option<String>,
+    pub deleting: bool,
+}
+
+/// The application's pods, as last seen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// The pod labelled `spark-role=driver` of this application, whichever submission made it.
+    pub driver: Option<PodObs>,
+    pub executors: Vec<PodObs>,
+}
+
+/// An event to record on the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSpec {
+    pub warning: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl EventSpec {
+    fn normal(reason: &'static str, message: impl Into<String>) -> Self {
+        EventSpec {
+            warning: false,
+            reason,
+            message: message.into(),
+        }
+    }
+    fn warning(reason: &'static str, message: impl Into<String>) -> Self {
+        EventSpec {
+            warning: true,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// The objects of a run that the operator deletes before a rerun or on suspend. What the driver pod
+/// owns (its ConfigMaps, Service, executors) goes with it through the garbage collector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunObjects {
+    pub driver_pod: Option<String>,
+    pub services: Vec<String>,
+    pub ingresses: Vec<String>,
+}
+
+/// What to do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Write [`SPEC_HASH_ANNOTATION`] on the application.
+    RecordSpecHash(String),
+    /// Create the plan's objects (if absent), then report with [`submitted`] or [`submission_failed`].
+    Submit(Box<SubmissionPlan>),
+    DeleteRun(RunObjects),
+    /// timeToLiveSeconds has passed.
+    DeleteApplication,
+}
+
+/// The outcome of one look at an application.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Decision {
+    /// The new status, when it changes.
+    pub status: Option<SparkApplicationStatus>,
+    pub actions: Vec<Action>,
+    pub events: Vec<EventSpec>,
+    /// Look again after this long even if nothing changes.
+    pub requeue_after: Option<Duration>,
+}
+
+impl Decision {
+    fn wait(after: Duration) -> Self {
+        Decision {
+            requeue_after: Some(after),
+            ..Decision::default()
+        }
+    }
+}
+
+/// The terminal states: nothing happens to the run any more, only TTL.
+pub fn is_terminal(state: State) -> bool {
+    matches!(state, State::Completed | State::Failed)
+}
+
+/// The hash of everything in the spec whose change means a rerun (all but suspend and TTL).
+pub fn spec_hash(spec: &SparkApplicationSpec) -> String {
+    let mut spec = spec.clone();
+    spec.suspend = None;
+    spec.time_to_live_seconds = None;
+    // Serialising a typed spec cannot fail (string keys only); an empty input still hashes.
+    let bytes = serde_json::to_vec(&spec).unwrap_or_default();
+    let digest = Sha256::digest(&bytes);
+    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The name Kubeflow gives the driver pod: spec.driver.podName, the sparkConf key, else `<app>-driver`.
+pub fn driver_pod_name(app: &SparkApplication) -> String {
+    app.spec
+        .driver
+        .pod_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .or_else(|| {
+            app.spec
+                .spark_conf
+                .as_ref()?
+                .get("spark.kubernetes.driver.pod.name")
+                .cloned()
+        })
+        .unwrap_or_else(|| format!("{}-driver", name(app)))
+}
+
+fn name(app: &SparkApplication) -> &str {
+    app.metadata.name.as_deref().unwrap_or_default()
+}
+
+fn time(t: Timestamp) -> Time {
+    Time(t)
+}
+
+fn since(now: Timestamp, t: Option<&Time>) -> Duration {
+    t.map(|t| now.duration_since(t.0))
+        .and_then(|d| Duration::try_from(d).ok())
+        .unwrap_or(Duration::MAX)
+}
+
+/// Decides the next step for `app`.
+pub fn decide(
+    app: &SparkApplication,
+    observed: &Observed,
+    now: Timestamp,
+    settings: &Settings,
+) -> Decision {
+    if app.metadata.deletion_timestamp.is_some() {
+        return Decision::default();
+    }
+    let status = app.status.clone().unwrap_or_default();
+    let state = status.application_state.state;
+    let hash = spec_hash(&app.spec);
+    let recorded = app
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(SPEC_HASH_ANNOTATION));
+
+    // A run that exists (or ended) with another spec than the current one is invalidated. States
+    // that are about to submit anyway take the new spec as it is.
+    let has_run = !matches!(
+        state,
+        State::New
+            | State::Invalidating
+            | State::PendingRerun
+            | State::Suspending
+            | State::Suspended
+            | State::Resuming
+    );
+    if has_run {
+        match recorded {
+            Some(r) if *r != hash => return invalidate(app, status, observed),
+            // An application from before this operator (or a lost annotation): adopt its spec.
+            None => {
+                let mut d = step(app, status, observed, now, settings);
+                d.actions.insert(0, Action::RecordSpecHash(hash));
+                return d;
+            }
+            Some(_) => {}
+        }
+    }
+    step(app, status, observed, now, settings)
+}
+
+fn step(
+    app: &SparkApplication,
+    status: SparkApplicationStatus,
+    observed: &Observed,
+    now: Timestamp,
+    settings: &Settings,
+) -> Decision {
+    let state = status.application_state.state;
+    let suspend = app.spec.suspend == Some(true);
+    if suspend && !is_terminal(state) && !matches!(state, State::Suspending | State::Suspended) {
+        let mut status = status;
+        status.application_state.state = State::Suspending;
+        status.application_state.error_message = None;
+        return Decision {
+            status: Some(status),
+            actions: vec![Action::DeleteRun(run_objects(app, observed))],
+            events: vec![EventSpec::normal(
+                "SparkApplicationSuspending",
+                format!("SparkApplication {} is suspending", name(app)),
+            )],
+            requeue_after: None,
+        };
+    }
+    match state {
+        State::New => {
+            let added = EventSpec::normal(
+                "SparkApplicationAdded",
+                format!(
+                    "SparkApplication {} was added, enqueuing it for submission",
+                    name(app)
+                ),
+            );
+            let mut d = submit(app, &status, observed, now, settings);
+            d.events.insert(0, added);
+            d
+        }
+        State::Submitted | State::Running | State::Unknown => {
+            track(app, status, observed, now, settings)
+        }
+        State::Succeeding => {
+            let (executors, mut events) = executors::update(
+                &status,
+                observed,
+                executors::Context {
+                    app_done: true,
+                    driver_running: false,
+                },
+                settings.max_tracked_executors,
+            );
+            let mut status = status;
+            status.executor_state = executors;
+            if should_retry(&app.spec, &status) {
+                status.application_state.state = State::PendingRerun;
+                events.push(pending_rerun(app));
+                Decision {
+                    status: Some(status),
+                    actions: vec![Action::DeleteRun(run_objects(app, observed))],
+                    events,
+                    requeue_after: None,
+                }
+            } else {
+                status.application_state.state = State::Completed;
+                status.termination_time.get_or_insert(time(now));
+                events.push(EventSpec::normal(
+                    "SparkApplicationCompleted",
+                    format!("SparkApplication {} completed", name(app)),
+                ));
+                let requeue_after = ttl_wait(app, &status, now, settings);
+                Decision {
+                    status: Some(status),
+                    actions: vec![],
+                    events,
+                    requeue_after,
+                }
+            }
+        }
+        State::Failing => {
+            let (executors, mut events) = executors::update(
+                &status,
+                observed,
+                executors::Context {
+                    app_done: false,
+                    driver_running: false,
+                },
+                settings.max_tracked_executors,
+            );
+            let mut status = status;
+            let changed = executors != status.executor_state;
+            status.executor_state = executors;
+            if should_retry(&app.spec, &status) {
+                match retry_due(&app.spec, &status, now) {
+                    Ok(()) => {
+                        status.application_state.state = State::PendingRerun;
+                        events.push(pending_rerun(app));
+                        Decision {
+                            status: Some(status),
+                            actions: vec![Action::DeleteRun(run_objects(app, observed))],
+                            events,
+                            requeue_after: None,
+                        }
+                    }
+                    Err(wait) => Decision {
+                        status: changed.then_some(status),
+                        actions: vec![],
+                        events,
+                        requeue_after: Some(wait),
+                    },
+                }
+            } else {
+                status.application_state.state = State::Failed;
+                status.termination_time.get_or_insert(time(now));
+                events.push(EventSpec::warning(
+                    "SparkApplicationFailed",
+                    format!(
+                        "SparkApplication {} failed: {}",
+                        name(app),
+                        status
+                            .application_state
+                            .error_message
+                            .as_deref()
+                            .unwrap_or("the driver failed")
+                    ),
+                ));
+                let requeue_after = ttl_wait(app, &status, now, settings);
+                Decision {
+                    status: Some(status),
+                    actions: vec![],
+                    events,
+                    requeue_after,
+                }
+            }
+        }
+        State::SubmissionFailed => {
+            if should_retry(&app.spec, &status) {
+                match retry_due(&app.spec, &status, now) {
+                    Ok(()) => submit(app, &status, observed, now, settings),
+                    Err(wait) => Decision::wait(wait),
+                }
+            } else {
+                let mut status = status;
+                status.application_state.state = State::Failed;
+                status.termination_time = Some(time(now));
+                let events = vec![EventSpec::warning(
+                    "SparkApplicationFailed",
+                    format!(
+                        "SparkApplication {} failed: {}",
+                        name(app),
+                        status
+                            .application_state
+                            .error_message
+                            .as_deref()
+                            .unwrap_or("submission failed")
+                    ),
+                )];
+                let requeue_after = ttl_wait(app, &status, now, settings);
+                Decision {
+                    status: Some(status),
+                    actions: vec![],
+                    events,
+                    requeue_after,
+                }
+            }
+        }
+        State::PendingRerun | State::Resuming => submit(app, &status, observed, now, settings),
+        State::Invalidating => {
+            if observed.driver.is_some() {
+                Decision {
+                    actions: vec![Action::DeleteRun(run_objects(app, observed))],
+                    requeue_after: Some(Duration::from_secs(1)),
+                    ..Decision::default()
+                }
+            } else {
+                let mut status = status;
+                status.application_state.state = State::PendingRerun;
+                Decision {
+                    status: Some(status),
+                    events: vec![pending_rerun(app)],
+                    ..Decision::default()
+                }
+            }
+        }
+        State::Suspending => {
+            if observed.driver.is_some() {
+                Decision {
+                    actions: vec![Action::DeleteRun(run_objects(app, observed))],
+                    requeue_after: Some(Duration::from_secs(1)),
+                    ..Decision::default()
+                }
+            } else {
+                let mut status = status;
+                status.application_state.state = State::Suspended;
+                Decision {
+                    status: Some(status),
+                    events: vec![EventSpec::normal(
+                        "SparkApplicationSuspended",
+                        format!("SparkApplication {} is suspended", name(app)),
+                    )],
+                    ..Decision::default()
+                }
+            }
+        }
+        State::Suspended => {
+            if suspend {
+                Decision::default()
+            } else {
+                let mut status = status;
+                status.application_state.state = State::Resuming;
+                Decision {
+                    status: Some(status),
+                    events: vec![EventSpec::normal(
+                        "SparkApplicationResuming",
+                        format!("SparkApplication {} is resuming", name(app)),
+                    )],
+                    ..Decision::default()
+                }
+            }
+        }
+        State::Completed | State::Failed => {
+            if ttl_wait(app, &status, now, settings) == Some(Duration::ZERO) {
+                Decision {
+                    actions: vec![Action::DeleteApplication],
+                    ..Decision::default()
+                }
+            } else {
+                Decision {
+                    requeue_after: ttl_wait(app, &status, now, settings),
+                    ..Decision::default()
+                }
+            }
+        }
+    }
+}
+
+fn pending_rerun(app: &SparkApplication) -> EventSpec {
+    EventSpec::normal(
+        "SparkApplicationPendingRerun",
+        format!("SparkApplication {} is pending rerun", name(app)),
+    )
+}
+
+/// INVALIDATING: the spec changed under a run. The counters go on (they name the attempts'
+/// objects, which must never repeat), the rest of the status belongs to the old run.
+fn invalidate(
+    app: &SparkApplication,
+    status: SparkApplicationStatus,
+    observed: &Observed,
+) -> Decision {
+    let status = SparkApplicationStatus {
+        application_state: sparkplane_api::v1beta2::ApplicationState {
+            state: State::Invalidating,
+            error_message: None,
+        },
+        submission_attempts: status.submission_attempts,
+        execution_attempts: status.execution_attempts,
+        last_submission_attempt_time: status.last_submission_attempt_time,
+        ..SparkApplicationStatus::default()
+    };
+    Decision {
+        status: Some(status),
+        actions: vec![Action::DeleteRun(run_objects(app, observed))],
+        events: vec![EventSpec::normal(
+            "SparkApplicationSpecUpdateProcessed",
+            format!(
+                "SparkApplication {} was updated: its run is invalidated and will be rerun",
+                name(app)
+            ),
+        )],
+        requeue_after: None,
+    }
+}
+
+/// How long until the application's TTL expires (zero: now); None without a TTL.
+fn ttl_wait(
+    app: &SparkApplication,
+    status: &SparkApplicationStatus,
+    now: Timestamp,
+    settings: &Settings,
+) -> Option<Duration> {
+    let ttl = app
+        .spec
+        .time_to_live_seconds
+        .or(settings.default_ttl_seconds)?;
+    let ended = status.termination_time.as_ref().map_or(now, |t| t.0);
+    let expires = ended
+        .checked_add(SignedDuration::from_secs(ttl.max(0)))
+        .ok()?;
+    let left = expires.duration_since(now);
+    Some(Duration::try_from(left).unwrap_or(Duration::ZERO))
+}
+
+fn run_objects(app: &SparkApplication, observed: &Observed) -> RunObjects {
+    use sparkplane_submit::names::kubeflow_name;
+    let n = name(app);
+    let mut services = vec![kubeflow_name(n, "ui-svc")];
+    let mut ingresses = vec![kubeflow_name(n, "ui-ingress")];
+    for d in app.spec.driver_ingress_options.iter().flatten() {
+        services.push(kubeflow_name(n, &format!("driver-{}", d.service_port)));
+        ingresses.push(kubeflow_name(n, &format!("ing-{}", d.service_port)));
+    }
+    RunObjects {
+        driver_pod: observed.driver.as_ref().map(|d| d.name.clone()),
+        services,
+        ingresses,
+    }
+}
+
+/// The application with Kubeflow's defaults applied, as plans are built from it.
+pub fn defaulted(app: &SparkApplication) -> SparkApplication {
+    let mut app = app.clone();
+    app.spec = sparkplane_api::defaults::spark_application_spec(app.spec);
+    app
+}
+
+/// The next submission: validate, wait for the last run's driver to be gone, build the plan.
+fn submit(
+    app: &SparkApplication,
+    status: &SparkApplicationStatus,
+    observed: &Observed,
+    now: Timestamp,
+    settings: &Settings,
+) -> Decision {
+    let hash = spec_hash(&app.spec);
+    let record = |actions: &mut Vec<Action>| {
+        let recorded = app
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(SPEC_HASH_ANNOTATION));
+        if recorded != Some(&hash) {
+            actions.insert(0, Action::RecordSpecHash(hash.clone()));
+        }
+    };
+    let app_d = defaulted(app);
+    if let Err(invalid) = sparkplane_api::validate::spark_application(&app_d) {
+        // Retrying cannot fix a spec: fail at once; editing the spec reruns it.
+        let mut d = fail_permanently(app, status, now, settings, invalid.to_string());
+        record(&mut d.actions);
+        return d;
+    }
+    let attempt = status.submission_attempts.unwrap_or(0).max(0) as u32 + 1;
+    let plan = match sparkplane_submit::build(&app_d, &settings.plan, Attempt(attempt)) {
+        Ok(plan) => plan,
+        Err(e) => {
+            let mut d = fail_permanently(app, status, now, settings, e.to_string());
+            record(&mut d.actions);
+            return d;
+        }
+    };
+    if let Some(driver) = &observed.driver
+        && driver.submission_id.as_deref() != Some(plan.submission_id.as_str())
+    {
+        // The last run's driver holds the name: delete it and come back when it is gone.
+        let mut objects = run_objects(app, observed);
+        if driver.deleting {
+            objects.driver_pod = None;
+        }
+        return Decision {
+            actions: vec![Action::DeleteRun(objects)],
+            requeue_after: Some(Duration::from_secs(1)),
+            ..Decision::default()
+        };
+    }
+    // A driver with this attempt's submission id means a submission was cut short (the operator
+    // stopped before writing the status): submitting again creates only what is missing.
+    let mut actions = vec![Action::Submit(Box::new(plan))];
+    record(&mut actions);
+    Decision {
+        actions,
+        ..Decision::default()
+    }
+}
+
+fn fail_permanently(
+    app: &SparkApplication,
+    status: &SparkApplicationStatus,
+    now: Timestamp,
+    settings: &Settings,
+    message: String,
+) -> Decision {
+    let mut status = status.clone();
+    status.application_state.state = State::Failed;
+    status.application_state.error_message = Some(message.clone());
+    status.termination_time = Some(time(now));
+    let requeue_after = ttl_wait(app, &status, now, settings);
+    Decision {
+        status: Some(status),
+        actions: vec![],
+        events: vec![EventSpec::warning(
+            "SparkApplicationFailed",
+            format!("SparkApplication {} is invalid: {message}", name(app)),
+        )],
+        requeue_after,
+    }
+}
+
+/// What the controller learnt about the created UI Service, for `driverInfo.webUIAddress`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UiService {
+    pub cluster_ip: Option<String>,
+}
+
+/// The status after the plan's objects were created.
+pub fn submitted(
+    app: &SparkApplication,
+    plan: &SubmissionPlan,
+    attempt: u32,
+    ui: &UiService,
+    now: Timestamp,
+    settings: &Settings,
+) -> Decision {
+    let old = app.status.clone().unwrap_or_default();
+    let ui_svc = plan.ui_services.first();
+    let ui_port = ui_svc.and_then(|s| s.spec.as_ref()?.ports.as_ref()?.first().map(|p| p.port));
+    let ingress = plan.ingresses.first();
+    let status = SparkApplicationStatus {
+        spark_application_id: Some(plan.app_id.clone()),
+        submission_id: Some(plan.submission_id.clone()),
+        last_submission_attempt_time: Some(time(now)),
+        termination_time: None,
+        driver_info: DriverInfo {
+            pod_name: Some(plan.driver_pod_name.clone()),
+            web_ui_service_name: ui_svc.and_then(|s| s.metadata.name.clone()),
+            web_ui_port: ui_port,
+            web_ui_address: match (&ui.cluster_ip, ui_port) {
+                (Some(ip), Some(port)) if ip != "None" => Some(format!("{ip}:{port}")),
+                _ => None,
+            },
+            web_ui_ingress_name: ingress.and_then(|i| i.metadata.name.clone()),
+            web_ui_ingress_address: ingress.and_then(|i| {
+                let rule = i.spec.as_ref()?.rules.as_ref()?.first()?;
+                let host = rule.host.clone()?;
+                let path = rule
+                    .http
+                    .as_ref()
+                    .and_then(|h| h.paths.first())
+                    .and_then(|p| p.path.clone())
+                    .unwrap_or_default();
+                Some(format!("{host}{path}"))
+            }),
+        },
+        application_state: sparkplane_api::v1beta2::ApplicationState {
+            state: State::Submitted,
+            error_message: None,
+        },
+        executor_state: None,
+        execution_attempts: Some(old.execution_attempts.unwrap_or(0) + 1),
+        submission_attempts: Some(attempt as i32),
+    };
+    Decision {
+        status: Some(status),
+        actions: vec![],
+        events: vec![EventSpec::normal(
+            "SparkApplicationSubmitted",
+            format!(
+                "SparkApplication {} was submitted successfully (attempt {attempt})",
+                name(app)
+            ),
+        )],
+        requeue_after: Some(settings.driver_pod_creation_grace),
+    }
+}
+
+/// The status after the API server refused part of a submission.
+pub fn submission_failed(
+    app: &SparkApplication,
+    attempt: u32,
+    message: &str,
+    now: Timestamp,
+) -> Decision {
+    let mut status = app.status.clone().unwrap_or_default();
+    status.application_state.state = State::SubmissionFailed;
+    status.application_state.error_message = Some(message.to_owned());
+    status.submission_attempts = Some(attempt as i32);
+    status.last_submission_attempt_time = Some(time(now));
+    let wait = match retry_due(&app.spec, &status, now) {
+        Ok(()) => Duration::ZERO,
+        Err(wait) => wait,
+    };
+    Decision {
+        status: Some(status),
+        actions: vec![],
+        events: vec![EventSpec::warning(
+            "SparkApplicationSubmissionFailed",
+            format!(
+                "SparkApplication {} failed submission (attempt {attempt}): {message}",
+                name(app)
+            ),
+        )],
+        requeue_after: Some(wait),
+    }
+}
+
+/// SUBMITTED, RUNNING, UNKNOWN: follow the driver pod of the current submission, and the executors.
+fn track(
+    app: &SparkApplication,
+    status: SparkApplicationStatus,
+    observed: &Observed,
+    now: Timestamp,
+    settings: &Settings,
+) -> Decision {
+    let state = status.application_state.state;
+    let driver = observed
+        .driver
+        .as_ref()
+        .filter(|d| d.submission_id.is_some() && d.submission_id == status.submission_id);
+    let mut new = status.clone();
+    let mut events = Vec::new();
+    let driver_name = status
+        .driver_info
+        .pod_name
+        .clone()
+        .unwrap_or_else(|| driver_pod_name(app));
+    match driver {
+        None => {
+            let missing_for = since(now, status.last_submission_attempt_time.as_ref());
+            if missing_for < settings.driver_pod_creation_grace {
+                return Decision::wait(settings.driver_pod_creation_grace - missing_for);
+            }
+            new.application_state.state = State::Failing;
+            let message = format!("driver pod {driver_name} not found");
+            new.application_state.error_message = Some(message.clone());
+            new.termination_time = Some(time(now));
+            events.push(EventSpec::warning("SparkDriverFailed", message));
+        }
+        Some(d) => {
+            let (next, message) = driver_state(d);
+            new.application_state.state = next;
+            if next != state {
+                match next {
+                    State::Running => events.push(EventSpec::normal(
+                        "SparkDriverRunning",
+                        format!("Driver {} is running", d.name),
+                    )),
+                    State::Succeeding => events.push(EventSpec::normal(
+                        "SparkDriverCompleted",
+                        format!("Driver {} completed", d.name),
+                    )),
+                    State::Failing => events.push(EventSpec::warning(
+                        "SparkDriverFailed",
+                        format!(
+                            "Driver {} failed: {}",
+                            d.name,
+                            message.as_deref().unwrap_or("unknown reason")
+                        ),
+                    )),
+                    State::Unknown => events.push(EventSpec::warning(
+                        "SparkDriverUnknownState",
+                        format!("Driver {} is in an unknown state", d.name),
+                    )),
+                    _ => events.push(EventSpec::normal(
+                        "SparkDriverPending",
+                        format!("Driver {} is pending", d.name),
+                    )),
+                }
+            }
+            if matches!(next, State::Succeeding | State::Failing) {
+                new.termination_time = Some(time(now));
+                new.application_state.error_message = message;
+            }
+        }
+    }
+    let driver_running = new.application_state.state == State::Running;
+    let (executors, executor_events) = executors::update(
+        &new,
+        observed,
+        executors::Context {
+            app_done: new.application_state.state == State::Succeeding,
+            driver_running,
+        },
+        settings.max_tracked_executors,
+    );
+    new.executor_state = executors;
+    events.extend(executor_events);
+    Decision {
+        status: (new != status).then_some(new),
+        actions: vec![],
+        events,
+        requeue_after: Some(settings.resync),
+    }
+}
+
+/// Kubeflow's driver pod to application state: a terminated Spark container's exit code wins over
+/// the phase (a pod with sidecars may still be Running after Spark ended).
+fn driver_state(d: &PodObs) -> (State, Option<String>) {
+    if let Some(t) = &d.terminated {
+        return if t.exit_code == 0 {
+            (State::Succeeding, None)
+        } else {
+            (
+                State::Failing,
+                Some(format!(
+                    "driver container failed with ExitCode: {}, Reason: {}{}",
+                    t.exit_code,
+                    t.reason.as_deref().unwrap_or(""),
+                    t.message
+                        .as_deref()
+                        .map(|m| format!(", Message: {m}"))
+                        .unwrap_or_default()
+                )),
+            )
+        };
+    }
+    match d.phase {
+        PodPhase::Pending => (State::Submitted, None),
+        PodPhase::Running => (State::Running, None),
+        PodPhase::Succeeded => (State::Succeeding, None),
+        PodPhase::Failed => (
+            State::Failing,
+            Some(format!(
+                "driver pod failed: {}",
+                d.message.as_deref().unwrap_or("phase Failed")
+            )),
+        ),
+        PodPhase::Unknown => (State::Unknown, None),
+    }
+}

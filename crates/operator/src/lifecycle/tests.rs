@@ -1,0 +1,921 @@
+//! Table tests of the state machine: every transition, as (application, observed pods, time) in and
+//! (status, actions, events, requeue) out.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use sparkplane_api::v1beta2::{
+    ApplicationState, ApplicationStateType as S, ExecutorState as E, RestartPolicy,
+    RestartPolicyType,
+};
+use sparkplane_api::{SparkApplication, SparkApplicationStatus};
+use sparkplane_submit::names::Ids;
+
+use super::*;
+
+const UID: &str = "0b7d3a52-5a43-4c1e-9f3c-1d2e3f4a5b6c";
+
+fn t(secs: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + secs).expect("valid")
+}
+
+fn sid(attempt: u32) -> String {
+    Ids::derive(UID, attempt).expect("ids").submission_id
+}
+
+fn base() -> SparkApplication {
+    let mut app: SparkApplication = serde_yaml::from_str(
+        r#"
+apiVersion: sparkoperator.k8s.io/v1beta2
+kind: SparkApplication
+metadata: {name: pi, namespace: ns}
+spec:
+  type: Scala
+  mode: cluster
+  image: apache/spark:4.0.4
+  mainClass: org.apache.spark.examples.SparkPi
+  mainApplicationFile: local:///opt/spark/examples/jars/spark-examples.jar
+  sparkVersion: 4.0.4
+  driver: {cores: 1, memory: 512m}
+  executor: {instances: 1, cores: 1, memory: 512m}
+"#,
+    )
+    .expect("app");
+    app.metadata.uid = Some(UID.into());
+    record_hash(&mut app);
+    app
+}
+
+fn record_hash(app: &mut SparkApplication) {
+    let hash = spec_hash(&app.spec);
+    app.metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(SPEC_HASH_ANNOTATION.into(), hash);
+}
+
+/// An application in `state` whose `attempts`-th submission was at t(0).
+fn app_in(state: S, attempts: i32) -> SparkApplication {
+    let mut app = base();
+    app.status = Some(SparkApplicationStatus {
+        application_state: ApplicationState {
+            state,
+            error_message: None,
+        },
+        submission_id: (attempts > 0).then(|| sid(attempts as u32)),
+        submission_attempts: Some(attempts),
+        execution_attempts: Some(attempts),
+        last_submission_attempt_time: Some(Time(t(0))),
+        driver_info: sparkplane_api::v1beta2::DriverInfo {
+            pod_name: Some("pi-driver".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    app
+}
+
+fn with_policy(
+    mut app: SparkApplication,
+    policy: RestartPolicyType,
+    retries: i32,
+) -> SparkApplication {
+    app.spec.restart_policy = Some(RestartPolicy {
+        r#type: Some(policy),
+        on_failure_retries: Some(retries),
+        on_submission_failure_retries: Some(retries),
+        on_failure_retry_interval: Some(2),
+        on_submission_failure_retry_interval: Some(3),
+    });
+    record_hash(&mut app);
+    app
+}
+
+fn pod(name: &str, phase: PodPhase, attempt: u32) -> PodObs {
+    PodObs {
+        name: name.into(),
+        submission_id: Some(sid(attempt)),
+        phase,
+        terminated: None,
+        message: None,
+        deleting: false,
+    }
+}
+
+fn driver(phase: PodPhase, attempt: u32) -> Observed {
+    Observed {
+        driver: Some(pod("pi-driver", phase, attempt)),
+        executors: vec![],
+    }
+}
+
+fn exited(mut p: PodPhase, code: i32) -> PodObs {
+    if p == PodPhase::Pending {
+        p = PodPhase::Running;
+    }
+    let mut d = pod("pi-driver", p, 1);
+    d.terminated = Some(Terminated {
+        exit_code: code,
+        reason: Some(if code == 0 { "Completed" } else { "Error" }.into()),
+        message: None,
+    });
+    d
+}
+
+fn none() -> Observed {
+    Observed::default()
+}
+
+fn settings() -> Settings {
+    Settings::default()
+}
+
+fn state_of(d: &Decision) -> Option<S> {
+    d.status.as_ref().map(|s| s.application_state.state)
+}
+
+fn reasons(d: &Decision) -> Vec<&'static str> {
+    d.events.iter().map(|e| e.reason).collect()
+}
+
+fn kinds(d: &Decision) -> Vec<&'static str> {
+    d.actions
+        .iter()
+        .map(|a| match a {
+            Action::RecordSpecHash(_) => "record",
+            Action::Submit(_) => "submit",
+            Action::DeleteRun(_) => "delete-run",
+            Action::DeleteApplication => "delete-app",
+        })
+        .collect()
+}
+
+fn submitted_attempt(d: &Decision) -> Option<String> {
+    d.actions.iter().find_map(|a| match a {
+        Action::Submit(plan) => Some(plan.submission_id.clone()),
+        _ => None,
+    })
+}
+
+struct Case {
+    name: &'static str,
+    app: SparkApplication,
+    observed: Observed,
+    now: Timestamp,
+    state: Option<S>,
+    actions: &'static [&'static str],
+    events: &'static [&'static str],
+}
+
+fn check(cases: Vec<Case>) {
+    for c in cases {
+        let d = decide(&c.app, &c.observed, c.now, &settings());
+        assert_eq!(state_of(&d), c.state, "{}: state ({d:#?})", c.name);
+        assert_eq!(kinds(&d), c.actions, "{}: actions", c.name);
+        assert_eq!(reasons(&d), c.events, "{}: events", c.name);
+    }
+}
+
+#[test]
+fn new_and_tracking_transitions() {
+    use PodPhase::*;
+    check(vec![
+        Case {
+            name: "new application is submitted",
+            app: {
+                let mut a = base();
+                a.metadata.annotations = None;
+                a
+            },
+            observed: none(),
+            now: t(0),
+            state: None,
+            actions: &["record", "submit"],
+            events: &["SparkApplicationAdded"],
+        },
+        Case {
+            name: "new application whose driver of attempt 1 exists resumes the cut submission",
+            app: base(),
+            observed: driver(Pending, 1),
+            now: t(0),
+            state: None,
+            actions: &["submit"],
+            events: &["SparkApplicationAdded"],
+        },
+        Case {
+            name: "new application whose name is held by an older driver deletes it first",
+            app: base(),
+            observed: driver(Running, 7),
+            now: t(0),
+            state: None,
+            actions: &["delete-run"],
+            events: &["SparkApplicationAdded"],
+        },
+        Case {
+            name: "submitted, driver pending: no change",
+            app: app_in(S::Submitted, 1),
+            observed: driver(Pending, 1),
+            now: t(1),
+            state: None,
+            actions: &[],
+            events: &[],
+        },
+        Case {
+            name: "submitted, driver running",
+            app: app_in(S::Submitted, 1),
+            observed: driver(Running, 1),
+            now: t(1),
+            state: Some(S::Running),
+            actions: &[],
+            events: &["SparkDriverRunning"],
+        },
+        Case {
+            name: "running, driver succeeded",
+            app: app_in(S::Running, 1),
+            observed: driver(Succeeded, 1),
+            now: t(5),
+            state: Some(S::Succeeding),
+            actions: &[],
+            events: &["SparkDriverCompleted"],
+        },
+        Case {
+            name: "running, driver failed",
+            app: app_in(S::Running, 1),
+            observed: driver(Failed, 1),
+            now: t(5),
+            state: Some(S::Failing),
+            actions: &[],
+            events: &["SparkDriverFailed"],
+        },
+        Case {
+            name: "running pod with a failed Spark container: the exit code wins",
+            app: app_in(S::Running, 1),
+            observed: Observed {
+                driver: Some(exited(Running, 3)),
+                executors: vec![],
+            },
+            now: t(5),
+            state: Some(S::Failing),
+            actions: &[],
+            events: &["SparkDriverFailed"],
+        },
+        Case {
+            name: "failed pod with exit code 0: the exit code wins",
+            app: app_in(S::Running, 1),
+            observed: Observed {
+                driver: Some(exited(Failed, 0)),
+                executors: vec![],
+            },
+            now: t(5),
+            state: Some(S::Succeeding),
+            actions: &[],
+            events: &["SparkDriverCompleted"],
+        },
+        Case {
+            name: "running, driver phase unknown",
+            app: app_in(S::Running, 1),
+            observed: driver(PodPhase::Unknown, 1),
+            now: t(5),
+            state: Some(S::Unknown),
+            actions: &[],
+            events: &["SparkDriverUnknownState"],
+        },
+        Case {
+            name: "unknown, driver back to running",
+            app: app_in(S::Unknown, 1),
+            observed: driver(Running, 1),
+            now: t(5),
+            state: Some(S::Running),
+            actions: &[],
+            events: &["SparkDriverRunning"],
+        },
+        Case {
+            name: "submitted, driver missing within the grace period: wait",
+            app: app_in(S::Submitted, 1),
+            observed: none(),
+            now: t(3),
+            state: None,
+            actions: &[],
+            events: &[],
+        },
+        Case {
+            name: "submitted, driver missing past the grace period",
+            app: app_in(S::Submitted, 1),
+            observed: none(),
+            now: t(11),
+            state: Some(S::Failing),
+            actions: &[],
+            events: &["SparkDriverFailed"],
+        },
+        Case {
+            name: "running, only a driver of another submission: missing",
+            app: app_in(S::Running, 2),
+            observed: driver(Running, 1),
+            now: t(30),
+            state: Some(S::Failing),
+            actions: &[],
+            events: &["SparkDriverFailed"],
+        },
+        Case {
+            name: "being deleted: nothing",
+            app: {
+                let mut a = app_in(S::Running, 1);
+                a.metadata.deletion_timestamp = Some(Time(t(0)));
+                a
+            },
+            observed: driver(Failed, 1),
+            now: t(5),
+            state: None,
+            actions: &[],
+            events: &[],
+        },
+        Case {
+            name: "running without the spec-hash annotation adopts the spec",
+            app: {
+                let mut a = app_in(S::Running, 1);
+                a.metadata.annotations = None;
+                a
+            },
+            observed: driver(Running, 1),
+            now: t(5),
+            state: None,
+            actions: &["record"],
+            events: &[],
+        },
+    ]);
+}
+
+#[test]
+fn driver_missing_waits_exactly_until_the_grace_period_ends() {
+    let d = decide(&app_in(S::Submitted, 1), &none(), t(3), &settings());
+    assert_eq!(d.requeue_after, Some(Duration::from_secs(7)));
+    let d = decide(&app_in(S::Submitted, 1), &none(), t(11), &settings());
+    let status = d.status.expect("status");
+    assert_eq!(
+        status.application_state.error_message.as_deref(),
+        Some("driver pod pi-driver not found")
+    );
+    assert_eq!(status.termination_time, Some(Time(t(11))));
+}
+
+#[test]
+fn failed_driver_reports_the_exit_code() {
+    let obs = Observed {
+        driver: Some(exited(PodPhase::Failed, 3)),
+        executors: vec![],
+    };
+    let d = decide(&app_in(S::Running, 1), &obs, t(5), &settings());
+    let msg = d.status.expect("status").application_state.error_message;
+    assert_eq!(
+        msg.as_deref(),
+        Some("driver container failed with ExitCode: 3, Reason: Error")
+    );
+}
+
+#[test]
+fn restart_policy_transitions() {
+    use RestartPolicyType::*;
+    check(vec![
+        Case {
+            name: "succeeding, Never: completed",
+            app: app_in(S::Succeeding, 1),
+            observed: driver(PodPhase::Succeeded, 1),
+            now: t(5),
+            state: Some(S::Completed),
+            actions: &[],
+            events: &["SparkApplicationCompleted"],
+        },
+        Case {
+            name: "succeeding, Always: rerun",
+            app: with_policy(app_in(S::Succeeding, 1), Always, 0),
+            observed: driver(PodPhase::Succeeded, 1),
+            now: t(5),
+            state: Some(S::PendingRerun),
+            actions: &["delete-run"],
+            events: &["SparkApplicationPendingRerun"],
+        },
+        Case {
+            name: "succeeding, OnFailure: completed",
+            app: with_policy(app_in(S::Succeeding, 1), OnFailure, 3),
+            observed: driver(PodPhase::Succeeded, 1),
+            now: t(5),
+            state: Some(S::Completed),
+            actions: &[],
+            events: &["SparkApplicationCompleted"],
+        },
+        Case {
+            name: "failing, Never: failed",
+            app: app_in(S::Failing, 1),
+            observed: driver(PodPhase::Failed, 1),
+            now: t(5),
+            state: Some(S::Failed),
+            actions: &[],
+            events: &["SparkApplicationFailed"],
+        },
+        Case {
+            name: "failing, OnFailure, retries left, interval (2 s x 1 attempt) passed: rerun",
+            app: with_policy(app_in(S::Failing, 1), OnFailure, 2),
+            observed: driver(PodPhase::Failed, 1),
+            now: t(2),
+            state: Some(S::PendingRerun),
+            actions: &["delete-run"],
+            events: &["SparkApplicationPendingRerun"],
+        },
+        Case {
+            name: "failing, OnFailure, retries left, interval (2 s x 2 attempts) not passed: wait",
+            app: with_policy(app_in(S::Failing, 2), OnFailure, 2),
+            observed: driver(PodPhase::Failed, 2),
+            now: t(3),
+            state: None,
+            actions: &[],
+            events: &[],
+        },
+        Case {
+            name: "failing, OnFailure, last retry (attempt 2 of 2 retries)",
+            app: with_policy(app_in(S::Failing, 2), OnFailure, 2),
+            observed: driver(PodPhase::Failed, 2),
+            now: t(4),
+            state: Some(S::PendingRerun),
+            actions: &["delete-run"],
+            events: &["SparkApplicationPendingRerun"],
+        },
+        Case {
+            name: "failing, OnFailure, retries used up: failed",
+            app: with_policy(app_in(S::Failing, 3), OnFailure, 2),
+            observed: driver(PodPhase::Failed, 3),
+            now: t(100),
+            state: Some(S::Failed),
+            actions: &[],
+            events: &["SparkApplicationFailed"],
+        },
+        Case {
+            name: "failing, Always: rerun",
+            app: with_policy(app_in(S::Failing, 9), Always, 0),
+            observed: driver(PodPhase::Failed, 9),
+            now: t(100),
+            state: Some(S::PendingRerun),
+            actions: &["delete-run"],
+            events: &["SparkApplicationPendingRerun"],
+        },
+        Case {
+            name: "submission failed, Never: failed",
+            app: app_in(S::SubmissionFailed, 1),
+            observed: none(),
+            now: t(1),
+            state: Some(S::Failed),
+            actions: &[],
+            events: &["SparkApplicationFailed"],
+        },
+        Case {
+            name: "submission failed, OnFailure, retry due (3 s x 1): resubmit",
+            app: with_policy(app_in(S::SubmissionFailed, 1), OnFailure, 1),
+            observed: none(),
+            now: t(3),
+            state: None,
+            actions: &["submit"],
+            events: &[],
+        },
+        Case {
+            name: "submission failed, OnFailure, retry not due: wait",
+            app: with_policy(app_in(S::SubmissionFailed, 1), OnFailure, 1),
+            observed: none(),
+            now: t(2),
+            state: None,
+            actions: &[],
+            events: &[],
+        },
+        Case {
+            name: "submission failed, OnFailure, retries used up: failed",
+            app: with_policy(app_in(S::SubmissionFailed, 2), OnFailure, 1),
+            observed: none(),
+            now: t(60),
+            state: Some(S::Failed),
+            actions: &[],
+            events: &["SparkApplicationFailed"],
+        },
+        Case {
+            name: "pending rerun, old driver still there: delete it",
+            app: app_in(S::PendingRerun, 1),
+            observed: driver(PodPhase::Failed, 1),
+            now: t(5),
+            state: None,
+            actions: &["delete-run"],
+            events: &[],
+        },
+        Case {
+            name: "pending rerun, old driver gone: submit",
+            app: app_in(S::PendingRerun, 1),
+            observed: none(),
+            now: t(5),
+            state: None,
+            actions: &["submit"],
+            events: &[],
+        },
+    ]);
+}
+
+#[test]
+fn retries_count_attempts_and_back_off_linearly() {
+    let app = with_policy(
+        app_in(S::SubmissionFailed, 2),
+        RestartPolicyType::OnFailure,
+        5,
+    );
+    // 3 s x 2 attempts after the last attempt at t(0).
+    let d = decide(&app, &none(), t(1), &settings());
+    assert_eq!(d.requeue_after, Some(Duration::from_secs(5)));
+    let d = decide(&app, &none(), t(6), &settings());
+    assert_eq!(submitted_attempt(&d), Some(sid(3)));
+
+    let app = app_in(S::PendingRerun, 4);
+    let d = decide(&app, &none(), t(6), &settings());
+    assert_eq!(
+        submitted_attempt(&d),
+        Some(sid(5)),
+        "attempt n+1 names the objects"
+    );
+}
+
+#[test]
+fn submission_outcomes_update_counters() {
+    let app = app_in(S::PendingRerun, 2);
+    let Action::Submit(plan) = decide(&app, &none(), t(9), &settings())
+        .actions
+        .pop()
+        .expect("action")
+    else {
+        panic!("not a submission");
+    };
+    let ui = UiService {
+        cluster_ip: Some("10.0.0.7".into()),
+    };
+    let d = submitted(&app, &plan, 3, &ui, t(9), &settings());
+    let s = d.status.expect("status");
+    assert_eq!(s.application_state.state, S::Submitted);
+    assert_eq!(s.submission_attempts, Some(3));
+    assert_eq!(s.execution_attempts, Some(3));
+    assert_eq!(s.submission_id, Some(sid(3)));
+    assert_eq!(
+        s.spark_application_id.as_deref(),
+        Some(plan.app_id.as_str())
+    );
+    assert_eq!(s.last_submission_attempt_time, Some(Time(t(9))));
+    assert_eq!(s.driver_info.pod_name.as_deref(), Some("pi-driver"));
+    assert_eq!(
+        s.driver_info.web_ui_service_name.as_deref(),
+        Some("pi-ui-svc")
+    );
+    assert_eq!(s.driver_info.web_ui_port, Some(4040));
+    assert_eq!(
+        s.driver_info.web_ui_address.as_deref(),
+        Some("10.0.0.7:4040")
+    );
+    assert_eq!(
+        reasons(&Decision {
+            events: d.events,
+            ..Default::default()
+        }),
+        ["SparkApplicationSubmitted"]
+    );
+
+    let app = with_policy(app_in(S::PendingRerun, 2), RestartPolicyType::OnFailure, 5);
+    let d = submission_failed(&app, 3, "pods \"pi-driver\" is forbidden", t(9));
+    let s = d.status.expect("status");
+    assert_eq!(s.application_state.state, S::SubmissionFailed);
+    assert_eq!(s.submission_attempts, Some(3));
+    assert_eq!(
+        s.execution_attempts,
+        Some(2),
+        "a failed submission is no execution"
+    );
+    assert!(
+        s.application_state
+            .error_message
+            .is_some_and(|m| m.contains("forbidden"))
+    );
+    assert_eq!(
+        d.requeue_after,
+        Some(Duration::from_secs(9)),
+        "3 s x 3 attempts"
+    );
+    assert_eq!(d.events[0].reason, "SparkApplicationSubmissionFailed");
+    assert!(d.events[0].warning);
+}
+
+#[test]
+fn invalid_spec_fails_once_with_the_field_named() {
+    let mut app = base();
+    app.spec.spark_conf = Some(BTreeMap::from([(
+        "spark.kubernetes.namespace".into(),
+        "elsewhere".into(),
+    )]));
+    let d = decide(&app, &none(), t(0), &settings());
+    let s = d.status.clone().expect("status");
+    assert_eq!(s.application_state.state, S::Failed);
+    assert!(
+        s.application_state
+            .error_message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("spec.sparkConf")),
+        "{s:?}"
+    );
+    assert_eq!(
+        kinds(&d),
+        ["record"],
+        "records the spec so that an edit reruns"
+    );
+    assert_eq!(
+        reasons(&d),
+        ["SparkApplicationAdded", "SparkApplicationFailed"]
+    );
+    assert!(d.events[1].warning);
+    // No retry storm: the failed application stays failed.
+    let mut failed = app.clone();
+    failed.status = Some(s);
+    record_hash(&mut failed);
+    let d = decide(&failed, &none(), t(100), &settings());
+    assert_eq!(d, Decision::default());
+}
+
+#[test]
+fn spec_changes_invalidate_and_rerun() {
+    let mut app = app_in(S::Running, 2);
+    app.spec.arguments = Some(vec!["100".into()]);
+    let d = decide(&app, &driver(PodPhase::Running, 2), t(5), &settings());
+    assert_eq!(state_of(&d), Some(S::Invalidating));
+    assert_eq!(kinds(&d), ["delete-run"]);
+    let s = d.status.expect("status");
+    assert_eq!(s.submission_attempts, Some(2), "counters go on");
+    assert_eq!(s.submission_id, None);
+
+    // Terminal runs rerun too (Kubeflow #2618).
+    let mut failed = app_in(S::Failed, 1);
+    failed.spec.arguments = Some(vec!["1".into()]);
+    assert_eq!(
+        state_of(&decide(&failed, &none(), t(5), &settings())),
+        Some(S::Invalidating)
+    );
+
+    // suspend and timeToLiveSeconds are no spec change.
+    let mut app = app_in(S::Completed, 1);
+    app.spec.time_to_live_seconds = Some(3600);
+    assert_eq!(decide(&app, &none(), t(5), &settings()).status, None);
+
+    check(vec![
+        Case {
+            name: "invalidating with the driver still there",
+            app: app_in(S::Invalidating, 2),
+            observed: driver(PodPhase::Running, 2),
+            now: t(5),
+            state: None,
+            actions: &["delete-run"],
+            events: &[],
+        },
+        Case {
+            name: "invalidating, run gone",
+            app: app_in(S::Invalidating, 2),
+            observed: none(),
+            now: t(5),
+            state: Some(S::PendingRerun),
+            actions: &[],
+            events: &["SparkApplicationPendingRerun"],
+        },
+        Case {
+            name: "pending rerun with a changed spec submits it (and records it)",
+            app: {
+                let mut a = app_in(S::PendingRerun, 2);
+                a.spec.arguments = Some(vec!["7".into()]);
+                a
+            },
+            observed: none(),
+            now: t(5),
+            state: None,
+            actions: &["record", "submit"],
+            events: &[],
+        },
+    ]);
+}
+
+fn suspended(mut app: SparkApplication, suspend: bool) -> SparkApplication {
+    app.spec.suspend = Some(suspend);
+    app
+}
+
+#[test]
+fn suspend_and_resume() {
+    check(vec![
+        Case {
+            name: "running, suspend: suspending, pods deleted",
+            app: suspended(app_in(S::Running, 1), true),
+            observed: driver(PodPhase::Running, 1),
+            now: t(5),
+            state: Some(S::Suspending),
+            actions: &["delete-run"],
+            events: &["SparkApplicationSuspending"],
+        },
+        Case {
+            name: "new and suspended: never submitted",
+            app: suspended(base(), true),
+            observed: none(),
+            now: t(0),
+            state: Some(S::Suspending),
+            actions: &["delete-run"],
+            events: &["SparkApplicationSuspending"],
+        },
+        Case {
+            name: "suspending, driver still there",
+            app: suspended(app_in(S::Suspending, 1), true),
+            observed: driver(PodPhase::Running, 1),
+            now: t(5),
+            state: None,
+            actions: &["delete-run"],
+            events: &[],
+        },
+        Case {
+            name: "suspending, driver gone: suspended",
+            app: suspended(app_in(S::Suspending, 1), true),
+            observed: none(),
+            now: t(5),
+            state: Some(S::Suspended),
+            actions: &[],
+            events: &["SparkApplicationSuspended"],
+        },
+        Case {
+            name: "suspended and still suspend: nothing",
+            app: suspended(app_in(S::Suspended, 1), true),
+            observed: none(),
+            now: t(5),
+            state: None,
+            actions: &[],
+            events: &[],
+        },
+        Case {
+            name: "suspended, suspend false: resuming",
+            app: suspended(app_in(S::Suspended, 1), false),
+            observed: none(),
+            now: t(5),
+            state: Some(S::Resuming),
+            actions: &[],
+            events: &["SparkApplicationResuming"],
+        },
+        Case {
+            name: "resuming: submit the next attempt",
+            app: app_in(S::Resuming, 1),
+            observed: none(),
+            now: t(5),
+            state: None,
+            actions: &["submit"],
+            events: &[],
+        },
+        Case {
+            name: "completed, suspend: terminal, nothing",
+            app: suspended(app_in(S::Completed, 1), true),
+            observed: none(),
+            now: t(5),
+            state: None,
+            actions: &[],
+            events: &[],
+        },
+    ]);
+}
+
+#[test]
+fn time_to_live() {
+    let mut app = app_in(S::Completed, 1);
+    app.status.as_mut().expect("status").termination_time = Some(Time(t(10)));
+    app.spec.time_to_live_seconds = Some(30);
+    let d = decide(&app, &none(), t(25), &settings());
+    assert_eq!(d.requeue_after, Some(Duration::from_secs(15)));
+    assert!(d.actions.is_empty());
+    let d = decide(&app, &none(), t(40), &settings());
+    assert_eq!(kinds(&d), ["delete-app"]);
+
+    // The operator's default applies to applications without one.
+    let mut app = app_in(S::Failed, 1);
+    app.status.as_mut().expect("status").termination_time = Some(Time(t(10)));
+    let mut s = settings();
+    assert_eq!(decide(&app, &none(), t(1000), &s), Decision::default());
+    s.default_ttl_seconds = Some(60);
+    assert_eq!(kinds(&decide(&app, &none(), t(70), &s)), ["delete-app"]);
+
+    // Entering a terminal state schedules the TTL check.
+    let mut app = app_in(S::Succeeding, 1);
+    app.spec.time_to_live_seconds = Some(30);
+    record_hash(&mut app);
+    let d = decide(&app, &none(), t(5), &settings());
+    assert_eq!(d.requeue_after, Some(Duration::from_secs(30)));
+}
+
+fn executors(list: &[(&str, PodPhase, u32)]) -> Vec<PodObs> {
+    list.iter().map(|(n, p, a)| pod(n, *p, *a)).collect()
+}
+
+#[test]
+fn executors_are_tracked_capped_and_resolved_when_gone() {
+    use PodPhase::*;
+    let obs = Observed {
+        driver: Some(pod("pi-driver", Running, 1)),
+        executors: executors(&[
+            ("pi-exec-1", Running, 1),
+            ("pi-exec-2", Pending, 1),
+            ("old-exec-1", Running, 0),
+        ]),
+    };
+    let d = decide(&app_in(S::Running, 1), &obs, t(5), &settings());
+    let s = d.status.clone().expect("status");
+    let map = s.executor_state.clone().expect("executors");
+    assert_eq!(
+        map,
+        BTreeMap::from([
+            ("pi-exec-1".into(), E::Running),
+            ("pi-exec-2".into(), E::Pending)
+        ]),
+        "only the current submission's executors"
+    );
+    assert_eq!(
+        reasons(&d),
+        ["SparkExecutorRunning", "SparkExecutorPending"]
+    );
+
+    // The cap: a third executor is not tracked.
+    let mut app = app_in(S::Running, 1);
+    app.status.as_mut().expect("status").executor_state = Some(map.clone());
+    let mut capped = settings();
+    capped.max_tracked_executors = 2;
+    let mut more = obs.clone();
+    more.executors.push(pod("pi-exec-3", Running, 1));
+    let d = decide(&app, &more, t(6), &capped);
+    assert_eq!(d.status, None, "nothing changed within the cap");
+
+    // Vanished while the driver runs: unknown. Failed exit code: failed.
+    let mut gone = obs.clone();
+    gone.executors = vec![{
+        let mut p = pod("pi-exec-1", Running, 1);
+        p.terminated = Some(Terminated {
+            exit_code: 1,
+            reason: None,
+            message: None,
+        });
+        p
+    }];
+    let d = decide(&app, &gone, t(7), &settings());
+    let map2 = d.status.expect("status").executor_state.expect("executors");
+    assert_eq!(map2["pi-exec-1"], E::Failed);
+    assert_eq!(map2["pi-exec-2"], E::Unknown);
+    assert_eq!(
+        reasons(&Decision {
+            events: d.events,
+            ..Default::default()
+        }),
+        ["SparkExecutorFailed", "SparkExecutorUnknownState"]
+    );
+
+    // Vanished after the application succeeded: completed; after it failed: failed.
+    let mut done = app_in(S::Running, 1);
+    done.status.as_mut().expect("status").executor_state = Some(map.clone());
+    let d = decide(&done, &driver(Succeeded, 1), t(8), &settings());
+    let s = d.status.expect("status");
+    assert_eq!(s.application_state.state, S::Succeeding);
+    assert!(
+        s.executor_state
+            .expect("executors")
+            .values()
+            .all(|e| *e == E::Completed)
+    );
+    let d = decide(&done, &driver(Failed, 1), t(8), &settings());
+    let s = d.status.expect("status");
+    assert!(
+        s.executor_state
+            .expect("executors")
+            .values()
+            .all(|e| *e == E::Failed)
+    );
+}
+
+#[test]
+fn spec_hash_ignores_suspend_and_ttl_only() {
+    let a = base();
+    let mut b = a.clone();
+    b.spec.suspend = Some(true);
+    b.spec.time_to_live_seconds = Some(5);
+    assert_eq!(spec_hash(&a.spec), spec_hash(&b.spec));
+    b.spec.driver.pod.memory = Some("2g".into());
+    assert_ne!(spec_hash(&a.spec), spec_hash(&b.spec));
+}
+
+#[test]
+fn retry_due_is_interval_times_attempts() {
+    let app = with_policy(app_in(S::Failing, 3), RestartPolicyType::OnFailure, 5);
+    let status = app.status.clone().expect("status");
+    assert_eq!(
+        retry_due(&app.spec, &status, t(1)),
+        Err(Duration::from_secs(5))
+    );
+    assert_eq!(retry_due(&app.spec, &status, t(6)), Ok(()));
+    let later = t(0)
+        .checked_add(SignedDuration::from_secs(6))
+        .expect("time");
+    assert_eq!(retry_due(&app.spec, &status, later), Ok(()));
+}
