@@ -6,6 +6,7 @@ pub mod crds;
 pub mod defaults;
 pub mod names;
 pub mod quantity;
+pub mod schedule;
 pub mod schema;
 pub mod v1beta2;
 pub mod validate;

@@ -5,10 +5,9 @@
 
 use std::fmt;
 
-use croner::parser::{CronParser, Seconds, Year};
-
 use crate::names::{self, MAX_APP_NAME_LEN, MAX_SCHEDULED_APP_NAME_LEN};
 use crate::quantity::{parse_quantity, parse_spark_memory};
+use crate::schedule;
 use crate::schema::OPERATOR_OWNED_SPARK_CONF;
 use crate::v1beta2::{
     ScheduledSparkApplication, ScheduledSparkApplicationSpec, SparkApplication,
@@ -85,75 +84,22 @@ pub fn scheduled_spark_application(app: &ScheduledSparkApplication) -> Result<()
 }
 
 /// Checks a cron schedule as Kubeflow reads it (robfig/cron's standard parser): five fields, a
-/// descriptor such as `@hourly`, or `@every <duration>`, optionally after `CRON_TZ=<zone> `.
-pub fn schedule(schedule: &str) -> Result<(), String> {
-    let mut expression = schedule.trim();
-    for prefix in ["CRON_TZ=", "TZ="] {
-        if let Some(rest) = expression.strip_prefix(prefix) {
-            let (zone, rest) = rest
-                .split_once(' ')
-                .ok_or_else(|| format!("{schedule:?} has a time zone but no schedule"))?;
-            if zone.is_empty() {
-                return Err(format!("{schedule:?} has an empty time zone"));
-            }
-            expression = rest.trim();
-        }
+/// descriptor such as `@hourly`, or `@every <duration>`, optionally after `CRON_TZ=<zone> `, whose
+/// zone must be known.
+pub fn schedule(text: &str) -> Result<(), String> {
+    let parsed = schedule::parse(text).map_err(|error| error.to_string())?;
+    match parsed.zone {
+        Some(zone) => time_zone(&zone),
+        None => Ok(()),
     }
-    if let Some(duration) = expression.strip_prefix("@every ") {
-        return match go_duration_seconds(duration.trim()) {
-            Some(seconds) if seconds > 0.0 => Ok(()),
-            _ => Err(format!(
-                "{schedule:?}: {duration:?} is not a positive duration such as 90s or 1h30m"
-            )),
-        };
-    }
-    let expression = if expression.eq_ignore_ascii_case("@midnight") {
-        "@daily"
-    } else {
-        expression
-    };
-    if !expression.starts_with('@') && expression.split_whitespace().count() != 5 {
-        return Err(format!(
-            "{schedule:?} is not a cron schedule: expected five fields (minute hour day-of-month month day-of-week)"
-        ));
-    }
-    CronParser::builder()
-        .seconds(Seconds::Disallowed)
-        .year(Year::Disallowed)
-        .build()
-        .parse(expression)
-        .map(|_| ())
-        .map_err(|error| format!("{schedule:?} is not a cron schedule: {error}"))
 }
 
-/// The seconds of a Go duration (`300ms`, `1.5h`, `2h45m`).
-fn go_duration_seconds(input: &str) -> Option<f64> {
-    let mut rest = input;
-    let mut total = 0.0;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let (number, tail) = rest.split_at(number_end);
-        let value: f64 = number.parse().ok()?;
-        let unit_end = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_end);
-        let scale = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += value * scale;
-        rest = tail;
-    }
-    Some(total)
+/// Checks a time zone: an IANA name, `UTC` or `Local`.
+pub fn time_zone(zone: &str) -> Result<(), String> {
+    // `Local` is the operator's zone, unknown here and always valid.
+    schedule::time_zone(zone, &jiff::tz::TimeZone::UTC)
+        .map(|_| ())
+        .map_err(|error| error.to_string())
 }
 
 fn check_name(problems: &mut Problems, name: Option<&str>, max: usize) {
@@ -174,6 +120,11 @@ fn check_scheduled_spec(
 ) {
     if let Err(problem) = schedule(&spec.schedule) {
         problems.add("spec.schedule", problem);
+    }
+    if let Some(zone) = &spec.time_zone
+        && let Err(problem) = time_zone(zone)
+    {
+        problems.add("spec.timeZone", problem);
     }
     for (path, limit) in [
         (
@@ -406,6 +357,7 @@ mod tests {
             "* 25 * * *",
             "@sometimes",
             "CRON_TZ=Europe/Paris",
+            "CRON_TZ=Mars/Olympus @daily",
         ] {
             assert!(schedule(bad).is_err(), "{bad:?} was accepted");
         }

@@ -5,6 +5,9 @@ use clap::{Parser, Subcommand};
 // Wired into the controller in the next commits.
 #[allow(dead_code)]
 mod lifecycle;
+// ScheduledSparkApplication; its controller starts with the operator once that runs.
+#[allow(dead_code)]
+mod scheduled;
 
 /// Sparkplane runs Apache Spark applications on Kubernetes, serving the Kubeflow Spark Operator's
 /// `sparkoperator.k8s.io/v1beta2` API.
