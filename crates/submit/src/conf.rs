@@ -11,6 +11,7 @@ use sparkplane_api::v1beta2::{
 };
 use thiserror::Error;
 
+use crate::monitoring;
 use crate::properties::SparkConf;
 
 pub const LABEL_APP_NAME: &str = "sparkoperator.k8s.io/app-name";
@@ -19,7 +20,6 @@ pub const LABEL_SUBMISSION_ID: &str = "sparkoperator.k8s.io/submission-id";
 pub const DRIVER_CONTAINER: &str = "spark-kubernetes-driver";
 pub const EXECUTOR_CONTAINER: &str = "spark-kubernetes-executor";
 pub const LOCAL_DIR_PREFIX: &str = "spark-local-dir-";
-pub const PROMETHEUS_MOUNT_PATH: &str = "/etc/metrics/conf";
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfError {
@@ -113,12 +113,14 @@ pub fn build(app: &SparkApplication, inputs: &ConfInputs<'_>) -> Result<Submissi
     }
     c.set("spark.kubernetes.submission.waitAppCompletion", "false");
 
-    let mut spark_conf = spec.spark_conf.clone().unwrap_or_default();
-    apply_monitoring(app, name, namespace, &mut spark_conf);
-    for (k, v) in &spark_conf {
+    for (k, v) in spec.spark_conf.iter().flatten() {
         if k != "spark.kubernetes.driver.pod.name" {
             c.set(k, v);
         }
+    }
+    // Kubeflow writes these into sparkConf, replacing the user's.
+    for (k, v) in monitoring::spark_conf(app, name, namespace) {
+        c.set(k, v);
     }
     for (k, v) in spec.hadoop_conf.iter().flatten() {
         c.set(format!("spark.hadoop.{k}"), v);
@@ -136,14 +138,14 @@ pub fn build(app: &SparkApplication, inputs: &ConfInputs<'_>) -> Result<Submissi
     }
     if let Some(v) = java_options(
         driver.java_options.as_deref(),
-        monitoring_java_option(app, true),
+        monitoring::java_agent(app, true),
     ) {
         c.set("spark.driver.extraJavaOptions", v);
     }
     if let Some(v) = &driver.kubernetes_master {
         c.set("spark.kubernetes.driver.master", v);
     }
-    for (k, v) in annotations(&driver.pod, monitoring_annotations(app, true)) {
+    for (k, v) in annotations(&driver.pod, monitoring::annotations(app, true)) {
         c.set(format!("spark.kubernetes.driver.annotation.{k}"), v);
     }
     for (k, v) in driver.service_labels.iter().flatten() {
@@ -327,7 +329,7 @@ fn executor_conf(
             v.to_string(),
         );
     }
-    for (k, v) in annotations(&executor.pod, monitoring_annotations(app, false)) {
+    for (k, v) in annotations(&executor.pod, monitoring::annotations(app, false)) {
         c.set(format!("spark.kubernetes.executor.annotation.{k}"), v);
     }
     for (k, v) in executor.pod.env_secret_key_refs.iter().flatten() {
@@ -338,7 +340,7 @@ fn executor_conf(
     }
     if let Some(v) = java_options(
         executor.java_options.as_deref(),
-        monitoring_java_option(app, false),
+        monitoring::java_agent(app, false),
     ) {
         c.set("spark.executor.extraJavaOptions", v);
     }
@@ -466,78 +468,6 @@ fn local_dir_mounts(
         }
     }
     Ok(())
-}
-
-/// What Kubeflow's controller adds to `sparkConf` for Prometheus monitoring.
-fn apply_monitoring(
-    app: &SparkApplication,
-    name: &str,
-    namespace: &str,
-    conf: &mut BTreeMap<String, String>,
-) {
-    let Some(m) = &app.spec.monitoring else {
-        return;
-    };
-    if m.prometheus.is_none() && m.metrics_properties_file.is_none() {
-        return;
-    }
-    conf.insert(
-        "spark.metrics.namespace".into(),
-        format!("{namespace}.{name}"),
-    );
-    let metrics_conf = m
-        .metrics_properties_file
-        .clone()
-        .unwrap_or_else(|| format!("{PROMETHEUS_MOUNT_PATH}/metrics.properties"));
-    conf.insert("spark.metrics.conf".into(), metrics_conf);
-}
-
-pub(crate) fn prometheus_port(app: &SparkApplication) -> i32 {
-    app.spec
-        .monitoring
-        .as_ref()
-        .and_then(|m| m.prometheus.as_ref())
-        .and_then(|p| p.port)
-        .unwrap_or(sparkplane_api::defaults::PROMETHEUS_PORT)
-}
-
-fn exposes(app: &SparkApplication, driver: bool) -> bool {
-    app.spec.monitoring.as_ref().is_some_and(|m| {
-        if driver {
-            m.expose_driver_metrics
-        } else {
-            m.expose_executor_metrics
-        }
-    })
-}
-
-fn monitoring_java_option(app: &SparkApplication, driver: bool) -> Option<String> {
-    if !exposes(app, driver) {
-        return None;
-    }
-    let p = app.spec.monitoring.as_ref()?.prometheus.as_ref()?;
-    let port = prometheus_port(app);
-    Some(match p.config_file.as_deref().filter(|f| !f.is_empty()) {
-        Some(file) => format!("-javaagent:{}={port}:{file}", p.jmx_exporter_jar),
-        None => format!(
-            "-javaagent:{}={port}:{PROMETHEUS_MOUNT_PATH}/prometheus.yaml",
-            p.jmx_exporter_jar
-        ),
-    })
-}
-
-fn monitoring_annotations(app: &SparkApplication, driver: bool) -> Vec<(String, String)> {
-    if !exposes(app, driver) {
-        return Vec::new();
-    }
-    vec![
-        ("prometheus.io/scrape".into(), "true".into()),
-        (
-            "prometheus.io/port".into(),
-            prometheus_port(app).to_string(),
-        ),
-        ("prometheus.io/path".into(), "/metrics".into()),
-    ]
 }
 
 /// What `SparkSubmit.prepareSubmitEnvironment` sets for a Kubernetes cluster-mode submission.

@@ -6,6 +6,7 @@
 
 pub mod conf;
 pub mod memory;
+pub mod monitoring;
 pub mod names;
 pub mod plan;
 pub mod properties;

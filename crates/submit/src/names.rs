@@ -166,6 +166,27 @@ pub fn kubeflow_name(name: &str, suffix: &str) -> String {
     format!("{head}-{hash}-{suffix}")
 }
 
+/// The pod volume of a ConfigMap mounted by the webhook: Kubeflow's `<cm>-vol`, or, when the ConfigMap
+/// name has dots or is too long for a volume name, the name with dots as dashes, cut, plus 8 hex digits
+/// of the name's SHA-256 (Kubeflow's rule, so the same spec gives the same volume names).
+pub fn config_map_volume_name(config_map: &str) -> String {
+    let preferred = format!("{config_map}-vol");
+    if preferred.len() <= MAX_LABEL && !config_map.contains('.') {
+        return preferred;
+    }
+    let digest = Sha256::digest(config_map.as_bytes());
+    let suffix = format!("-{}-vol", &hex_string(&digest[..4]));
+    let mut head: String = config_map
+        .chars()
+        .map(|c| if c == '.' { '-' } else { c })
+        .take(MAX_LABEL - suffix.len())
+        .collect();
+    while head.ends_with('-') {
+        head.pop();
+    }
+    head + &suffix
+}
+
 /// Whether `s` is a DNS-1123 label (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63).
 pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
@@ -297,6 +318,20 @@ mod tests {
         assert_ne!(name, kubeflow_name(&("a".repeat(62) + "b"), "ui-svc"));
         let dashy = "a".repeat(46) + "-" + &"b".repeat(16);
         assert!(is_dns_1035_label(&kubeflow_name(&dashy, "ui-svc")));
+    }
+
+    #[test]
+    fn config_map_volume_names() {
+        assert_eq!(config_map_volume_name("my-conf"), "my-conf-vol");
+        let dotted = config_map_volume_name("conf.v1");
+        assert!(
+            dotted.starts_with("conf-v1-") && dotted.ends_with("-vol"),
+            "{dotted}"
+        );
+        assert!(is_dns_label(&dotted), "{dotted}");
+        let long = config_map_volume_name(&format!("{}-prom-conf", "a".repeat(60)));
+        assert_eq!(long.len(), MAX_LABEL);
+        assert!(is_dns_label(&long), "{long}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use sparkplane_api::v1beta2::SparkApplicationType;
 use thiserror::Error;
 
 use crate::conf::{self, ConfError, ConfInputs};
+use crate::monitoring;
 use crate::names::{self, Ids, NameError};
 use crate::properties::SparkConf;
 use crate::steps::{self, StepContext, env};
@@ -90,6 +91,8 @@ pub struct SubmissionPlan {
     pub driver_pod: Pod,
     /// The driver's conf ConfigMap, then the executor pod template's.
     pub config_maps: Vec<ConfigMap>,
+    /// Kubeflow's `<app>-prom-conf` for the JMX exporter, owned by the SparkApplication.
+    pub prometheus_config_map: Option<ConfigMap>,
     /// The headless driver Service.
     pub driver_service: Service,
     /// On-demand PVCs of the driver.
@@ -110,10 +113,16 @@ pub enum PlanObject<'a> {
 }
 
 impl SubmissionPlan {
-    /// The objects in the order to create them: the driver pod first (as Spark does; the kubelet waits
-    /// for its ConfigMap), then what Spark owns by the driver, then the operator's UI objects.
+    /// The objects in the order to create them: the monitoring ConfigMap (Kubeflow creates it before
+    /// submitting), the driver pod (as Spark does; the kubelet waits for its ConfigMap), then what
+    /// Spark owns by the driver, then the operator's UI objects.
     pub fn objects(&self) -> Vec<PlanObject<'_>> {
-        let mut out = vec![PlanObject::Pod(&self.driver_pod)];
+        let mut out: Vec<PlanObject<'_>> = self
+            .prometheus_config_map
+            .iter()
+            .map(PlanObject::ConfigMap)
+            .collect();
+        out.push(PlanObject::Pod(&self.driver_pod));
         out.extend(self.config_maps.iter().map(PlanObject::ConfigMap));
         out.push(PlanObject::Service(&self.driver_service));
         out.extend(self.claims.iter().map(PlanObject::PersistentVolumeClaim));
@@ -144,13 +153,6 @@ impl SubmissionPlan {
             meta.owner_references = Some(vec![owner.clone()]);
         }
     }
-}
-
-pub fn prometheus_config_map_name(app: &SparkApplication) -> String {
-    names::kubeflow_name(
-        app.metadata.name.as_deref().unwrap_or_default(),
-        "prom-conf",
-    )
 }
 
 /// Builds the plan of `attempt` for a defaulted application.
@@ -323,6 +325,7 @@ pub fn build(
         properties,
         driver_pod,
         config_maps: vec![conf_map, template_cm],
+        prometheus_config_map: monitoring::config_map(app, namespace),
         driver_service,
         claims,
         ui_services,

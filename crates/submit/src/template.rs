@@ -13,8 +13,9 @@ use sparkplane_api::SparkApplication;
 use sparkplane_api::v1beta2::{Port, SparkPodSpec};
 use thiserror::Error;
 
-use crate::conf::{self, LOCAL_DIR_PREFIX, PROMETHEUS_MOUNT_PATH};
+use crate::conf::{self, LOCAL_DIR_PREFIX};
 use crate::steps::SparkPod;
+use crate::{monitoring, names};
 
 #[derive(Debug, Error)]
 pub enum TemplateError {
@@ -171,7 +172,13 @@ fn apply_webhook_fields(
         c.volume_mounts.get_or_insert_with(Vec::new).push(m.clone());
     }
     for cm in s.config_maps.iter().flatten() {
-        add_config_map(spec, c, &format!("{}-vol", cm.name), &cm.name, &cm.path);
+        add_config_map(
+            spec,
+            c,
+            &names::config_map_volume_name(&cm.name),
+            &cm.name,
+            &cm.path,
+        );
     }
     if let Some(p) = ports {
         let list = c.ports.get_or_insert_with(Vec::new);
@@ -229,35 +236,21 @@ fn apply_webhook_fields(
             .get_or_insert_with(BTreeMap::new)
             .insert(g.name.clone(), Quantity(g.quantity.to_string()));
     }
-    if let Some(m) = app.spec.monitoring.as_ref().filter(|m| {
-        m.prometheus.is_some()
-            && match role {
-                Role::Driver => m.expose_driver_metrics,
-                Role::Executor => m.expose_executor_metrics,
-            }
-    }) {
-        let name = crate::plan::prometheus_config_map_name(app);
-        if m.metrics_properties_file.is_none()
-            || m.prometheus
-                .as_ref()
-                .is_some_and(|p| p.config_file.is_none())
-        {
-            add_config_map(
-                spec,
-                c,
-                "prometheus-configmap-volume",
-                &name,
-                PROMETHEUS_MOUNT_PATH,
-            );
-        }
-        let port_name = m
-            .prometheus
-            .as_ref()
-            .and_then(|p| p.port_name.clone())
+    // Kubeflow's webhook mounts the ConfigMap and opens the port only when the ConfigMap exists.
+    if monitoring::needs_config_map(app) && monitoring::exposes(app, role == Role::Driver) {
+        add_config_map(
+            spec,
+            c,
+            &monitoring::volume_name(app),
+            &monitoring::config_map_name(app),
+            monitoring::MOUNT_PATH,
+        );
+        let port_name = monitoring::prometheus(app)
+            .and_then(|(_, p)| p.port_name.clone())
             .unwrap_or_else(|| sparkplane_api::defaults::PROMETHEUS_PORT_NAME.into());
         c.ports.get_or_insert_with(Vec::new).push(ContainerPort {
             name: Some(port_name),
-            container_port: conf::prometheus_port(app),
+            container_port: monitoring::port(app),
             protocol: Some("TCP".into()),
             ..Default::default()
         });
@@ -294,6 +287,8 @@ fn add_config_map(spec: &mut PodSpec, c: &mut Container, volume: &str, cm: &str,
         .push(VolumeMount {
             name: volume.to_owned(),
             mount_path: path.to_owned(),
+            // The webhook mounts every ConfigMap read-only.
+            read_only: Some(true),
             ..Default::default()
         });
 }
