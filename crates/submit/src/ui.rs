@@ -39,6 +39,11 @@ pub fn service(
 ) -> Service {
     let mut labels = base_labels.clone();
     labels.extend(e.service_labels.cloned().unwrap_or_default());
+    // Kubeflow marks the Services its controller creates.
+    labels.insert(
+        crate::monitoring::LABEL_CREATED_BY.to_owned(),
+        "true".to_owned(),
+    );
     Service {
         metadata: ObjectMeta {
             name: Some(e.service_name.clone()),

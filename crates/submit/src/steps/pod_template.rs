@@ -67,6 +67,8 @@ pub fn apply(
             namespace: Some(ctx.namespace.to_owned()),
             ..Default::default()
         },
+        // Spark creates it immutable, as the conf ConfigMap.
+        immutable: Some(true),
         data: Some(BTreeMap::from([(KEY.to_owned(), text)])),
         ..Default::default()
     };
