@@ -1,16 +1,29 @@
 #!/usr/bin/env python3
-"""Fidelity check: for each case, compare what real Spark's spark-submit creates with our plan.
+"""Fidelity check: for each case, compare what real spark-submit creates with our plan.
 
-For each SparkApplication under cases/: render our plan (`sparkplane render -o json`), submit our
-driver pod, ConfigMap and Service as a server-side dry run (so the API server applies the same
-defaults to both sides), then run the real spark-submit from pyspark in cluster mode against the
-testbed with the same configuration, read back what it created, normalise the random parts and
-compare field by field. Exit status 1 on any unexplained difference.
+Each file under cases/ holds two YAML documents:
 
-Spark's inputs are our plan's user-level configuration (every property spark-submit and the feature
-steps do not add themselves), the main class, resource and arguments, and the executor pod template:
-this checks the Spark half (what Spark builds from a configuration) exactly; the Kubeflow half (spec
-field -> configuration) is covered by the unit tests and docs/submission.md.
+1. a SparkApplication;
+2. a `KubeflowSubmission`: written by hand from the spec, what Kubeflow's controller would do for it
+   (its submission.go, ../../docs/submission.md and NOTES.md §2):
+   - `args`: the spark-submit command line, one option per line (`--conf k=v`, `--jars a,b`), then
+     the positional main file and arguments. Placeholders: {{MASTER}}, {{NAMESPACE}},
+     {{SUBMISSION_ID}}, {{DRIVER_TEMPLATE}}, {{EXECUTOR_TEMPLATE}};
+   - `driverTemplate` / `executorTemplate` (optional): the pod template Kubeflow writes for the role,
+     with what its webhook would patch into the pod folded in (default: a template holding just the
+     Spark container, as Kubeflow writes it). The SparkApplication owner reference is added here;
+   - `objects` (optional): objects Kubeflow's controller creates itself (UI Service, Ingress,
+     `<app>-prom-conf`), given partially: every stated field must equal ours.
+
+For each case: create the SparkApplication in a fresh namespace (a real owner), render our plan
+(`sparkplane render -o json`), submit every object of it as a server-side dry run (the API server
+must accept all of them, and applies the same defaults to both sides), run the real spark-submit
+(pyspark 4.0.x or 3.5.x, JDK 17) with Kubeflow's args in cluster mode against the testbed, read back
+what it created and compare field by field after normalising the random parts. Exit status 1 on any
+difference that is not one of the explained ones in docs/submission.md.
+
+So both halves are checked independently: spec -> Spark configuration (Kubeflow's mapping, stated
+per case), and configuration -> objects (Spark itself).
 """
 import concurrent.futures
 import json
@@ -21,19 +34,25 @@ import sys
 import tempfile
 from pathlib import Path
 
+try:
+    import yaml
+except ImportError:  # pragma: no cover
+    sys.exit("fidelity: python3 needs PyYAML (apt-get install python3-yaml, or pip install pyyaml)")
+
 ROOT = Path(__file__).resolve().parents[2]
 CASES = Path(__file__).resolve().parent / "cases"
 CACHE = Path(os.environ.get("SPARKPLANE_PYSPARK_DIR", Path.home() / ".cache/sparkplane/pyspark"))
+# A Maven repository on disk for the cases with `deps.packages`: spark-submit resolves packages
+# on the submitting side, so they must exist; nothing is downloaded.
+M2 = Path("/tmp/sparkplane-fidelity-m2")
 
-# What spark-submit and the feature steps add themselves: not inputs to Spark.
-SPARK_ADDED = {
-    "spark.master", "spark.submit.deployMode", "spark.app.name", "spark.jars", "spark.submit.pyFiles",
-    "spark.app.id", "spark.kubernetes.submitInDriver", "spark.kubernetes.resource.type",
-    "spark.driver.host", "spark.driver.port", "spark.driver.blockManager.port",
-    "spark.kubernetes.executor.podTemplateFile", "spark.files",
-}
-# Differences we accept on purpose, each explained in docs/submission.md.
-IGNORED_PROPERTIES = {"spark.app.submitTime"}
+# Kubeflow args we do not pass, each explained in docs/submission.md: there is no webhook, so
+# nothing is marked as mutated by it.
+DROPPED_CONFS = re.compile(r"spark\.kubernetes\.(driver|executor)\.label\.sparkoperator\.k8s\.io/mutated-by-spark-operator=")
+# Properties that differ on purpose (docs/submission.md): a wall-clock time, and the path of the
+# driver template Kubeflow hands spark-submit (we build the driver pod directly).
+IGNORED_PROPERTIES = {"spark.app.submitTime", "spark.kubernetes.driver.podTemplateFile"}
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 def sh(args, **kw):
@@ -61,9 +80,8 @@ def normalise(obj, subs):
         ref.pop("uid", None)
     obj.pop("status", None)
     spec = obj.get("spec", {})
-    spec.pop("nodeName", None)
-    spec.pop("clusterIP", None)
-    spec.pop("clusterIPs", None)
+    for k in ("nodeName", "clusterIP", "clusterIPs", "volumeName"):
+        spec.pop(k, None)
     for c in spec.get("containers", []) or []:
         # Env order: Spark writes driverEnv in Scala map order; we sort (docs/submission.md).
         c["env"] = sorted(c.get("env", []) or [], key=lambda e: e["name"])
@@ -100,6 +118,23 @@ def diff(a, b, path=""):
     return out
 
 
+def subset_diff(expected, ours, path):
+    """Every field stated in `expected` must be in `ours` with the same value."""
+    if isinstance(expected, dict) and isinstance(ours, dict):
+        out = []
+        for k, v in expected.items():
+            if k not in ours:
+                out.append(f"{path}.{k}: expected {json.dumps(v)[:200]}, missing in plan")
+            else:
+                out += subset_diff(v, ours[k], f"{path}.{k}")
+        return out
+    if isinstance(expected, list) and isinstance(ours, list) and len(expected) == len(ours):
+        return [d for i, (x, y) in enumerate(zip(expected, ours)) for d in subset_diff(x, y, f"{path}[{i}]")]
+    if expected != ours:
+        return [f"{path}: expected {json.dumps(expected)[:200]}, plan has {json.dumps(ours)[:200]}"]
+    return []
+
+
 def parse_properties(text):
     # Our properties are plain key=value lines; Java's escapes are undone for comparison.
     props = {}
@@ -113,6 +148,62 @@ def parse_properties(text):
     return props
 
 
+def load_case(case):
+    docs = [d for d in yaml.safe_load_all(case.read_text()) if d]
+    app = next(d for d in docs if d.get("kind") == "SparkApplication")
+    expected = next((d for d in docs if d.get("kind") == "KubeflowSubmission"), None)
+    return app, expected
+
+
+def kubeflow_args(lines, subs):
+    """One option per line (`--flag value`, split at the first space), then positional arguments."""
+    args = []
+    for line in lines:
+        line = str(line)
+        for k, v in subs.items():
+            line = line.replace("{{" + k + "}}", v)
+        if line.startswith("--"):
+            flag, _, value = line.partition(" ")
+            if flag == "--conf" and DROPPED_CONFS.match(value):
+                continue
+            args += [flag, value] if value else [flag]
+        else:
+            args.append(line)
+    return args
+
+
+def owner(app, controller):
+    ref = {"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
+           "name": app["metadata"]["name"], "uid": app["metadata"]["uid"]}
+    if controller:
+        ref.update(controller=True, blockOwnerDeletion=True)
+    return ref
+
+
+def template(given, container, ref):
+    """Kubeflow's pod template for a role: the user's, or one holding just the Spark container."""
+    t = json.loads(json.dumps(given)) if given else {"spec": {"containers": [{"name": container}]}}
+    refs = t.setdefault("metadata", {}).setdefault("ownerReferences", [])
+    if ref not in refs:
+        refs.append(ref)
+    return {"apiVersion": "v1", "kind": "Pod", **t}
+
+
+def ensure_m2():
+    """A one-artifact Maven repository (org.sparkplane.fidelity:demo:1.0) for `deps.packages`."""
+    d = M2 / "org/sparkplane/fidelity/demo/1.0"
+    if (d / "demo-1.0.jar").exists():
+        return
+    d.mkdir(parents=True, exist_ok=True)
+    import zipfile
+    with zipfile.ZipFile(d / "demo-1.0.jar", "w") as z:
+        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
+    (d / "demo-1.0.pom").write_text(
+        '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+        "<groupId>org.sparkplane.fidelity</groupId><artifactId>demo</artifactId><version>1.0</version>"
+        "<packaging>jar</packaging></project>\n")
+
+
 def run_case(case, kubeconfig, server, bin_path):
     try:
         return run_case_inner(case, kubeconfig, server, bin_path)
@@ -121,8 +212,10 @@ def run_case(case, kubeconfig, server, bin_path):
 
 
 def run_case_inner(case, kubeconfig, server, bin_path):
-    app_text = case.read_text()
-    version = re.search(r"sparkVersion:\s*(\S+)", app_text).group(1)
+    app_doc, expected = load_case(case)
+    if expected is None or "args" not in expected:
+        return case.name, ["no KubeflowSubmission document with the expected spark-submit args"]
+    version = str(app_doc["spec"]["sparkVersion"])
     venv, home = spark_home(version)
     if venv is None:
         return case.name, [f"pyspark for Spark {version} is not installed under {CACHE} (scripts/fidelity/setup)"]
@@ -130,122 +223,121 @@ def run_case_inner(case, kubeconfig, server, bin_path):
     kc = ["kubectl", "--kubeconfig", kubeconfig]
     subprocess.run(kc + ["delete", "ns", ns, "--wait=true", "--ignore-not-found"], capture_output=True)
     sh(kc + ["create", "ns", ns])
-    for sa in ("spark",):
-        sh(kc + ["-n", ns, "create", "sa", sa])
-    app_text = re.sub(r"(metadata:\n)", rf"\1  namespace: {ns}\n", app_text, count=1)
+    sh(kc + ["-n", ns, "create", "sa", "spark"])
+    app_doc["metadata"]["namespace"] = ns
+    problems = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        (tmp / "app.yaml").write_text(app_text)
+        (tmp / "app.json").write_text(json.dumps(app_doc))
         # A real owner, so the garbage collector keeps what points at it.
-        created = json.loads(sh(kc + ["create", "-o", "json", "-f", str(tmp / "app.yaml")]))
-        ours = json.loads(sh([bin_path, "render", "-f", str(tmp / "app.yaml"), "-o", "json",
+        created = json.loads(sh(kc + ["create", "-o", "json", "-f", str(tmp / "app.json")]))
+        ours = json.loads(sh([bin_path, "render", "-f", str(tmp / "app.json"), "-o", "json",
                               "--uid", created["metadata"]["uid"], "--master", f"k8s://{server}"]))
         pod = next(o for o in ours if o["kind"] == "Pod")
         cms = [o for o in ours if o["kind"] == "ConfigMap"]
         conf_cm = next(c for c in cms if "spark.properties" in c.get("data", {}))
         tmpl_cm = next(c for c in cms if "podspec-configmap-key" in c.get("data", {}))
         svc = next(o for o in ours if o["kind"] == "Service" and o["spec"].get("clusterIP") == "None")
+        claims = [o for o in ours if o["kind"] == "PersistentVolumeClaim"]
         # What SubmissionPlan::set_driver_owner does once the driver pod exists.
-        for obj in (conf_cm, svc):
+        for obj in [conf_cm, tmpl_cm, svc] + claims:
             obj["metadata"]["ownerReferences"] = [{"apiVersion": "v1", "kind": "Pod", "controller": True,
                                                    "name": pod["metadata"]["name"],
                                                    "uid": "00000000-0000-0000-0000-000000000000"}]
-        ours_dry = {}
-        for kind, obj in (("Pod", pod), ("ConfigMap", conf_cm), ("Service", svc)):
+        # Every object of the plan must be accepted by the API server.
+        dry = {}
+        for obj in ours:
             (tmp / "o.json").write_text(json.dumps(obj))
-            ours_dry[kind] = json.loads(sh(kc + ["create", "--dry-run=server", "-o", "json", "-f", str(tmp / "o.json")]))
-        props = parse_properties(conf_cm["data"]["spark.properties"])
-
-        # Spark's inputs.
-        exec_template = tmp / "exec-template.yml"
-        exec_template.write_text(tmpl_cm["data"]["podspec-configmap-key"])
-        driver_template = tmp / "driver-template.json"
-        # The driver's template: everything in our pod Spark does not produce itself.
-        spark_container = next(c for c in pod["spec"]["containers"] if c["name"] == "spark-kubernetes-driver")
-        keep_c = {k: v for k, v in spark_container.items()
-                  if k in ("securityContext", "lifecycle", "envFrom")}
-        keep_c["name"] = "spark-kubernetes-driver"
-        tmpl_spec = {k: v for k, v in pod["spec"].items()
-                     if k in ("affinity", "tolerations", "securityContext", "hostNetwork", "dnsConfig",
-                              "priorityClassName", "terminationGracePeriodSeconds", "shareProcessNamespace",
-                              "initContainers", "hostAliases")}
-        tmpl_spec["containers"] = [keep_c]
-        driver_template.write_text(json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {
-            "ownerReferences": pod["metadata"].get("ownerReferences", [])}, "spec": tmpl_spec}))
-        args = [str(venv / "bin/spark-submit"), "--master", f"k8s://{server}", "--deploy-mode", "cluster",
-                "--name", props["spark.app.name"]]
-        cmd = spark_container["args"]
-        i = cmd.index("--class")
-        main_class, resource, app_args = cmd[i + 1], cmd[i + 2], cmd[i + 3:]
-        if props.get("spark.kubernetes.resource.type") == "java":
-            args += ["--class", main_class]
-            jars = [j for j in props.get("spark.jars", "").split(",") if j and j != resource]
-            if jars:
-                args += ["--jars", ",".join(jars)]
-        if props.get("spark.submit.pyFiles"):
-            args += ["--py-files", props["spark.submit.pyFiles"]]
-        if props.get("spark.files"):
-            args += ["--files", props["spark.files"]]
-        for k, v in sorted(props.items()):
-            if k in SPARK_ADDED or (k == "spark.kubernetes.memoryOverheadFactor" and k not in user_conf(case)):
+            res = subprocess.run(kc + ["create", "--dry-run=server", "-o", "json", "-f", str(tmp / "o.json")],
+                                 capture_output=True, text=True)
+            if res.returncode != 0:
+                problems.append(f"API server refused {obj['kind']} {obj['metadata']['name']}: {res.stderr.strip()}")
                 continue
-            args += ["--conf", f"{k}={v}"]
-        args += ["--conf", f"spark.kubernetes.driver.podTemplateFile={driver_template}",
-                 "--conf", f"spark.kubernetes.executor.podTemplateFile={exec_template}"]
-        args += [resource] + app_args
+            dry[(obj["kind"], obj["metadata"]["name"])] = json.loads(res.stdout)
+        if problems:
+            return case.name, problems
+        key = lambda o: (o["kind"], o["metadata"]["name"])
+
+        # Spark's inputs: Kubeflow's command line and pod templates for this spec.
+        driver_template = tmp / "driver-pod-template.json"
+        executor_template = tmp / "executor-pod-template.json"
+        driver_template.write_text(json.dumps(template(
+            expected.get("driverTemplate"), "spark-kubernetes-driver", owner(created, True))))
+        executor_template.write_text(json.dumps(template(
+            expected.get("executorTemplate"), "spark-kubernetes-executor", owner(created, False))))
+        subs = {"MASTER": f"k8s://{server}", "NAMESPACE": ns,
+                "SUBMISSION_ID": pod["metadata"]["labels"]["sparkoperator.k8s.io/submission-id"],
+                "DRIVER_TEMPLATE": str(driver_template), "EXECUTOR_TEMPLATE": str(executor_template)}
+        args = [str(venv / "bin/spark-submit")] + kubeflow_args(expected["args"], subs)
         env = dict(os.environ, KUBECONFIG=kubeconfig, SPARK_HOME=str(home), SPARK_USER="spark")
-        env.pop("SPARK_LOCAL_DIRS", None)
-        env.pop("HADOOP_CONF_DIR", None)
-        env.pop("SPARK_CONF_DIR", None)
+        for var in ("SPARK_LOCAL_DIRS", "HADOOP_CONF_DIR", "SPARK_CONF_DIR"):
+            env.pop(var, None)
         res = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp)
         if res.returncode != 0:
             return case.name, [f"spark-submit failed ({res.returncode}):\n{res.stderr[-3000:]}"]
 
+    # What Spark created.
     spark_pod = json.loads(sh(kc + ["-n", ns, "get", "pod", pod["metadata"]["name"], "-o", "json"]))
     spark_cms = json.loads(sh(kc + ["-n", ns, "get", "cm", "-o", "json"]))["items"]
     spark_conf_cm = next(c for c in spark_cms if "spark.properties" in (c.get("data") or {}))
     spark_tmpl_cm = next(c for c in spark_cms if "podspec-configmap-key" in (c.get("data") or {}))
     spark_svc = next(s for s in json.loads(sh(kc + ["-n", ns, "get", "svc", "-o", "json"]))["items"]
                      if s["spec"].get("clusterIP") == "None")
+    spark_claims = json.loads(sh(kc + ["-n", ns, "get", "pvc", "-o", "json"]))["items"]
 
     spark_props = parse_properties(spark_conf_cm["data"]["spark.properties"])
     our_props = parse_properties(conf_cm["data"]["spark.properties"])
-    spark_app_id = spark_props["spark.app.id"]
     spark_prefix = spark_tmpl_cm["metadata"]["name"].removesuffix("-driver-podspec-conf-map")
-    spark_svc_name = spark_svc["metadata"]["name"]
     spark_uid = re.search(r"spark-drv-([0-9a-f]+)-conf-map", spark_conf_cm["metadata"]["name"]).group(1)
     our_uid = re.search(r"spark-drv-([0-9a-f]+)-conf-map", conf_cm["metadata"]["name"]).group(1)
     our_prefix = tmpl_cm["metadata"]["name"].removesuffix("-driver-podspec-conf-map")
-    subs_spark = [(re.escape(spark_app_id), "APPID"), (re.escape(spark_svc_name), "DRIVERSVC"),
-                  (re.escape(spark_prefix), "PREFIX"), (spark_uid, "CMID"),
-                  (r"spark-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "spark-LOCALDIR"),
-                  (r"kube-api-access-[a-z0-9]{5}", "kube-api-access-X")]
-    subs_ours = [(re.escape(ours_dry["Pod"]["metadata"]["labels"]["spark-app-selector"]), "APPID"),
+    common = [(rf"spark-{UUID}", "spark-LOCALDIR"), (r"kube-api-access-[a-z0-9]{5}", "kube-api-access-X")]
+    subs_spark = [(re.escape(spark_props["spark.app.id"]), "APPID"),
+                  (re.escape(spark_svc["metadata"]["name"]), "DRIVERSVC"),
+                  (re.escape(spark_prefix), "PREFIX"), (spark_uid, "CMID")] + common
+    subs_ours = [(re.escape(dry[key(pod)]["metadata"]["labels"]["spark-app-selector"]), "APPID"),
                  (re.escape(svc["metadata"]["name"]), "DRIVERSVC"), (re.escape(our_prefix), "PREFIX"),
-                 (our_uid, "CMID"),
-                 (r"spark-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "spark-LOCALDIR"),
-                 (r"kube-api-access-[a-z0-9]{5}", "kube-api-access-X")]
-    problems = []
+                 (our_uid, "CMID")] + common
     for p in IGNORED_PROPERTIES:
         spark_props.pop(p, None)
         our_props.pop(p, None)
-    # Spark's side lists the template file paths we handed it and the submitter's own settings.
-    spark_props.pop("spark.kubernetes.driver.podTemplateFile", None)
     problems += diff(normalise(our_props, subs_ours), normalise(spark_props, subs_spark), "spark.properties")
-    for kind, spark_obj in (("Pod", spark_pod), ("Service", spark_svc)):
-        problems += diff(normalise(ours_dry[kind], subs_ours), normalise(spark_obj, subs_spark), kind)
-    ours_cm = normalise(ours_dry["ConfigMap"], subs_ours)
-    theirs_cm = normalise(spark_conf_cm, subs_spark)
-    ours_cm["data"].pop("spark.properties")
-    theirs_cm["data"].pop("spark.properties")
-    problems += diff(ours_cm, theirs_cm, "ConfigMap")
+    for kind, ours_obj, spark_obj in (("Pod", pod, spark_pod), ("Service", svc, spark_svc)):
+        problems += diff(normalise(dry[key(ours_obj)], subs_ours), normalise(spark_obj, subs_spark), kind)
+    for name, ours_obj, spark_obj in (("ConfigMap", conf_cm, spark_conf_cm),
+                                      ("ExecutorTemplate", tmpl_cm, spark_tmpl_cm)):
+        a = normalise(dry[key(ours_obj)], subs_ours)
+        b = normalise(spark_obj, subs_spark)
+        data_key = "spark.properties" if name == "ConfigMap" else "podspec-configmap-key"
+        a_data, b_data = a["data"].pop(data_key), b["data"].pop(data_key)
+        if name == "ExecutorTemplate":
+            # Spark ships the template file as it is: ours must hold what Kubeflow's template and
+            # webhook give the executors.
+            problems += diff(yaml.safe_load(a_data), yaml.safe_load(b_data), "ExecutorTemplate.data")
+        problems += diff(a, b, name)
+    ours_claims = sorted((normalise(dry[key(c)], subs_ours) for c in claims), key=lambda c: c["metadata"]["name"])
+    spark_claims = sorted((normalise(c, subs_spark) for c in spark_claims), key=lambda c: c["metadata"]["name"])
+    if len(ours_claims) != len(spark_claims):
+        problems.append(f"PersistentVolumeClaims: plan has {len(ours_claims)}, Spark {len(spark_claims)}")
+    for a, b in zip(ours_claims, spark_claims):
+        # The API server stamps a claim's finalizer on creation; a dry run does too.
+        problems += diff(a, b, f"PersistentVolumeClaim {b['metadata']['name']}")
+
+    # What Kubeflow's controller creates itself.
+    for want in expected.get("objects", []) or []:
+        k = (want["kind"], want["metadata"]["name"])
+        if k not in dry:
+            problems.append(f"{k[0]} {k[1]}: Kubeflow creates it, the plan does not")
+            continue
+        want = json.loads(json.dumps(want).replace("{{NAMESPACE}}", ns).replace("{{UID}}", created["metadata"]["uid"]))
+        problems += subset_diff(want, dry[k], f"{k[0]} {k[1]}")
+    planned = {k for k in dry if k[0] in ("Service", "Ingress") or (k[0] == "ConfigMap" and k[1].endswith("-prom-conf"))}
+    planned.discard(key(svc))
+    stated = {(o["kind"], o["metadata"]["name"]) for o in expected.get("objects", []) or []}
+    for k in sorted(planned - stated):
+        problems.append(f"{k[0]} {k[1]}: in the plan, not among the case's expected Kubeflow objects")
     subprocess.run(kc + ["delete", "ns", ns, "--wait=false"], capture_output=True)
     return case.name, problems
-
-
-def user_conf(case):
-    text = case.read_text()
-    return {"spark.kubernetes.memoryOverheadFactor"} if "memoryOverheadFactor" in text else set()
 
 
 def main():
@@ -258,6 +350,7 @@ def main():
     only = sys.argv[1:]
     if only:
         cases = [c for c in cases if c.stem in only]
+    ensure_m2()
     failed = 0
     with concurrent.futures.ThreadPoolExecutor(max_workers=int(os.environ.get("FIDELITY_JOBS", "3"))) as pool:
         for name, problems in pool.map(lambda c: run_case(c, kubeconfig, server, bin_path), cases):
@@ -268,6 +361,7 @@ def main():
                     print(f"  {p}")
             else:
                 print(f"ok   {name}")
+            sys.stdout.flush()
     print(f"fidelity: {len(cases) - failed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 
