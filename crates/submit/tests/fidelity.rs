@@ -32,8 +32,15 @@ fn spark_submit_creates_what_we_plan() -> anyhow::Result<()> {
         return Ok(());
     }
     let testbed = sparkplane_testbed::Testbed::get()?;
-    // The render binary the script drives: built by cargo for this test run.
-    let bin = root().join("target/debug/sparkplane");
+    // The render binary the script drives, built below into the same target directory (and profile)
+    // as this test: <target>/debug/deps/fidelity-<hash> -> <target>/debug/sparkplane. This honours
+    // CARGO_TARGET_DIR, which CI sets.
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .ok_or_else(|| anyhow::anyhow!("unexpected test binary path {}", exe.display()))?;
+    let bin = profile_dir.join("sparkplane");
     let build = Command::new(env!("CARGO"))
         .args(["build", "-q", "-p", "sparkplane", "--bin", "sparkplane"])
         .current_dir(root())
