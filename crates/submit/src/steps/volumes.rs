@@ -113,7 +113,7 @@ pub fn apply(
                         return Err(VolumeError::OnDemandIncomplete { key });
                     };
                     claim = format!("{}-driver-pvc-{i}", ctx.resource_prefix);
-                    claims.push(on_demand_claim(ctx, &claim, class, size));
+                    claims.push(on_demand_claim(ctx, &claim, class, size, opts));
                 }
                 volume.persistent_volume_claim = Some(PersistentVolumeClaimVolumeSource {
                     claim_name: claim,
@@ -158,7 +158,21 @@ fn on_demand_claim(
     name: &str,
     class: &str,
     size: &str,
+    opts: &BTreeMap<String, String>,
 ) -> PersistentVolumeClaim {
+    // Spark 4 adds the volume's `label.*` and `annotation.*` to the claim (its own label wins);
+    // 3.5 ignores them.
+    let with_prefix = |prefix: &str| -> BTreeMap<String, String> {
+        if !ctx.version.is_4_or_later() {
+            return BTreeMap::new();
+        }
+        opts.iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(prefix)?.to_owned(), v.clone())))
+            .collect()
+    };
+    let mut labels = with_prefix("label.");
+    labels.insert("spark-app-selector".to_owned(), ctx.ids.app_id.clone());
+    let annotations = Some(with_prefix("annotation.")).filter(|a| !a.is_empty());
     // Spark 4 asks for ReadWriteOncePod; 3.5 keeps the legacy ReadWriteOnce by default.
     let legacy = ctx
         .conf
@@ -174,10 +188,8 @@ fn on_demand_claim(
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
             namespace: Some(ctx.namespace.to_owned()),
-            labels: Some(BTreeMap::from([(
-                "spark-app-selector".to_owned(),
-                ctx.ids.app_id.clone(),
-            )])),
+            labels: Some(labels),
+            annotations,
             ..Default::default()
         },
         spec: Some(PersistentVolumeClaimSpec {
