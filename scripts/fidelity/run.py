@@ -313,7 +313,8 @@ def run_case_inner(case, kubeconfig, server, bin_path):
         if name == "ExecutorTemplate":
             # Spark ships the template file as it is: ours must hold what Kubeflow's template and
             # webhook give the executors.
-            problems += diff(yaml.safe_load(a_data), yaml.safe_load(b_data), "ExecutorTemplate.data")
+            problems += diff(normalise(yaml.safe_load(a_data), []), normalise(yaml.safe_load(b_data), []),
+                             "ExecutorTemplate.data")
         problems += diff(a, b, name)
     ours_claims = sorted((normalise(dry[key(c)], subs_ours) for c in claims), key=lambda c: c["metadata"]["name"])
     spark_claims = sorted((normalise(c, subs_spark) for c in spark_claims), key=lambda c: c["metadata"]["name"])
