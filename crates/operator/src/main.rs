@@ -2,12 +2,16 @@
 
 use clap::{Parser, Subcommand};
 
-// Wired into the controller in the next commits.
-#[allow(dead_code)]
+mod apply;
+mod controller;
+mod events;
+mod http;
 mod lifecycle;
-// ScheduledSparkApplication; its controller starts with the operator once that runs.
-#[allow(dead_code)]
+mod metrics;
+mod operator;
+mod pods;
 mod scheduled;
+mod settings;
 
 /// Sparkplane runs Apache Spark applications on Kubernetes, serving the Kubeflow Spark Operator's
 /// `sparkoperator.k8s.io/v1beta2` API.
@@ -27,6 +31,8 @@ enum Command {
     /// Print what submitting a SparkApplication creates (driver pod, ConfigMaps, Services, Ingresses)
     /// as YAML documents in creation order, offline.
     Render(RenderArgs),
+    /// Run the operator: submit, track, retry and clean up SparkApplications.
+    Operator(settings::OperatorArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -69,7 +75,23 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Render(args) => render(args),
+        Command::Operator(args) => run_operator(args),
     }
+}
+
+fn run_operator(args: settings::OperatorArgs) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if args.log_format == "json" {
+        builder.json().with_current_span(true).init();
+    } else {
+        builder.init();
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(operator::run(args))?)
 }
 
 fn render(args: RenderArgs) -> anyhow::Result<()> {

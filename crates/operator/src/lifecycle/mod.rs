@@ -142,7 +142,10 @@ pub enum Action {
     /// Write [`SPEC_HASH_ANNOTATION`] on the application.
     RecordSpecHash(String),
     /// Create the plan's objects (if absent), then report with [`submitted`] or [`submission_failed`].
-    Submit(Box<SubmissionPlan>),
+    Submit {
+        plan: Box<SubmissionPlan>,
+        attempt: u32,
+    },
     DeleteRun(RunObjects),
     /// timeToLiveSeconds has passed.
     DeleteApplication,
@@ -624,7 +627,10 @@ fn submit(
     }
     // A driver with this attempt's submission id means a submission was cut short (the operator
     // stopped before writing the status): submitting again creates only what is missing.
-    let mut actions = vec![Action::Submit(Box::new(plan))];
+    let mut actions = vec![Action::Submit {
+        plan: Box::new(plan),
+        attempt,
+    }];
     record(&mut actions);
     Decision {
         actions,

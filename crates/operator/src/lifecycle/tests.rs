@@ -145,7 +145,7 @@ fn kinds(d: &Decision) -> Vec<&'static str> {
         .iter()
         .map(|a| match a {
             Action::RecordSpecHash(_) => "record",
-            Action::Submit(_) => "submit",
+            Action::Submit { .. } => "submit",
             Action::DeleteRun(_) => "delete-run",
             Action::DeleteApplication => "delete-app",
         })
@@ -154,7 +154,7 @@ fn kinds(d: &Decision) -> Vec<&'static str> {
 
 fn submitted_attempt(d: &Decision) -> Option<String> {
     d.actions.iter().find_map(|a| match a {
-        Action::Submit(plan) => Some(plan.submission_id.clone()),
+        Action::Submit { plan, .. } => Some(plan.submission_id.clone()),
         _ => None,
     })
 }
@@ -541,13 +541,14 @@ fn retries_count_attempts_and_back_off_linearly() {
 #[test]
 fn submission_outcomes_update_counters() {
     let app = app_in(S::PendingRerun, 2);
-    let Action::Submit(plan) = decide(&app, &none(), t(9), &settings())
+    let Action::Submit { plan, attempt } = decide(&app, &none(), t(9), &settings())
         .actions
         .pop()
         .expect("action")
     else {
         panic!("not a submission");
     };
+    assert_eq!(attempt, 3);
     let ui = UiService {
         cluster_ip: Some("10.0.0.7".into()),
     };

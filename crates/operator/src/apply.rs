@@ -1,0 +1,297 @@
+//! The writes: creating a plan's objects (create-if-absent, so a repeated submission is harmless),
+//! deleting a run, recording the spec hash, writing the status with a resourceVersion precondition.
+//! Nothing here decides what an object looks like.
+
+use std::fmt::Debug;
+
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::{Api, Client, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sparkplane_api::{SparkApplication, SparkApplicationStatus};
+use sparkplane_submit::SubmissionPlan;
+use sparkplane_submit::conf::LABEL_SUBMISSION_ID;
+use thiserror::Error;
+
+use crate::lifecycle::{RunObjects, SPEC_HASH_ANNOTATION, UiService};
+
+/// The field manager of the operator's server-side applies.
+pub const FIELD_MANAGER: &str = "sparkplane";
+
+#[derive(Debug, Error)]
+pub enum ApplyError {
+    #[error("{what}: {source}")]
+    Kube {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error(
+        "driver pod {name} exists from another submission ({found:?}); waiting for it to go away"
+    )]
+    DriverTaken { name: String, found: Option<String> },
+    #[error("status of {0} changed since it was read")]
+    Conflict(String),
+}
+
+impl ApplyError {
+    fn kube(what: impl Into<String>, source: kube::Error) -> Self {
+        ApplyError::Kube {
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// A short category for metrics labels.
+    pub fn category(&self) -> &'static str {
+        match self {
+            ApplyError::Kube { .. } => "api",
+            ApplyError::DriverTaken { .. } => "driver_taken",
+            ApplyError::Conflict(_) => "conflict",
+        }
+    }
+}
+
+/// The HTTP status of an API error, if it is one.
+fn code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+/// The API server refused the object for good (invalid, forbidden, quota): a failed submission,
+/// not a reason to retry at once.
+fn is_rejection(e: &kube::Error) -> bool {
+    code(e).is_some_and(|c| (400..500).contains(&c) && c != 409 && c != 429)
+}
+
+/// The outcome of a submission.
+#[derive(Debug)]
+pub enum Submitted {
+    Done(UiService),
+    /// The API server refused an object; the message says which and why.
+    Rejected(String),
+}
+
+enum Created<K> {
+    New(K),
+    Existed,
+}
+
+async fn create_if_absent<K>(api: &Api<K>, obj: &K) -> Result<Created<K>, kube::Error>
+where
+    K: Resource + Clone + Serialize + DeserializeOwned + Debug,
+{
+    match api.create(&PostParams::default(), obj).await {
+        Ok(k) => Ok(Created::New(k)),
+        Err(e) if code(&e) == Some(409) => Ok(Created::Existed),
+        Err(e) => Err(e),
+    }
+}
+
+fn name_of<K: Resource>(obj: &K) -> String {
+    obj.meta().name.clone().unwrap_or_default()
+}
+
+/// Creates what the plan holds, in its order. The driver pod may exist only if this very
+/// submission made it (a submission cut short by a crash); everything else is create-if-absent.
+pub async fn submit(
+    client: &Client,
+    namespace: &str,
+    plan: &mut SubmissionPlan,
+) -> Result<Submitted, ApplyError> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let driver_name = plan.driver_pod_name.clone();
+    let what = |kind: &str, name: &str| format!("creating {kind} {namespace}/{name}");
+    let uid = match create_if_absent(&pods, &plan.driver_pod).await {
+        Ok(Created::New(pod)) => pod.metadata.uid,
+        Ok(Created::Existed) => {
+            let pod = pods
+                .get(&driver_name)
+                .await
+                .map_err(|e| ApplyError::kube(format!("reading pod {driver_name}"), e))?;
+            let found = pod
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(LABEL_SUBMISSION_ID))
+                .cloned();
+            if found.as_deref() != Some(plan.submission_id.as_str()) {
+                return Err(ApplyError::DriverTaken {
+                    name: driver_name,
+                    found,
+                });
+            }
+            pod.metadata.uid
+        }
+        Err(e) if is_rejection(&e) => {
+            return Ok(Submitted::Rejected(format!(
+                "{}: {}",
+                what("driver pod", &driver_name),
+                api_message(&e)
+            )));
+        }
+        Err(e) => return Err(ApplyError::kube(what("driver pod", &driver_name), e)),
+    };
+    plan.set_driver_owner(uid.as_deref().unwrap_or_default());
+
+    macro_rules! create_all {
+        ($kind:literal, $ty:ty, $items:expr) => {
+            let api: Api<$ty> = Api::namespaced(client.clone(), namespace);
+            for obj in $items {
+                match create_if_absent(&api, obj).await {
+                    Ok(_) => {}
+                    Err(e) if is_rejection(&e) => {
+                        return Ok(Submitted::Rejected(format!(
+                            "{}: {}",
+                            what($kind, &name_of(obj)),
+                            api_message(&e)
+                        )));
+                    }
+                    Err(e) => return Err(ApplyError::kube(what($kind, &name_of(obj)), e)),
+                }
+            }
+        };
+    }
+    create_all!("configmap", ConfigMap, plan.config_maps.iter());
+    create_all!("service", Service, std::iter::once(&plan.driver_service));
+    create_all!(
+        "persistentvolumeclaim",
+        PersistentVolumeClaim,
+        plan.claims.iter()
+    );
+
+    // UI objects keep their names across attempts: apply them, so a rerun takes them over.
+    let apply = PatchParams::apply(FIELD_MANAGER).force();
+    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
+    let mut ui = UiService::default();
+    for (i, svc) in plan.ui_services.iter().enumerate() {
+        let name = name_of(svc);
+        match services.patch(&name, &apply, &Patch::Apply(svc)).await {
+            Ok(applied) if i == 0 => {
+                ui.cluster_ip = applied.spec.and_then(|s| s.cluster_ip);
+            }
+            Ok(_) => {}
+            Err(e) if is_rejection(&e) => {
+                return Ok(Submitted::Rejected(format!(
+                    "{}: {}",
+                    what("service", &name),
+                    api_message(&e)
+                )));
+            }
+            Err(e) => return Err(ApplyError::kube(what("service", &name), e)),
+        }
+    }
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), namespace);
+    for ing in &plan.ingresses {
+        let name = name_of(ing);
+        match ingresses.patch(&name, &apply, &Patch::Apply(ing)).await {
+            Ok(_) => {}
+            Err(e) if is_rejection(&e) => {
+                return Ok(Submitted::Rejected(format!(
+                    "{}: {}",
+                    what("ingress", &name),
+                    api_message(&e)
+                )));
+            }
+            Err(e) => return Err(ApplyError::kube(what("ingress", &name), e)),
+        }
+    }
+    Ok(Submitted::Done(ui))
+}
+
+fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+async fn delete_quietly<K>(api: &Api<K>, name: &str) -> Result<(), ApplyError>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e) == Some(404) => Ok(()),
+        Err(e) => Err(ApplyError::kube(format!("deleting {name}"), e)),
+    }
+}
+
+/// Deletes a run's driver pod (the garbage collector takes what it owns) and the UI objects.
+pub async fn delete_run(
+    client: &Client,
+    namespace: &str,
+    run: &RunObjects,
+) -> Result<(), ApplyError> {
+    if let Some(pod) = &run.driver_pod {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+        delete_quietly(&pods, pod).await?;
+    }
+    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
+    for s in &run.services {
+        delete_quietly(&services, s).await?;
+    }
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), namespace);
+    for i in &run.ingresses {
+        delete_quietly(&ingresses, i).await?;
+    }
+    Ok(())
+}
+
+/// Writes the spec-hash annotation; returns the updated application (its new resourceVersion
+/// is the precondition of the status write that follows).
+pub async fn record_spec_hash(
+    api: &Api<SparkApplication>,
+    name: &str,
+    hash: &str,
+) -> Result<SparkApplication, ApplyError> {
+    let patch = serde_json::json!({"metadata": {"annotations": {SPEC_HASH_ANNOTATION: hash}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| ApplyError::kube(format!("annotating {name}"), e))
+}
+
+/// Replaces the status, provided the application is still the one read (its resourceVersion):
+/// a decision taken on stale data never lands.
+pub async fn write_status(
+    api: &Api<SparkApplication>,
+    app: &SparkApplication,
+    status: SparkApplicationStatus,
+) -> Result<SparkApplication, ApplyError> {
+    let name = app.metadata.name.clone().unwrap_or_default();
+    let mut body = app.clone();
+    body.status = Some(status);
+    body.metadata.managed_fields = None;
+    match api
+        .replace_status(&name, &PostParams::default(), &body)
+        .await
+    {
+        Ok(app) => Ok(app),
+        Err(e) if code(&e) == Some(409) => Err(ApplyError::Conflict(name)),
+        Err(e) => Err(ApplyError::kube(format!("writing the status of {name}"), e)),
+    }
+}
+
+/// Deletes an application whose TTL passed, only if it is still the same object (uid).
+pub async fn delete_application(
+    api: &Api<SparkApplication>,
+    app: &SparkApplication,
+) -> Result<(), ApplyError> {
+    let name = app.metadata.name.clone().unwrap_or_default();
+    let dp = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: app.metadata.uid.clone(),
+            resource_version: None,
+        }),
+        ..DeleteParams::background()
+    };
+    match api.delete(&name, &dp).await {
+        Ok(_) => Ok(()),
+        Err(e) if matches!(code(&e), Some(404 | 409)) => Ok(()),
+        Err(e) => Err(ApplyError::kube(format!("deleting {name}"), e)),
+    }
+}

@@ -1,0 +1,437 @@
+//! The controller: watches SparkApplications and their pods, asks the lifecycle what to do, and does
+//! it through `apply`. Thin by design: every decision is in `lifecycle`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{ApiResource, DynamicObject};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use sparkplane_api::SparkApplication;
+use thiserror::Error;
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+use crate::apply::{self, ApplyError, Submitted};
+use crate::events::Events;
+use crate::lifecycle::{self, Decision};
+use crate::metrics::{Metrics, ResultLabel};
+use crate::pods::{self, PodIndex};
+
+#[derive(Debug, Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error("the application has no namespace or name")]
+    Unnamed,
+}
+
+/// Which namespaces the operator runs applications in.
+#[derive(Clone)]
+pub struct Scope {
+    /// Empty: all.
+    pub namespaces: BTreeSet<String>,
+    /// Namespaces matching the label selector, when one is set.
+    pub selected: Option<Store<Namespace>>,
+}
+
+impl Scope {
+    pub fn allows(&self, namespace: &str) -> bool {
+        (self.namespaces.is_empty() || self.namespaces.contains(namespace))
+            && self
+                .selected
+                .as_ref()
+                .is_none_or(|s| s.get(&ObjectRef::new(namespace)).is_some())
+    }
+
+    /// A single namespace can be watched on its own (and needs no cluster-wide permission).
+    fn single(&self) -> Option<&str> {
+        match self.namespaces.len() {
+            1 => self.namespaces.first().map(String::as_str),
+            _ => None,
+        }
+    }
+
+    fn apps(&self, client: &Client, ar: &ApiResource) -> Api<DynamicObject> {
+        match self.single() {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, ar),
+            None => Api::all_with(client.clone(), ar),
+        }
+    }
+
+    fn pods(&self, client: &Client) -> Api<Pod> {
+        match self.single() {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+}
+
+pub struct Context {
+    pub client: Client,
+    pub pods: Arc<PodIndex>,
+    pub settings: lifecycle::Settings,
+    pub events: Events,
+    pub metrics: Arc<Metrics>,
+    pub submissions: Semaphore,
+    pub scope: Scope,
+}
+
+/// How soon to look again after a lost race (a status write on a stale read).
+const CONFLICT_REQUEUE: Duration = Duration::from_millis(300);
+const ERROR_REQUEUE: Duration = Duration::from_secs(2);
+
+/// Turns a watched object into a SparkApplication, stripped of what is never read. An object that
+/// does not parse is reported and skipped: it must not stop the watch of every other application.
+fn convert(obj: DynamicObject, metrics: &Metrics) -> Option<SparkApplication> {
+    let name = obj.metadata.name.clone().unwrap_or_default();
+    let namespace = obj.metadata.namespace.clone().unwrap_or_default();
+    let parsed = serde_json::to_value(obj).and_then(serde_json::from_value::<SparkApplication>);
+    let mut app = match parsed {
+        Ok(app) => app,
+        Err(error) => {
+            metrics.malformed.inc();
+            tracing::warn!(%namespace, %name, %error, "skipping a SparkApplication that cannot be read");
+            return None;
+        }
+    };
+    app.metadata.managed_fields = None;
+    if let Some(a) = app.metadata.annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+    Some(app)
+}
+
+fn convert_event(
+    ev: watcher::Event<DynamicObject>,
+    metrics: &Metrics,
+) -> Option<watcher::Event<SparkApplication>> {
+    use watcher::Event as E;
+    Some(match ev {
+        E::Apply(o) => E::Apply(convert(o, metrics)?),
+        E::InitApply(o) => E::InitApply(convert(o, metrics)?),
+        E::Delete(o) => {
+            // A deleted object only needs its identity to leave the store.
+            let metadata = o.metadata.clone();
+            E::Delete(convert(o, metrics).unwrap_or(SparkApplication {
+                metadata,
+                spec: Default::default(),
+                status: None,
+            }))
+        }
+        E::Init => E::Init,
+        E::InitDone => E::InitDone,
+    })
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    workers: u16,
+    ready: Arc<AtomicBool>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    let ar = ApiResource::erase::<SparkApplication>(&());
+    let apps = ctx.scope.apps(&client, &ar);
+    let (reader, writer) = reflector::store::<SparkApplication>();
+    let metrics = ctx.metrics.clone();
+    let apps_listed = Arc::new(AtomicBool::new(false));
+    let listed = apps_listed.clone();
+    let app_stream = watcher(apps, watcher::Config::default())
+        .default_backoff()
+        .try_filter_map(move |ev| {
+            if matches!(ev, watcher::Event::InitDone) {
+                listed.store(true, Ordering::Relaxed);
+            }
+            let converted = convert_event(ev, &metrics);
+            async move { Ok(converted) }
+        })
+        .reflect(writer)
+        .applied_objects();
+
+    let pod_api = ctx.scope.pods(&client);
+    let index = ctx.pods.clone();
+    let pod_stream = watcher(pod_api, watcher::Config::default().labels(pods::SELECTOR))
+        .default_backoff()
+        .map_ok(move |ev| {
+            index.apply(&ev);
+            ev
+        })
+        .touched_objects();
+
+    let mut controller = Controller::for_stream(app_stream, reader.clone())
+        .with_config(ControllerConfig::default().concurrency(workers))
+        .watches_stream(pod_stream, |pod| {
+            pods::app_key(&pod)
+                .map(|(ns, app)| ObjectRef::<SparkApplication>::new(&app).within(&ns))
+        });
+    if ctx.scope.selected.is_some() {
+        // A namespace that starts matching the selector brings its applications in.
+        let apps = reader.clone();
+        let ns_stream = namespace_stream(&client);
+        controller = controller.watches_stream(ns_stream, move |ns: Namespace| {
+            let name = ns.metadata.name.unwrap_or_default();
+            apps.state()
+                .into_iter()
+                .filter(|a| a.metadata.namespace.as_deref() == Some(name.as_str()))
+                .map(|a| ObjectRef::from_obj(&*a))
+                .collect::<Vec<_>>()
+        });
+    }
+
+    let pods_index = ctx.pods.clone();
+    tokio::spawn(async move {
+        while !(apps_listed.load(Ordering::Relaxed) && pods_index.is_ready()) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        ready.store(true, Ordering::Relaxed);
+        tracing::info!("caches filled");
+    });
+
+    controller
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| async {})
+        .await;
+}
+
+/// The label-selected namespaces, as a trigger stream (the Scope's store is fed separately).
+fn namespace_stream(
+    client: &Client,
+) -> impl futures::Stream<Item = Result<Namespace, watcher::Error>> + Send + 'static {
+    let api: Api<Namespace> = Api::all(client.clone());
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .touched_objects()
+}
+
+/// Starts a reflector of the namespaces matching `selector`; the store answers [`Scope::allows`].
+pub fn namespace_store(client: &Client, selector: &str) -> Store<Namespace> {
+    let (reader, writer) = reflector::store();
+    let api: Api<Namespace> = Api::all(client.clone());
+    let stream = watcher(api, watcher::Config::default().labels(selector))
+        .default_backoff()
+        .modify(|ns: &mut Namespace| ns.metadata.managed_fields = None)
+        .reflect(writer)
+        .applied_objects()
+        .for_each(|_| async {});
+    tokio::spawn(stream);
+    reader
+}
+
+fn error_policy(app: Arc<SparkApplication>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(
+        namespace = app.metadata.namespace.as_deref().unwrap_or_default(),
+        name = app.metadata.name.as_deref().unwrap_or_default(),
+        %error,
+        "reconcile failed; retrying"
+    );
+    Action::requeue(ERROR_REQUEUE)
+}
+
+struct InFlight<'a>(&'a Metrics);
+
+impl<'a> InFlight<'a> {
+    fn new(m: &'a Metrics) -> Self {
+        m.in_flight.inc();
+        InFlight(m)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}
+
+async fn reconcile(
+    app: Arc<SparkApplication>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let namespace = app.metadata.namespace.clone().unwrap_or_default();
+    let name = app.metadata.name.clone().unwrap_or_default();
+    let span = tracing::info_span!("reconcile", %namespace, %name);
+    async move {
+        if !ctx.scope.allows(&namespace) {
+            return Ok(Action::await_change());
+        }
+        let _in_flight = InFlight::new(&ctx.metrics);
+        let started = Instant::now();
+        let result = reconcile_app(&app, &ctx).await;
+        ctx.metrics
+            .reconcile_duration
+            .observe(started.elapsed().as_secs_f64());
+        let label = match &result {
+            Ok(_) => "ok",
+            Err(ReconcileError::Apply(e)) => e.category(),
+            Err(_) => "error",
+        };
+        ctx.metrics
+            .reconciles
+            .get_or_create(&ResultLabel {
+                result: label.into(),
+            })
+            .inc();
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+async fn reconcile_app(app: &SparkApplication, ctx: &Context) -> Result<Action, ReconcileError> {
+    let (Some(namespace), Some(name)) = (&app.metadata.namespace, &app.metadata.name) else {
+        return Err(ReconcileError::Unnamed);
+    };
+    let driver_name = app
+        .status
+        .as_ref()
+        .and_then(|s| s.driver_info.pod_name.clone())
+        .unwrap_or_else(|| lifecycle::driver_pod_name(app));
+    let observed = ctx.pods.observed(namespace, name, &driver_name);
+    let now = Timestamp::now();
+    let decision = lifecycle::decide(app, &observed, now, &ctx.settings);
+    execute(app, decision, ctx, now).await
+}
+
+async fn execute(
+    app: &SparkApplication,
+    mut decision: Decision,
+    ctx: &Context,
+    now: Timestamp,
+) -> Result<Action, ReconcileError> {
+    let namespace = app.metadata.namespace.clone().unwrap_or_default();
+    let name = app.metadata.name.clone().unwrap_or_default();
+    let api: Api<SparkApplication> = Api::namespaced(ctx.client.clone(), &namespace);
+    let mut current = app.clone();
+    for action in std::mem::take(&mut decision.actions) {
+        match action {
+            lifecycle::Action::RecordSpecHash(hash) => {
+                let updated = apply::record_spec_hash(&api, &name, &hash).await?;
+                if updated.status != current.status {
+                    // Someone wrote the status since the read: decide again on fresh data.
+                    return Ok(Action::requeue(CONFLICT_REQUEUE));
+                }
+                current.metadata.resource_version = updated.metadata.resource_version;
+                current.metadata.annotations = updated.metadata.annotations;
+            }
+            lifecycle::Action::Submit { mut plan, attempt } => {
+                let outcome = {
+                    // Submissions have their own bound, so tracking always finds a free worker.
+                    let _permit = ctx.submissions.acquire().await;
+                    ctx.metrics.submissions_in_flight.inc();
+                    let outcome = apply::submit(&ctx.client, &namespace, &mut plan).await;
+                    ctx.metrics.submissions_in_flight.dec();
+                    outcome
+                };
+                let next = match outcome {
+                    Ok(Submitted::Done(ui)) => {
+                        tracing::info!(attempt, submission_id = %plan.submission_id, "submitted");
+                        lifecycle::submitted(&current, &plan, attempt, &ui, now, &ctx.settings)
+                    }
+                    Ok(Submitted::Rejected(message)) => {
+                        tracing::warn!(attempt, %message, "submission rejected");
+                        lifecycle::submission_failed(&current, attempt, &message, now)
+                    }
+                    Err(ApplyError::DriverTaken { name, found }) => {
+                        tracing::info!(driver = %name, ?found, "driver pod still held by an earlier submission");
+                        return Ok(Action::requeue(Duration::from_secs(1)));
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                decision.status = next.status;
+                decision.events.extend(next.events);
+                decision.requeue_after = next.requeue_after;
+            }
+            lifecycle::Action::DeleteRun(run) => {
+                apply::delete_run(&ctx.client, &namespace, &run).await?;
+            }
+            lifecycle::Action::DeleteApplication => {
+                tracing::info!("timeToLiveSeconds passed; deleting the application");
+                apply::delete_application(&api, &current).await?;
+                return Ok(Action::await_change());
+            }
+        }
+    }
+    if let Some(status) = decision.status {
+        let old = current.status.clone().unwrap_or_default();
+        match apply::write_status(&api, &current, status.clone()).await {
+            Ok(_) => {
+                if old.application_state.state != status.application_state.state {
+                    tracing::info!(
+                        from = ?old.application_state.state,
+                        to = ?status.application_state.state,
+                        error = status.application_state.error_message.as_deref().unwrap_or_default(),
+                        "state changed"
+                    );
+                }
+                let created = app.metadata.creation_timestamp.as_ref().map(|t| t.0);
+                ctx.metrics.transition(&old, &status, created, now);
+            }
+            Err(ApplyError::Conflict(_)) => return Ok(Action::requeue(CONFLICT_REQUEUE)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for event in &decision.events {
+        ctx.events.publish(&current, event).await;
+    }
+    Ok(decision
+        .requeue_after
+        .map(Action::requeue)
+        .unwrap_or_else(Action::await_change))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(value: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(value).expect("object")
+    }
+
+    #[test]
+    fn a_malformed_application_is_skipped_and_still_leaves_the_store() {
+        let metrics = Metrics::new();
+        // Unreadable: a state no version of the API has.
+        let bad = object(serde_json::json!({
+            "apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
+            "metadata": {"name": "bad", "namespace": "ns",
+                "managedFields": [{"manager": "kubectl"}]},
+            "spec": {"sparkVersion": "4.0.4", "mainApplicationFile": "x", "driver": {}, "executor": {}},
+            "status": {"applicationState": {"state": "EXPLODED"}}
+        }));
+        assert!(convert_event(watcher::Event::Apply(bad.clone()), &metrics).is_none());
+        assert!(convert_event(watcher::Event::InitApply(bad.clone()), &metrics).is_none());
+        assert_eq!(metrics.malformed.get(), 2);
+        match convert_event(watcher::Event::Delete(bad), &metrics) {
+            Some(watcher::Event::Delete(app)) => {
+                assert_eq!(app.metadata.name.as_deref(), Some("bad"));
+            }
+            other => panic!("expected a deletion, got {other:?}"),
+        }
+
+        let mut good = object(serde_json::json!({
+            "apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
+            "metadata": {"name": "good", "namespace": "ns",
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "keep": "me"}},
+            "spec": {"sparkVersion": "4.0.4", "mainApplicationFile": "x", "driver": {}, "executor": {}}
+        }));
+        good.metadata.managed_fields = Some(vec![Default::default()]);
+        let Some(watcher::Event::Apply(app)) = convert_event(watcher::Event::Apply(good), &metrics)
+        else {
+            panic!("a readable application passes");
+        };
+        assert_eq!(app.metadata.managed_fields, None, "stripped");
+        assert_eq!(
+            app.metadata.annotations,
+            Some([("keep".to_string(), "me".to_string())].into())
+        );
+    }
+}

@@ -1,0 +1,347 @@
+//! Prometheus metrics: Kubeflow's names first, counted from status transitions, then the
+//! operator's own (reconciles, their durations, work in flight).
+//!
+//! Kubeflow's `*_count` metrics are counters in client_golang, exposed without a `_total` suffix.
+//! prometheus-client appends `_total` to every counter, so to keep Kubeflow's exact names (and the
+//! dashboards built on them) they are exposed as gauges that only go up.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use sparkplane_api::SparkApplicationStatus;
+use sparkplane_api::v1beta2::{ApplicationStateType as State, ExecutorState};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: String,
+}
+
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    app_count: Gauge,
+    submit_count: Gauge,
+    failed_submission_count: Gauge,
+    running_count: Gauge,
+    success_count: Gauge,
+    failure_count: Gauge,
+    success_time: Histogram,
+    failure_time: Histogram,
+    submit_latency: Histogram,
+    submit_latency_histogram: Histogram,
+    start_latency: Histogram,
+    start_latency_histogram: Histogram,
+    executor_running: Gauge,
+    executor_success: Gauge,
+    executor_failure: Gauge,
+    pub reconciles: Family<ResultLabel, Counter>,
+    pub reconcile_duration: Histogram,
+    pub in_flight: Gauge,
+    pub submissions_in_flight: Gauge,
+    pub malformed: Counter,
+    pub leader: Gauge,
+}
+
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    // Kubeflow's submit-latency buckets: 0.5 s doubling to 256 s.
+    exponential_buckets(0.5, 2.0, 10)
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let g = Gauge::default;
+        let m = Metrics {
+            registry: Mutex::new(Registry::default()),
+            app_count: g(),
+            submit_count: g(),
+            failed_submission_count: g(),
+            running_count: g(),
+            success_count: g(),
+            failure_count: g(),
+            success_time: Histogram::new(exponential_buckets(1.0, 2.0, 16)),
+            failure_time: Histogram::new(exponential_buckets(1.0, 2.0, 16)),
+            submit_latency: Histogram::new(latency_buckets()),
+            submit_latency_histogram: Histogram::new(latency_buckets()),
+            start_latency: Histogram::new(latency_buckets()),
+            // Kubeflow's start-latency buckets: 30 s to 300 s.
+            start_latency_histogram: Histogram::new([
+                30.0, 60.0, 90.0, 120.0, 150.0, 180.0, 210.0, 240.0, 270.0, 300.0,
+            ]),
+            executor_running: g(),
+            executor_success: g(),
+            executor_failure: g(),
+            reconciles: Family::default(),
+            reconcile_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            in_flight: g(),
+            submissions_in_flight: g(),
+            malformed: Counter::default(),
+            leader: g(),
+        };
+        let r = &mut registry;
+        r.register(
+            "spark_application_count",
+            "SparkApplications seen",
+            m.app_count.clone(),
+        );
+        r.register(
+            "spark_application_submit_count",
+            "Submissions that succeeded",
+            m.submit_count.clone(),
+        );
+        r.register(
+            "spark_application_failed_submission_count",
+            "Submissions that failed",
+            m.failed_submission_count.clone(),
+        );
+        r.register(
+            "spark_application_running_count",
+            "SparkApplications running now",
+            m.running_count.clone(),
+        );
+        r.register(
+            "spark_application_success_count",
+            "SparkApplications that completed",
+            m.success_count.clone(),
+        );
+        r.register(
+            "spark_application_failure_count",
+            "SparkApplications that failed",
+            m.failure_count.clone(),
+        );
+        r.register(
+            "spark_application_success_execution_time_seconds",
+            "Run time of completed applications",
+            m.success_time.clone(),
+        );
+        r.register(
+            "spark_application_failure_execution_time_seconds",
+            "Run time of failed applications",
+            m.failure_time.clone(),
+        );
+        r.register(
+            "spark_application_submit_latency_seconds",
+            "Creation to first submission",
+            m.submit_latency.clone(),
+        );
+        r.register(
+            "spark_application_submit_latency_seconds_histogram",
+            "Creation to first submission",
+            m.submit_latency_histogram.clone(),
+        );
+        r.register(
+            "spark_application_start_latency_seconds",
+            "Creation to first RUNNING",
+            m.start_latency.clone(),
+        );
+        r.register(
+            "spark_application_start_latency_seconds_histogram",
+            "Creation to first RUNNING",
+            m.start_latency_histogram.clone(),
+        );
+        r.register(
+            "spark_executor_running_count",
+            "Executors running now",
+            m.executor_running.clone(),
+        );
+        r.register(
+            "spark_executor_success_count",
+            "Executors that completed",
+            m.executor_success.clone(),
+        );
+        r.register(
+            "spark_executor_failure_count",
+            "Executors that failed",
+            m.executor_failure.clone(),
+        );
+        r.register(
+            "sparkplane_reconciles",
+            "Reconciles by result",
+            m.reconciles.clone(),
+        );
+        r.register(
+            "sparkplane_reconcile_duration_seconds",
+            "Reconcile durations",
+            m.reconcile_duration.clone(),
+        );
+        r.register(
+            "sparkplane_reconciles_in_flight",
+            "Reconciles running now (the work queue's active depth)",
+            m.in_flight.clone(),
+        );
+        r.register(
+            "sparkplane_submissions_in_flight",
+            "Submissions running now",
+            m.submissions_in_flight.clone(),
+        );
+        r.register(
+            "sparkplane_malformed_objects",
+            "SparkApplications in a watch that could not be read",
+            m.malformed.clone(),
+        );
+        r.register(
+            "sparkplane_leader",
+            "1 while this replica leads",
+            m.leader.clone(),
+        );
+        *m.registry.lock().unwrap_or_else(|e| e.into_inner()) = registry;
+        m
+    }
+
+    /// Registers further metrics (the ScheduledSparkApplication controller's).
+    pub fn register_more(&self, register: impl FnOnce(&mut Registry)) {
+        register(&mut self.registry.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    /// Counts what changed between two statuses of one application.
+    pub fn transition(
+        &self,
+        old: &SparkApplicationStatus,
+        new: &SparkApplicationStatus,
+        created: Option<Timestamp>,
+        now: Timestamp,
+    ) {
+        let (from, to) = (old.application_state.state, new.application_state.state);
+        let secs = |since: Option<Timestamp>| {
+            since
+                .and_then(|t| Duration::try_from(now.duration_since(t)).ok())
+                .map(|d| d.as_secs_f64())
+        };
+        if from == State::New && to != State::New {
+            self.app_count.inc();
+        }
+        if to == State::Submitted && new.submission_id != old.submission_id {
+            self.submit_count.inc();
+            if new.submission_attempts == Some(1)
+                && let Some(s) = secs(created)
+            {
+                self.submit_latency.observe(s);
+                self.submit_latency_histogram.observe(s);
+            }
+        }
+        if to == State::SubmissionFailed && new.submission_attempts != old.submission_attempts {
+            self.failed_submission_count.inc();
+        }
+        if to == State::Running && from != State::Running {
+            self.running_count.inc();
+            if new.execution_attempts == Some(1)
+                && let Some(s) = secs(created)
+            {
+                self.start_latency.observe(s);
+                self.start_latency_histogram.observe(s);
+            }
+        }
+        if from == State::Running && to != State::Running && self.running_count.get() > 0 {
+            self.running_count.dec();
+        }
+        let ran = secs(new.last_submission_attempt_time.as_ref().map(|t| t.0));
+        if to == State::Completed && from != State::Completed {
+            self.success_count.inc();
+            if let Some(s) = ran {
+                self.success_time.observe(s);
+            }
+        }
+        if to == State::Failed && from != State::Failed {
+            self.failure_count.inc();
+            if let Some(s) = ran {
+                self.failure_time.observe(s);
+            }
+        }
+        let before = old.executor_state.clone().unwrap_or_default();
+        for (name, state) in new.executor_state.iter().flatten() {
+            let was = before.get(name).copied();
+            if was == Some(*state) {
+                continue;
+            }
+            if was == Some(ExecutorState::Running) && self.executor_running.get() > 0 {
+                self.executor_running.dec();
+            }
+            match state {
+                ExecutorState::Running => {
+                    self.executor_running.inc();
+                }
+                ExecutorState::Completed => {
+                    self.executor_success.inc();
+                }
+                ExecutorState::Failed => {
+                    self.executor_failure.inc();
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sparkplane_api::v1beta2::ApplicationState;
+
+    fn status(state: State, attempts: i32) -> SparkApplicationStatus {
+        SparkApplicationStatus {
+            application_state: ApplicationState {
+                state,
+                error_message: None,
+            },
+            submission_id: Some(format!("s{attempts}")),
+            submission_attempts: Some(attempts),
+            execution_attempts: Some(attempts),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn transitions_count_under_kubeflow_names() {
+        let m = Metrics::new();
+        let now = Timestamp::from_second(1_800_000_100).expect("time");
+        let created = Timestamp::from_second(1_800_000_000).ok();
+        let mut new = SparkApplicationStatus::default();
+        m.transition(&new, &status(State::Submitted, 1), created, now);
+        new = status(State::Submitted, 1);
+        let mut running = status(State::Running, 1);
+        running.executor_state = Some([("e1".into(), ExecutorState::Running)].into());
+        m.transition(&new, &running, created, now);
+        let mut done = status(State::Completed, 1);
+        done.executor_state = Some([("e1".into(), ExecutorState::Completed)].into());
+        m.transition(&running, &done, created, now);
+        let text = m.encode();
+        for line in [
+            "spark_application_count 1",
+            "spark_application_submit_count 1",
+            "spark_application_running_count 0",
+            "spark_application_success_count 1",
+            "spark_application_submit_latency_seconds_count 1",
+            "spark_application_submit_latency_seconds_sum 100.0",
+            "spark_application_start_latency_seconds_histogram_count 1",
+            "spark_executor_running_count 0",
+            "spark_executor_success_count 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! `sparkplane operator`: wires settings, client, health, leadership and the controller together.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use kube::Client;
+use kube_lease_manager::LeaseManagerBuilder;
+use thiserror::Error;
+use tokio::sync::Semaphore;
+
+use crate::controller::{self, Context, Scope};
+use crate::events::Events;
+use crate::http::{self, Health, HttpError};
+use crate::metrics::Metrics;
+use crate::pods::PodIndex;
+use crate::settings::OperatorArgs;
+
+#[derive(Debug, Error)]
+pub enum OperatorError {
+    #[error("connecting to the API server: {0}")]
+    Client(#[source] kube::Error),
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error("leader election: {0}")]
+    Lease(#[from] kube_lease_manager::LeaseManagerError),
+    #[error("lost the leader lease; stopping so that another replica takes over")]
+    LostLease,
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+pub async fn run(args: OperatorArgs) -> Result<(), OperatorError> {
+    let client = Client::try_default().await.map_err(OperatorError::Client)?;
+    let metrics = Arc::new(Metrics::new());
+    let ready = Arc::new(AtomicBool::new(false));
+    let server = http::serve(
+        args.metrics_address,
+        Health {
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+        },
+    )
+    .await?;
+    let server = tokio::spawn(server);
+    let identity = args.identity();
+    tracing::info!(
+        %identity,
+        namespaces = ?args.namespaces,
+        selector = args.namespace_selector.as_deref().unwrap_or_default(),
+        "starting"
+    );
+
+    // Leadership: a follower stands by (ready, serving metrics) until the Lease is its own.
+    let mut lease_rx = None;
+    let mut lease_task = None;
+    if args.leader_elect {
+        let duration = args.lease_duration_seconds.max(2);
+        let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+            .with_namespace(args.lease_namespace())
+            .with_identity(&identity)
+            .with_duration(duration)
+            .with_grace((duration / 3).max(1))
+            .build()
+            .await?;
+        let (mut rx, task) = manager.watch().await;
+        ready.store(true, Ordering::Relaxed);
+        tracing::info!(lease = %args.lease_name, "waiting for leadership");
+        while !*rx.borrow_and_update() {
+            if rx.changed().await.is_err() {
+                return Err(OperatorError::LostLease);
+            }
+        }
+        ready.store(false, Ordering::Relaxed);
+        tracing::info!("leading");
+        lease_rx = Some(rx);
+        lease_task = Some(task);
+    }
+    metrics.leader.set(1);
+
+    let selected = args
+        .namespace_selector
+        .as_deref()
+        .map(|s| controller::namespace_store(&client, s));
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        pods: Arc::new(PodIndex::default()),
+        settings: args.lifecycle(),
+        events: Events::new(client.clone(), &identity),
+        metrics: metrics.clone(),
+        submissions: Semaphore::new(args.submission_concurrency.max(1)),
+        scope: Scope {
+            namespaces: args.namespaces.iter().cloned().collect(),
+            selected,
+        },
+    });
+    let (lost_tx, mut lost_rx) = tokio::sync::oneshot::channel::<()>();
+    if let Some(mut rx) = lease_rx {
+        tokio::spawn(async move {
+            loop {
+                if rx.changed().await.is_err() || !*rx.borrow_and_update() {
+                    let _ = lost_tx.send(());
+                    return;
+                }
+            }
+        });
+    }
+    let lost = Arc::new(AtomicBool::new(false));
+    let lost_flag = lost.clone();
+    let stop = async move {
+        tokio::select! {
+            _ = shutdown_signal() => tracing::info!("shutting down"),
+            _ = &mut lost_rx => {
+                lost_flag.store(true, Ordering::Relaxed);
+                tracing::error!("lost the leader lease");
+            }
+        }
+    };
+    let scheduled = tokio::spawn(crate::scheduled::controller::run(
+        Arc::new(scheduled_context(&client, &ctx.scope, &identity, &metrics)),
+        std::future::pending(),
+    ));
+    controller::run(ctx, args.workers.max(1), ready, stop).await;
+    scheduled.abort();
+    server.abort();
+    if let Some(task) = lease_task {
+        task.abort();
+    }
+    // Give in-flight log lines a moment; then report how the run ended.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    if lost.load(Ordering::Relaxed) {
+        return Err(OperatorError::LostLease);
+    }
+    Ok(())
+}
+
+/// The ScheduledSparkApplication controller's context: same namespaces, same selector.
+fn scheduled_context(
+    client: &Client,
+    scope: &Scope,
+    identity: &str,
+    metrics: &Metrics,
+) -> crate::scheduled::controller::Context {
+    let scheduled_metrics = Arc::new(crate::scheduled::metrics::ScheduledMetrics::default());
+    metrics.register_more(|registry| scheduled_metrics.register(registry));
+    let mut context = crate::scheduled::controller::Context::new(
+        client.clone(),
+        scope.namespaces.clone(),
+        identity,
+        scheduled_metrics,
+    );
+    let scope = scope.clone();
+    context.allows = Arc::new(move |namespace| scope.allows(namespace));
+    context
+}

@@ -1,0 +1,423 @@
+//! The operator against the testbed, one scenario per behaviour: the operator binary runs as a
+//! ServiceAccount bound to deploy/rbac's ClusterRole in the test's namespace, and kwok plays the
+//! driver's fate as the application's driver annotations script it.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use sparkplane_api::v1beta2::{ApplicationStateType as State, ExecutorState};
+use sparkplane_testbed::wait;
+use support::*;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn success_goes_submitted_running_completed() -> anyhow::Result<()> {
+    let env = setup("op-success").await?;
+    let op = Operator::start(&env, &[])?;
+    let log = StateLog::start(&env, "pi");
+    create(&env, &app("pi", "2s", 0)).await?;
+    let done = wait_state(&env, "pi", State::Completed, MINUTE).await?;
+
+    let states = log.states();
+    let order = [
+        State::Submitted,
+        State::Running,
+        State::Succeeding,
+        State::Completed,
+    ];
+    let mut at = 0;
+    for s in &states {
+        if at < order.len() && *s == order[at] {
+            at += 1;
+        }
+    }
+    assert_eq!(at, order.len(), "states seen: {states:?}");
+
+    let status = done.status.clone().expect("status");
+    assert_eq!(status.submission_attempts, Some(1));
+    assert_eq!(status.execution_attempts, Some(1));
+    assert!(
+        status
+            .spark_application_id
+            .as_deref()
+            .is_some_and(|id| id.starts_with("spark-"))
+    );
+    assert!(status.submission_id.is_some());
+    assert!(status.termination_time.is_some());
+    assert!(status.last_submission_attempt_time.is_some());
+    assert_eq!(status.driver_info.pod_name.as_deref(), Some("pi-driver"));
+    assert_eq!(
+        status.driver_info.web_ui_service_name.as_deref(),
+        Some("pi-ui-svc")
+    );
+    assert_eq!(status.driver_info.web_ui_port, Some(4040));
+    assert!(
+        status
+            .driver_info
+            .web_ui_address
+            .as_deref()
+            .is_some_and(|a| a.ends_with(":4040"))
+    );
+
+    let reasons = wait_events(
+        &env,
+        "pi",
+        &[
+            "SparkApplicationAdded",
+            "SparkApplicationSubmitted",
+            "SparkDriverRunning",
+            "SparkDriverCompleted",
+            "SparkApplicationCompleted",
+        ],
+        Duration::from_secs(10),
+    )
+    .await?;
+    assert!(!reasons.iter().any(|r| r.contains("Failed")), "{reasons:?}");
+
+    // The driver carries the application's labels and the ownerReference to it.
+    let driver = env.pods().get("pi-driver").await?;
+    assert_eq!(
+        driver.labels().get("sparkoperator.k8s.io/submission-id"),
+        status.submission_id.as_ref()
+    );
+    assert_eq!(driver.owner_references()[0].uid, done.uid().expect("uid"));
+
+    let metrics = op.metrics().await?;
+    for line in [
+        "spark_application_count 1",
+        "spark_application_submit_count 1",
+        "spark_application_success_count 1",
+        "spark_application_running_count 0",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
+    assert!(metrics.contains("sparkplane_reconciles_total{result=\"ok\"}"));
+    assert_eq!(http_get(op.metrics_port, "/healthz").await?, "ok");
+    assert_eq!(http_get(op.metrics_port, "/readyz").await?, "ok");
+    Ok(())
+}
+
+/// The driver pods of one application as they come and go: submission id -> pod uids, and the
+/// time each submission's pod was first seen.
+struct DriverLog {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String, Instant)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DriverLog {
+    fn start(env: &Env, app: &str) -> DriverLog {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let config = watcher::Config::default().labels(&format!(
+            "sparkoperator.k8s.io/app-name={app},spark-role=driver"
+        ));
+        let api = env.pods();
+        let task = tokio::spawn(async move {
+            let mut stream = watcher(api, config).applied_objects().boxed();
+            while let Ok(Some(pod)) = stream.try_next().await {
+                let sid = pod
+                    .labels()
+                    .get("sparkoperator.k8s.io/submission-id")
+                    .cloned()
+                    .unwrap_or_default();
+                let uid = pod.uid().unwrap_or_default();
+                if let Ok(mut v) = sink.lock()
+                    && !v.iter().any(|(_, u, _)| *u == uid)
+                {
+                    v.push((sid, uid, Instant::now()));
+                }
+            }
+        });
+        DriverLog { seen, task }
+    }
+
+    fn pods_per_submission(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for (sid, _, _) in self.seen.lock().map(|v| v.clone()).unwrap_or_default() {
+            *out.entry(sid).or_default() += 1;
+        }
+        out
+    }
+
+    fn first_seen(&self) -> Vec<Instant> {
+        self.seen
+            .lock()
+            .map(|v| v.iter().map(|(_, _, t)| *t).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for DriverLog {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn driver_failure_is_retried_on_failure_with_linear_backoff() -> anyhow::Result<()> {
+    let env = setup("op-retry").await?;
+    let _op = Operator::start(&env, &[])?;
+    let log = StateLog::start(&env, "flaky");
+    let drivers = DriverLog::start(&env, "flaky");
+    let mut manifest = app("flaky", "1s", 1);
+    manifest["spec"]["restartPolicy"] = json!({
+        "type": "OnFailure", "onFailureRetries": 2, "onFailureRetryInterval": 2,
+        "onSubmissionFailureRetries": 1, "onSubmissionFailureRetryInterval": 1
+    });
+    create(&env, &manifest).await?;
+    let failed = wait_state(&env, "flaky", State::Failed, 2 * MINUTE).await?;
+    let status = failed.status.expect("status");
+    assert_eq!(status.execution_attempts, Some(3), "1 run + 2 retries");
+    assert_eq!(status.submission_attempts, Some(3));
+    let message = status.application_state.error_message.unwrap_or_default();
+    assert!(message.contains("ExitCode: 1"), "{message}");
+
+    let states = log.states();
+    let count = |s: State| states.iter().filter(|x| **x == s).count();
+    assert_eq!(count(State::Failing), 3, "{states:?}");
+    assert_eq!(count(State::PendingRerun), 2, "{states:?}");
+    assert_eq!(states.last(), Some(&State::Failed));
+
+    // Exactly one driver pod per attempt, and the attempts spaced by interval x attempts
+    // (2 s after the first, 4 s after the second), less a little observation jitter.
+    let per = drivers.pods_per_submission();
+    assert_eq!(per.len(), 3, "{per:?}");
+    assert!(per.values().all(|n| *n == 1), "{per:?}");
+    let times = drivers.first_seen();
+    let gap = |a: usize, b: usize| times[b].duration_since(times[a]);
+    assert!(gap(0, 1) >= Duration::from_millis(1700), "{:?}", gap(0, 1));
+    assert!(gap(1, 2) >= Duration::from_millis(3700), "{:?}", gap(1, 2));
+
+    wait_events(
+        &env,
+        "flaky",
+        &[
+            "SparkDriverFailed",
+            "SparkApplicationPendingRerun",
+            "SparkApplicationFailed",
+        ],
+        Duration::from_secs(10),
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn rejected_submission_is_retried_then_fails() -> anyhow::Result<()> {
+    let env = setup("op-subfail").await?;
+    let _op = Operator::start(&env, &[])?;
+    let log = StateLog::start(&env, "nosa");
+    let mut manifest = app("nosa", "1s", 0);
+    // The API server's ServiceAccount admission refuses a pod naming a missing account.
+    manifest["spec"]["driver"]["serviceAccount"] = json!("missing-account");
+    manifest["spec"]["restartPolicy"] = json!({
+        "type": "OnFailure", "onSubmissionFailureRetries": 1, "onSubmissionFailureRetryInterval": 1
+    });
+    create(&env, &manifest).await?;
+    let failed = wait_state(&env, "nosa", State::Failed, MINUTE).await?;
+    let status = failed.status.expect("status");
+    assert_eq!(
+        status.submission_attempts,
+        Some(2),
+        "1 submission + 1 retry"
+    );
+    assert_eq!(status.execution_attempts, None);
+    let message = status.application_state.error_message.unwrap_or_default();
+    assert!(message.contains("missing-account"), "{message}");
+    let states = log.states();
+    assert!(states.contains(&State::SubmissionFailed), "{states:?}");
+    assert_eq!(states.last(), Some(&State::Failed));
+    assert!(env.pods().get_opt("nosa-driver").await?.is_none());
+    let reasons = wait_events(
+        &env,
+        "nosa",
+        &["SparkApplicationSubmissionFailed", "SparkApplicationFailed"],
+        Duration::from_secs(10),
+    )
+    .await?;
+    assert!(
+        !reasons.iter().any(|r| r == "SparkApplicationSubmitted"),
+        "{reasons:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleting_the_application_deletes_what_it_made() -> anyhow::Result<()> {
+    let env = setup("op-delete").await?;
+    let _op = Operator::start(&env, &[])?;
+    let mut manifest = app("long", "1h", 0);
+    manifest["spec"]["driver"]["annotations"] = json!({});
+    create(&env, &manifest).await?;
+    wait_state(&env, "long", State::Running, MINUTE).await?;
+
+    let cms: Api<ConfigMap> = Api::namespaced(env.admin.clone(), env.name());
+    let svcs: Api<Service> = Api::namespaced(env.admin.clone(), env.name());
+    let ours = |names: Vec<String>| -> Vec<String> {
+        names
+            .into_iter()
+            .filter(|n| n != "kube-root-ca.crt")
+            .collect()
+    };
+    let cm_names = ours(
+        cms.list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .map(|c| c.name_any())
+            .collect(),
+    );
+    let svc_names = ours(
+        svcs.list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .map(|c| c.name_any())
+            .collect(),
+    );
+    assert_eq!(cm_names.len(), 2, "conf and pod template: {cm_names:?}");
+    assert_eq!(svc_names.len(), 2, "driver and UI services: {svc_names:?}");
+
+    env.apps()
+        .delete("long", &DeleteParams::background())
+        .await?;
+    // The real garbage collector: app -> driver pod and UI service; driver -> its ConfigMaps and
+    // Service.
+    wait::until(MINUTE, || {
+        let (cms, svcs, pods) = (cms.clone(), svcs.clone(), env.pods());
+        async move {
+            let lp = ListParams::default();
+            let left = cms.list(&lp).await?.items.len() - 1
+                + svcs.list(&lp).await?.items.len()
+                + pods.list(&lp).await?.items.len();
+            Ok(left == 0)
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn executors_created_like_spark_does_are_tracked() -> anyhow::Result<()> {
+    let env = setup("op-exec").await?;
+    let op = Operator::start(&env, &[])?;
+    let mut manifest = app("wide", "1h", 0);
+    manifest["spec"]["driver"]["annotations"] = json!({});
+    create(&env, &manifest).await?;
+    let running = wait_state(&env, "wide", State::Running, MINUTE).await?;
+    let status = running.status.expect("status");
+    let driver = env.pods().get("wide-driver").await?;
+    let app_id = status.spark_application_id.clone().expect("app id");
+    let sid = status.submission_id.clone().expect("submission id");
+
+    // What Spark's ExecutorPodsAllocator creates: labelled, owned by the driver pod.
+    for (n, annotations) in [
+        (1, json!({"testbed.sparkplane.io/complete-after": "1s"})),
+        (2, json!({})),
+    ] {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {
+                "name": format!("wide-0123456789abcdef-exec-{n}"),
+                "labels": {
+                    "spark-app-selector": app_id, "spark-role": "executor", "spark-exec-id": n.to_string(),
+                    "spark-app-name": "wide",
+                    "sparkoperator.k8s.io/app-name": "wide",
+                    "sparkoperator.k8s.io/launched-by-spark-operator": "true",
+                    "sparkoperator.k8s.io/submission-id": sid
+                },
+                "annotations": annotations,
+                "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": "wide-driver",
+                    "uid": driver.uid().expect("uid"), "controller": true}]
+            },
+            "spec": {"restartPolicy": "Never", "containers": [
+                {"name": "spark-kubernetes-executor", "image": "docker.io/apache/spark:4.0.4", "args": ["executor"]}
+            ]}
+        }))?;
+        env.pods().create(&PostParams::default(), &pod).await?;
+    }
+    let apps = env.apps();
+    let last = std::sync::Arc::new(std::sync::Mutex::new(None));
+    wait::until(MINUTE, || {
+        let (apps, last) = (apps.clone(), last.clone());
+        async move {
+            let app = apps.get("wide").await?;
+            let map = app
+                .status
+                .and_then(|s| s.executor_state)
+                .unwrap_or_default();
+            let ok = map.get("wide-0123456789abcdef-exec-1") == Some(&ExecutorState::Completed)
+                && map.get("wide-0123456789abcdef-exec-2") == Some(&ExecutorState::Running);
+            *last.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = Some(map);
+            Ok(ok)
+        }
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}: {:?}", last.lock().map(|l| l.clone())))?;
+    wait_events(
+        &env,
+        "wide",
+        &["SparkExecutorRunning", "SparkExecutorCompleted"],
+        Duration::from_secs(10),
+    )
+    .await?;
+    let metrics = op.metrics().await?;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "spark_executor_success_count 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "spark_executor_running_count 1"),
+        "{metrics}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn invalid_application_fails_once_and_harms_nothing() -> anyhow::Result<()> {
+    let env = setup("op-bad").await?;
+    let _op = Operator::start(&env, &[])?;
+
+    let mut invalid = app("invalid", "1s", 0);
+    invalid["spec"]["sparkConf"] = json!({"spark.kubernetes.namespace": "elsewhere"});
+    create(&env, &invalid).await?;
+    create(&env, &app("fine", "1s", 0)).await?;
+
+    let failed = wait_state(&env, "invalid", State::Failed, MINUTE).await?;
+    let message = failed
+        .status
+        .clone()
+        .and_then(|s| s.application_state.error_message)
+        .unwrap_or_default();
+    assert!(message.starts_with("spec.sparkConf:"), "{message}");
+    wait_state(&env, "fine", State::Completed, MINUTE).await?;
+    wait_events(
+        &env,
+        "invalid",
+        &["SparkApplicationFailed"],
+        Duration::from_secs(10),
+    )
+    .await?;
+
+    // No retry storm: nothing was submitted for it, and it stays as it is.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let again = env.apps().get("invalid").await?;
+    assert_eq!(again.status, failed.status);
+    assert!(env.pods().get_opt("invalid-driver").await?.is_none());
+    Ok(())
+}

@@ -1,0 +1,430 @@
+//! Shared set-up of the operator's integration tests: CRDs and the operator's ClusterRole installed
+//! (server-side apply, idempotent across test binaries), a namespace per test with the operator's
+//! ServiceAccount bound there, a kubeconfig holding that ServiceAccount's token, and the operator
+//! binary run with it: under real RBAC, scoped to the test's namespace.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::config::Kubeconfig;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use serde_json::json;
+use sparkplane_api::SparkApplication;
+use sparkplane_api::v1beta2::ApplicationStateType as State;
+use sparkplane_testbed::{TestNamespace, Testbed, repo_root, wait};
+
+pub const MANAGER: &str = "sparkplane-tests";
+
+pub struct Env {
+    pub ns: TestNamespace,
+    pub admin: Client,
+    pub kubeconfig: PathBuf,
+}
+
+impl Env {
+    pub fn name(&self) -> &str {
+        self.ns.name()
+    }
+
+    pub fn apps(&self) -> Api<SparkApplication> {
+        Api::namespaced(self.admin.clone(), self.name())
+    }
+
+    pub fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.admin.clone(), self.name())
+    }
+}
+
+/// Applies every YAML document of `path` with server-side apply.
+async fn apply_file<K>(client: &Client, path: &Path) -> anyhow::Result<()>
+where
+    K: kube::Resource<Scope = k8s_openapi::ClusterResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    let api: Api<K> = Api::all(client.clone());
+    for doc in text.split("\n---") {
+        if doc.trim().is_empty() || doc.lines().all(|l| l.trim_start().starts_with('#')) {
+            continue;
+        }
+        let obj: K = serde_yaml::from_str(doc)?;
+        let name = obj.meta().name.clone().context("unnamed object")?;
+        api.patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&obj),
+        )
+        .await
+        .with_context(|| format!("applying {name}"))?;
+    }
+    Ok(())
+}
+
+async fn install_cluster_objects(admin: &Client) -> anyhow::Result<()> {
+    let root = repo_root();
+    for crd in [
+        "sparkapplications.sparkoperator.k8s.io.yaml",
+        "scheduledsparkapplications.sparkoperator.k8s.io.yaml",
+    ] {
+        apply_file::<CustomResourceDefinition>(admin, &root.join("deploy/crds").join(crd)).await?;
+    }
+    let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
+    wait::until(Duration::from_secs(30), || {
+        let crds = crds.clone();
+        async move {
+            let crd = crds.get("sparkapplications.sparkoperator.k8s.io").await?;
+            Ok(crd
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True"))
+        }
+    })
+    .await?;
+    apply_file::<ClusterRole>(admin, &root.join("deploy/rbac/operator-clusterrole.yaml")).await
+}
+
+/// A namespace for one test, the operator's ServiceAccount bound there to the ClusterRole, and a
+/// kubeconfig with its token.
+pub async fn setup(prefix: &str) -> anyhow::Result<Env> {
+    let testbed = Testbed::get()?;
+    let admin = testbed.client().await?;
+    install_cluster_objects(&admin).await?;
+    let ns = testbed.namespace(prefix).await?;
+    let name = ns.name().to_owned();
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), &name);
+    let sa: ServiceAccount = serde_json::from_value(json!({
+        "metadata": {"name": "sparkplane-operator", "namespace": name}
+    }))?;
+    accounts.create(&PostParams::default(), &sa).await?;
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "sparkplane-operator", "namespace": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "sparkplane-operator"},
+        "subjects": [{"kind": "ServiceAccount", "name": "sparkplane-operator", "namespace": name}]
+    }))?;
+    Api::<RoleBinding>::namespaced(admin.clone(), &name)
+        .create(&PostParams::default(), &binding)
+        .await?;
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            audiences: Some(vec![]),
+            expiration_seconds: Some(3 * 3600),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let token: TokenRequest = accounts
+        .create_subresource(
+            "token",
+            "sparkplane-operator",
+            &PostParams::default(),
+            &request,
+        )
+        .await?;
+    let token = token.status.and_then(|s| s.token).context("no token")?;
+    let kubeconfig = write_kubeconfig(testbed.kubeconfig(), &name, &token)?;
+    Ok(Env {
+        ns,
+        admin,
+        kubeconfig,
+    })
+}
+
+fn log_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join("sparkplane-operator-tests");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+fn write_kubeconfig(admin: &Path, ns: &str, token: &str) -> anyhow::Result<PathBuf> {
+    let config = Kubeconfig::read_from(admin)?;
+    let cluster = config
+        .clusters
+        .first()
+        .and_then(|c| c.cluster.clone())
+        .context("admin kubeconfig has no cluster")?;
+    let mut c = json!({"server": cluster.server});
+    if let Some(data) = cluster.certificate_authority_data {
+        c["certificate-authority-data"] = json!(data);
+    }
+    if let Some(file) = cluster.certificate_authority {
+        c["certificate-authority"] = json!(file);
+    }
+    let sa = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "testbed", "cluster": c}],
+        "users": [{"name": "operator", "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": "testbed", "user": "operator", "namespace": ns}}],
+        "current-context": "operator"
+    });
+    let path = log_dir().join(format!("{ns}.kubeconfig"));
+    std::fs::write(&path, serde_yaml::to_string(&sa)?)?;
+    Ok(path)
+}
+
+/// A running operator process, killed (SIGKILL) when dropped.
+pub struct Operator {
+    child: Child,
+    pub log: PathBuf,
+    pub metrics_port: u16,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+impl Operator {
+    /// Starts `sparkplane operator` as the test's ServiceAccount, scoped to its namespace, with
+    /// short timings; `extra` adds or overrides flags.
+    pub fn start(env: &Env, extra: &[&str]) -> anyhow::Result<Operator> {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = log_dir().join(format!("{}-{n}.log", env.name()));
+        let out = std::fs::File::create(&log)?;
+        let port = free_port()?;
+        let metrics = format!("127.0.0.1:{port}");
+        let mut args = vec![
+            "operator",
+            "--namespace",
+            env.name(),
+            "--metrics-address",
+            &metrics,
+            "--leader-elect",
+            "false",
+            "--driver-pod-creation-grace-period",
+            "5",
+            "--log-format",
+            "text",
+        ];
+        args.extend_from_slice(extra);
+        let child = Command::new(env!("CARGO_BIN_EXE_sparkplane"))
+            .args(&args)
+            .env("KUBECONFIG", &env.kubeconfig)
+            .env("RUST_LOG", "info,kube=warn")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()?;
+        Ok(Operator {
+            child,
+            log,
+            metrics_port: port,
+        })
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        http_get(self.metrics_port, "/metrics").await
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- operator log {} ---\n{}",
+                self.log.display(),
+                self.log_tail()
+            );
+        }
+    }
+}
+
+/// A minimal HTTP/1.0 GET on 127.0.0.1 (the test needs no HTTP client crate for this).
+pub async fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())?;
+        let mut out = String::new();
+        stream.read_to_string(&mut out)?;
+        let Some((head, body)) = out.split_once("\r\n\r\n") else {
+            bail!("no HTTP response: {out:?}");
+        };
+        if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+            bail!("GET {path}: {head}");
+        }
+        Ok(body.to_owned())
+    })
+    .await?
+}
+
+/// A SparkApplication whose driver kwok ends after `complete_after` with `exit_code`.
+pub fn app(name: &str, complete_after: &str, exit_code: i32) -> serde_json::Value {
+    json!({
+        "apiVersion": "sparkoperator.k8s.io/v1beta2",
+        "kind": "SparkApplication",
+        "metadata": {"name": name},
+        "spec": {
+            "type": "Scala",
+            "mode": "cluster",
+            "image": "docker.io/apache/spark:4.0.4",
+            "mainClass": "org.apache.spark.examples.SparkPi",
+            "mainApplicationFile": "local:///opt/spark/examples/jars/spark-examples.jar",
+            "sparkVersion": "4.0.4",
+            "driver": {
+                "cores": 1,
+                "memory": "512m",
+                "annotations": {
+                    "testbed.sparkplane.io/complete-after": complete_after,
+                    "testbed.sparkplane.io/exit-code": exit_code.to_string()
+                }
+            },
+            "executor": {"instances": 1, "cores": 1, "memory": "512m"}
+        }
+    })
+}
+
+pub async fn create(env: &Env, app: &serde_json::Value) -> anyhow::Result<SparkApplication> {
+    let app: SparkApplication = serde_json::from_value(app.clone())?;
+    Ok(env.apps().create(&PostParams::default(), &app).await?)
+}
+
+pub fn state(app: &SparkApplication) -> State {
+    app.status
+        .as_ref()
+        .map(|s| s.application_state.state)
+        .unwrap_or_default()
+}
+
+/// Waits until the application reaches `want`; returns it.
+pub async fn wait_state(
+    env: &Env,
+    name: &str,
+    want: State,
+    timeout: Duration,
+) -> anyhow::Result<SparkApplication> {
+    let apps = env.apps();
+    let found = Arc::new(Mutex::new(None));
+    let result = wait::until(timeout, || {
+        let apps = apps.clone();
+        let found = found.clone();
+        async move {
+            let app = apps.get(name).await?;
+            let ok = state(&app) == want;
+            *found.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = Some(app);
+            Ok(ok)
+        }
+    })
+    .await;
+    let last = found
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .take();
+    match (result, last) {
+        (Ok(()), Some(app)) => Ok(app),
+        (Err(e), last) => bail!(
+            "{name} did not reach {want:?}: {e:#}; last status: {:?}",
+            last.and_then(|a| a.status)
+        ),
+        (Ok(()), None) => bail!("{name}: no object"),
+    }
+}
+
+/// Records every state an application passes through, from its watch events.
+pub struct StateLog {
+    states: Arc<Mutex<Vec<State>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StateLog {
+    pub fn start(env: &Env, name: &str) -> StateLog {
+        let states = Arc::new(Mutex::new(Vec::new()));
+        let api = env.apps();
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let sink = states.clone();
+        let task = tokio::spawn(async move {
+            let mut stream = watcher(api, config).applied_objects().boxed();
+            while let Ok(Some(app)) = stream.try_next().await {
+                let s = state(&app);
+                if let Ok(mut v) = sink.lock()
+                    && v.last() != Some(&s)
+                {
+                    v.push(s);
+                }
+            }
+        });
+        StateLog { states, task }
+    }
+
+    pub fn states(&self) -> Vec<State> {
+        self.states.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for StateLog {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The reasons of the events recorded on an application, oldest first.
+pub async fn event_reasons(env: &Env, name: &str) -> anyhow::Result<Vec<String>> {
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(env.admin.clone(), env.name());
+    let mut list = events
+        .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
+        .await?
+        .items;
+    list.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+    Ok(list.into_iter().filter_map(|e| e.reason).collect())
+}
+
+pub async fn wait_events(
+    env: &Env,
+    name: &str,
+    wanted: &[&str],
+    timeout: Duration,
+) -> anyhow::Result<Vec<String>> {
+    let last = Arc::new(Mutex::new(Vec::new()));
+    let result = wait::until(timeout, || {
+        let last = last.clone();
+        async move {
+            let reasons = event_reasons(env, name).await?;
+            let ok = wanted.iter().all(|w| reasons.iter().any(|r| r == w));
+            *last.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = reasons;
+            Ok(ok)
+        }
+    })
+    .await;
+    let reasons = last.lock().map(|v| v.clone()).unwrap_or_default();
+    result.with_context(|| format!("events of {name}: {reasons:?}, wanted {wanted:?}"))?;
+    Ok(reasons)
+}
