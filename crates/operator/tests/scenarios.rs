@@ -421,3 +421,130 @@ async fn invalid_application_fails_once_and_harms_nothing() -> anyhow::Result<()
     assert!(env.pods().get_opt("invalid-driver").await?.is_none());
     Ok(())
 }
+
+#[tokio::test]
+async fn time_to_live_deletes_the_finished_application() -> anyhow::Result<()> {
+    let env = setup("op-ttl").await?;
+    let _op = Operator::start(&env, &[])?;
+    let mut manifest = app("brief", "1s", 0);
+    manifest["spec"]["timeToLiveSeconds"] = json!(2);
+    create(&env, &manifest).await?;
+    wait_state(&env, "brief", State::Completed, MINUTE).await?;
+    let completed_at = Instant::now();
+    let apps = env.apps();
+    wait::until(Duration::from_secs(30), || {
+        let apps = apps.clone();
+        async move { Ok(apps.get_opt("brief").await?.is_none()) }
+    })
+    .await?;
+    // terminationTime has a second's resolution: allow for it.
+    assert!(
+        completed_at.elapsed() >= Duration::from_secs(1),
+        "deleted too early"
+    );
+    Ok(())
+}
+
+fn running_attempts(app: &sparkplane_api::SparkApplication) -> Option<i32> {
+    app.status.as_ref().and_then(|s| s.submission_attempts)
+}
+
+async fn patch_spec(env: &Env, name: &str, spec: serde_json::Value) -> anyhow::Result<()> {
+    env.apps()
+        .patch(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({ "spec": spec })),
+        )
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn suspend_deletes_the_run_and_resume_submits_again() -> anyhow::Result<()> {
+    let env = setup("op-suspend").await?;
+    let _op = Operator::start(&env, &[])?;
+    let log = StateLog::start(&env, "pausable");
+    let drivers = DriverLog::start(&env, "pausable");
+    let mut manifest = app("pausable", "1h", 0);
+    manifest["spec"]["driver"]["annotations"] = json!({});
+    create(&env, &manifest).await?;
+    let first = wait_state(&env, "pausable", State::Running, MINUTE).await?;
+
+    patch_spec(&env, "pausable", json!({"suspend": true})).await?;
+    wait_state(&env, "pausable", State::Suspended, MINUTE).await?;
+    assert!(
+        env.pods().get_opt("pausable-driver").await?.is_none(),
+        "the driver is deleted"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let held = env.apps().get("pausable").await?;
+    assert_eq!(state(&held), State::Suspended, "holds while suspended");
+
+    patch_spec(&env, "pausable", json!({"suspend": false})).await?;
+    let resumed = wait_state(&env, "pausable", State::Running, MINUTE).await?;
+    assert_eq!(running_attempts(&first), Some(1));
+    assert_eq!(running_attempts(&resumed), Some(2));
+    let states = log.states();
+    for s in [State::Suspending, State::Suspended, State::Resuming] {
+        assert!(states.contains(&s), "{s:?} not in {states:?}");
+    }
+    let per = drivers.pods_per_submission();
+    assert_eq!(per.len(), 2, "{per:?}");
+    assert!(per.values().all(|n| *n == 1), "{per:?}");
+    wait_events(
+        &env,
+        "pausable",
+        &[
+            "SparkApplicationSuspending",
+            "SparkApplicationSuspended",
+            "SparkApplicationResuming",
+        ],
+        Duration::from_secs(10),
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_spec_change_reruns_and_suspend_or_ttl_changes_do_not() -> anyhow::Result<()> {
+    let env = setup("op-rerun").await?;
+    let _op = Operator::start(&env, &[])?;
+    let log = StateLog::start(&env, "edited");
+    let drivers = DriverLog::start(&env, "edited");
+    let mut manifest = app("edited", "1h", 0);
+    manifest["spec"]["driver"]["annotations"] = json!({});
+    create(&env, &manifest).await?;
+    wait_state(&env, "edited", State::Running, MINUTE).await?;
+
+    patch_spec(&env, "edited", json!({"arguments": ["100"]})).await?;
+    let apps = env.apps();
+    wait::until(MINUTE, || {
+        let apps = apps.clone();
+        async move {
+            let app = apps.get("edited").await?;
+            Ok(state(&app) == State::Running && running_attempts(&app) == Some(2))
+        }
+    })
+    .await?;
+    let states = log.states();
+    assert!(states.contains(&State::Invalidating), "{states:?}");
+    assert!(states.contains(&State::PendingRerun), "{states:?}");
+    // The new driver runs the new arguments.
+    let driver = env.pods().get("edited-driver").await?;
+    let args = driver
+        .spec
+        .and_then(|s| s.containers.last().and_then(|c| c.args.clone()));
+    assert!(args.is_some_and(|a| a.last().map(String::as_str) == Some("100")));
+
+    // timeToLiveSeconds is no rerun.
+    patch_spec(&env, "edited", json!({"timeToLiveSeconds": 3600})).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let app = env.apps().get("edited").await?;
+    assert_eq!(running_attempts(&app), Some(2));
+    assert_eq!(state(&app), State::Running);
+    let per = drivers.pods_per_submission();
+    assert_eq!(per.len(), 2, "{per:?}");
+    assert!(per.values().all(|n| *n == 1), "{per:?}");
+    Ok(())
+}
