@@ -454,3 +454,55 @@ async fn deleting_the_schedule_deletes_its_runs() -> anyhow::Result<()> {
     .context("runs left after deleting their schedule")?;
     Ok(())
 }
+
+/// examples/spark-pi-scheduled.yaml, applied as written but for three things a test needs: its
+/// namespace, a schedule of every 3 s instead of every 5 minutes, and the testbed annotation that
+/// ends each simulated driver after 1 s.
+#[tokio::test]
+async fn the_example_runs_on_the_testbed() -> anyhow::Result<()> {
+    let env = support::setup("sched-example").await?;
+    let _operator = Operator::start(&env, &[])?;
+    let text = std::fs::read_to_string(
+        sparkplane_testbed::repo_root().join("examples/spark-pi-scheduled.yaml"),
+    )?;
+    let mut example: Value = serde_yaml::from_str(&text)?;
+    example["metadata"]["namespace"] = json!(env.name());
+    example["spec"]["schedule"] = json!("@every 3s");
+    example["spec"]["template"]["driver"]["annotations"] =
+        json!({"testbed.sparkplane.io/complete-after": "1s"});
+    // The drivers' ServiceAccount, as deploy/rbac/spark-driver.yaml makes it.
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(env.admin.clone(), env.name());
+    accounts
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "spark-operator-spark"}}))?,
+        )
+        .await?;
+    create(&env, &example).await?;
+
+    let done = wait_schedule(
+        &env,
+        "spark-pi-scheduled",
+        Duration::from_secs(40),
+        "two successful runs kept",
+        |s| {
+            s.status
+                .as_ref()
+                .and_then(|s| s.past_successful_run_names.as_ref())
+                .is_some_and(|names| names.len() >= 2)
+        },
+    )
+    .await?;
+    let status = done.status.unwrap_or_default();
+    ensure!(status.schedule_state == Some(ScheduleState::Scheduled));
+    ensure!(status.next_run.is_some() && status.last_run.is_some());
+    for name in status.past_successful_run_names.unwrap_or_default() {
+        let run = env.apps().get(&name).await?;
+        ensure!(
+            support::state(&run) == sparkplane_api::v1beta2::ApplicationStateType::Completed,
+            "{name} is in the history but not COMPLETED"
+        );
+    }
+    Ok(())
+}
