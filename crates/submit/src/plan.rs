@@ -226,7 +226,10 @@ pub fn build(
 
     let mut pod = template::build(app, Role::Driver)?;
     let executor_template = template::executor_template(app)?;
-    let mut properties = sub.conf.clone();
+    // Each step reads the submitted conf and returns what it adds; the additions are moved into the
+    // final properties once every step has run (Spark's steps read the original conf too), so the
+    // conf is never copied.
+    let mut added_by_steps: Vec<SparkConf> = Vec::with_capacity(4);
     let ctx = StepContext {
         conf: &sub.conf,
         version,
@@ -237,11 +240,7 @@ pub fn build(
         driver_pod_name: &driver_pod_name,
         spark_user: &settings.spark_user,
     };
-    let mut merge = |added: SparkConf| {
-        for (k, v) in added.iter() {
-            properties.set(k, v);
-        }
-    };
+    let mut merge = |added: SparkConf| added_by_steps.push(added);
     merge(steps::basic::apply(&ctx, &mut pod, non_jvm)?);
     let (driver_service, added) = steps::driver_service::apply(&ctx, &pod)?;
     merge(added);
@@ -253,6 +252,10 @@ pub fn build(
     merge(added);
     steps::local_dirs::apply(&ctx, &mut pod);
     template::apply_after_spark(app, &app.spec.driver.pod, &mut pod);
+    let mut properties = sub.conf;
+    for added in added_by_steps {
+        properties.extend(added);
+    }
 
     // Client.run: the conf ConfigMap, mounted at SPARK_CONF_DIR, and the Spark container appended last.
     let conf_map_name = names::driver_conf_map_name(&ids.unique_id);

@@ -29,6 +29,15 @@ impl SparkConf {
         }
     }
 
+    /// Moves every entry of `other` in, replacing earlier values (no copies of keys or values).
+    pub fn extend(&mut self, other: SparkConf) {
+        if self.entries.is_empty() {
+            self.entries = other.entries;
+        } else {
+            self.entries.extend(other.entries);
+        }
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.entries.get(key).map(String::as_str)
     }
@@ -127,24 +136,26 @@ fn push_utf16_escapes(out: &mut String, c: char) {
 /// keys escape every space, values only a leading one.
 fn escape_into(out: &mut String, s: &str, is_key: bool) {
     // Copies runs of plain characters at once; only the few special ones are escaped one by one.
+    // They are all ASCII, so scanning bytes is enough: a UTF-8 continuation byte never matches, and
+    // every match is a char boundary.
     let mut plain_from = 0;
-    for (i, c) in s.char_indices() {
-        let escaped = match c {
-            ' ' if i == 0 || is_key => "\\ ",
-            '\t' => "\\t",
-            '\n' => "\\n",
-            '\r' => "\\r",
-            '\u{c}' => "\\f",
-            '\\' => "\\\\",
-            '=' => "\\=",
-            ':' => "\\:",
-            '#' => "\\#",
-            '!' => "\\!",
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        let escaped = match b {
+            b' ' if i == 0 || is_key => "\\ ",
+            b'\t' => "\\t",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            0x0c => "\\f",
+            b'\\' => "\\\\",
+            b'=' => "\\=",
+            b':' => "\\:",
+            b'#' => "\\#",
+            b'!' => "\\!",
             _ => continue,
         };
         out.push_str(&s[plain_from..i]);
         out.push_str(escaped);
-        plain_from = i + c.len_utf8();
+        plain_from = i + 1;
     }
     out.push_str(&s[plain_from..]);
 }

@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, KeyToPath, PodTemplateSpec, Volume, VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, KeyToPath, PodSpec, PodTemplateSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Serialize;
 use thiserror::Error;
 
 use super::{SparkPod, StepContext};
@@ -21,20 +22,31 @@ pub enum PodTemplateError {
     Json(#[from] serde_json::Error),
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PodFile<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: &'a Option<ObjectMeta>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spec: &'a Option<PodSpec>,
+}
+
 pub fn apply(
     ctx: &StepContext<'_>,
     p: &mut SparkPod,
     template: &PodTemplateSpec,
 ) -> Result<(ConfigMap, SparkConf), PodTemplateError> {
     let name = format!("{}-driver-podspec-conf-map", ctx.resource_prefix);
-    // A pod is what `loadPodFromTemplate` reads. JSON is YAML too, and several times faster to write.
-    let pod = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": template.metadata,
-        "spec": template.spec,
-    });
-    let text = serde_json::to_string_pretty(&pod)?;
+    // A pod is what `loadPodFromTemplate` reads. JSON is YAML too, and several times faster to write;
+    // serialised straight from the typed template, with no intermediate `Value`.
+    let text = serde_json::to_string_pretty(&PodFile {
+        api_version: "v1",
+        kind: "Pod",
+        metadata: &template.metadata,
+        spec: &template.spec,
+    })?;
     p.pod
         .spec
         .get_or_insert_with(Default::default)
