@@ -27,12 +27,14 @@ testbed_bin_dir() {
   echo "$TESTBED_CACHE/$(module_version kubernetes k8s.io/kubernetes)-$key/bin"
 }
 
-# pid_alive NAME: the component NAME of the running testbed is alive.
+# pid_alive NAME: the component NAME of the running testbed is alive. The process must still be that
+# component: after a reboot a stale pid file may name an unrelated process, which must not be signalled.
 pid_alive() {
   local file="$TESTBED_STATE/pids/$1.pid" pid
   [ -f "$file" ] || return 1
   pid=$(cat "$file")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "/$1 "
 }
 
 port_in_use() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
