@@ -149,6 +149,35 @@ fn bad_input_gives_errors_that_name_the_field() {
             app("a", "").replace("type: Scala", "type: Cobol"),
             "spec.type",
         ),
+        (
+            app("a", "")
+                .replace("type: Scala", "type: Java")
+                .replace("  mainClass: org.apache.spark.examples.SparkPi\n", ""),
+            "spec.mainClass",
+        ),
+        (
+            app("a", "").replace("driver: {}", "driver: {coreLimit: two}"),
+            "spec.driver.coreLimit",
+        ),
+        (
+            app("a", "").replace("driver: {}", "driver: {labels: {spark-role: x}}"),
+            "spec.driver.labels",
+        ),
+        // Two volumes mounted at one path conflict, as Spark refuses them.
+        (
+            app(
+                "a",
+                "  sparkConf:\n    spark.kubernetes.driver.volumes.emptyDir.a.mount.path: /x\n    spark.kubernetes.driver.volumes.emptyDir.b.mount.path: /x\n",
+            ),
+            "spec.sparkConf[spark.kubernetes.driver.volumes.emptyDir.b]",
+        ),
+        (
+            app(
+                "a",
+                "  sparkConf:\n    spark.kubernetes.driver.volumes.persistentVolumeClaim.d.mount.path: /d\n    spark.kubernetes.driver.volumes.persistentVolumeClaim.d.options.claimName: OnDemand\n",
+            ),
+            "spec.sparkConf[spark.kubernetes.driver.volumes.persistentVolumeClaim.d]",
+        ),
     ];
     for (yaml, field) in cases {
         let err = plan(&yaml, 1).expect_err(field);
