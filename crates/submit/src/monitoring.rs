@@ -20,8 +20,10 @@ pub const PROMETHEUS_CONFIG_KEY: &str = "prometheus.yaml";
 /// Kubeflow's label on the objects its controller creates.
 pub const LABEL_CREATED_BY: &str = "sparkoperator.k8s.io/created-by-spark-operator";
 
-/// Kubeflow's default `metrics.properties` and exporter rules, byte for byte: dashboards built on
-/// Kubeflow's metric names keep working.
+/// The default `metrics.properties` (Spark's JMX sink and JVM sources, as Kubeflow sets them) and our
+/// own default exporter rules (see docs/submission.md: metric names follow the same
+/// `spark_driver_*`/`spark_executor_*` scheme but are not Kubeflow's rule set; a user who needs those
+/// exact names gives them in `spec.monitoring.prometheus.configuration`).
 pub const DEFAULT_METRICS_PROPERTIES: &str = include_str!("monitoring/metrics.properties");
 pub const DEFAULT_PROMETHEUS_CONFIG: &str = include_str!("monitoring/prometheus.yaml");
 
