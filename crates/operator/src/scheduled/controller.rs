@@ -6,14 +6,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt, core::ApiResource};
 use sparkplane_api::v1beta2::ApplicationStateType;
@@ -120,7 +120,19 @@ impl Context {
 
 /// Runs the controller until `shutdown` resolves.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-    let schedules: Api<ScheduledSparkApplication> = ctx.api();
+    // Watched untyped and converted one by one: a schedule that does not read into the types (stored
+    // under an older, schemaless CRD) is skipped with a warning instead of breaking the whole watch.
+    let resource = ApiResource::erase::<ScheduledSparkApplication>(&());
+    let schedules: Api<DynamicObject> = match (ctx.namespaces.len(), ctx.namespaces.first()) {
+        (1, Some(namespace)) => Api::namespaced_with(ctx.client.clone(), namespace, &resource),
+        _ => Api::all_with(ctx.client.clone(), &resource),
+    };
+    let (reader, writer) = reflector::store::<ScheduledSparkApplication>();
+    let schedule_events = watcher(schedules, watcher::Config::default())
+        .default_backoff()
+        .try_filter_map(|event| async move { Ok(typed_event(event)) })
+        .reflect(writer)
+        .applied_objects();
     // Runs only need to wake their schedule: their metadata says which one.
     let runs: Api<PartialObjectMeta<SparkApplication>> = ctx.api();
     let run_events = watcher(
@@ -129,7 +141,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     )
     .default_backoff()
     .touched_objects();
-    Controller::new(schedules, watcher::Config::default())
+    Controller::for_stream(schedule_events, reader)
         .with_config(ControllerConfig::default().concurrency(4))
         .watches_stream(run_events, |run| {
             let schedule = run.labels().get(LABEL_SCHEDULED_APP_NAME)?;
@@ -140,6 +152,36 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         .run(reconcile, error_policy, ctx)
         .for_each(|_| async {})
         .await;
+}
+
+fn typed(object: DynamicObject) -> Option<ScheduledSparkApplication> {
+    let name = object.name_any();
+    let namespace = object.namespace().unwrap_or_default();
+    match serde_json::to_value(object).and_then(serde_json::from_value) {
+        Ok(schedule) => Some(schedule),
+        Err(error) => {
+            tracing::warn!(%namespace, %name, %error, "skipping a ScheduledSparkApplication that cannot be read");
+            None
+        }
+    }
+}
+
+fn typed_event(
+    event: watcher::Event<DynamicObject>,
+) -> Option<watcher::Event<ScheduledSparkApplication>> {
+    use watcher::Event;
+    Some(match event {
+        Event::Apply(object) => Event::Apply(typed(object)?),
+        Event::InitApply(object) => Event::InitApply(typed(object)?),
+        // Leaving the store needs only the identity.
+        Event::Delete(object) => Event::Delete(ScheduledSparkApplication {
+            metadata: object.metadata,
+            spec: Default::default(),
+            status: None,
+        }),
+        Event::Init => Event::Init,
+        Event::InitDone => Event::InitDone,
+    })
 }
 
 fn error_policy(
@@ -353,4 +395,42 @@ async fn write_status(
 
 fn is_status(error: &kube::Error, code: u16) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A schedule as the API server would send it, with `edit` applied to its JSON.
+    fn object(edit: impl FnOnce(&mut serde_json::Value)) -> DynamicObject {
+        let mut schedule = ScheduledSparkApplication::new(
+            "pi",
+            sparkplane_api::ScheduledSparkApplicationSpec {
+                schedule: "@daily".into(),
+                ..Default::default()
+            },
+        );
+        schedule.metadata.namespace = Some("jobs".into());
+        let mut value = serde_json::to_value(&schedule).expect("JSON");
+        edit(&mut value);
+        serde_json::from_value(value).expect("a DynamicObject")
+    }
+
+    #[test]
+    fn unreadable_schedules_are_skipped_and_readable_ones_kept() {
+        let good = object(|_| {});
+        let bad = object(|value| value["spec"]["template"]["driver"]["cores"] = json!("one"));
+        let kept = typed_event(watcher::Event::Apply(good));
+        assert!(
+            matches!(&kept, Some(watcher::Event::Apply(s)) if s.spec.schedule == "@daily"),
+            "{kept:?}"
+        );
+        assert!(typed_event(watcher::Event::Apply(bad.clone())).is_none());
+        // A deleted one still leaves the store, whatever it holds.
+        assert!(matches!(
+            typed_event(watcher::Event::Delete(bad)),
+            Some(watcher::Event::Delete(s)) if s.metadata.name.as_deref() == Some("pi")
+        ));
+    }
 }
