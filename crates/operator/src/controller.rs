@@ -263,6 +263,10 @@ async fn reconcile(
         if !ctx.scope.allows(&namespace) {
             return Ok(Action::await_change());
         }
+        // Until the first pod list is in, a missing driver means nothing: wait for it.
+        if !ctx.pods.is_ready() {
+            return Ok(Action::requeue(Duration::from_millis(200)));
+        }
         let _in_flight = InFlight::new(&ctx.metrics);
         let started = Instant::now();
         let result = reconcile_app(&app, &ctx).await;

@@ -197,25 +197,29 @@ impl Operator {
     /// Starts `sparkplane operator` as the test's ServiceAccount, scoped to its namespace, with
     /// short timings; `extra` adds or overrides flags.
     pub fn start(env: &Env, extra: &[&str]) -> anyhow::Result<Operator> {
+        let mut args = vec!["--namespace", env.name()];
+        args.extend_from_slice(extra);
+        Self::start_unscoped(env, &args)
+    }
+
+    /// Starts the operator without `--namespace`: `extra` says where it looks.
+    pub fn start_unscoped(env: &Env, extra: &[&str]) -> anyhow::Result<Operator> {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log = log_dir().join(format!("{}-{n}.log", env.name()));
         let out = std::fs::File::create(&log)?;
         let port = free_port()?;
         let metrics = format!("127.0.0.1:{port}");
-        let mut args = vec![
-            "operator",
-            "--namespace",
-            env.name(),
-            "--metrics-address",
-            &metrics,
-            "--leader-elect",
-            "false",
-            "--driver-pod-creation-grace-period",
-            "5",
-            "--log-format",
-            "text",
-        ];
+        let mut args = vec!["operator", "--metrics-address", &metrics];
+        for (flag, value) in [
+            ("--leader-elect", "false"),
+            ("--driver-pod-creation-grace-period", "5"),
+            ("--log-format", "text"),
+        ] {
+            if !extra.contains(&flag) {
+                args.extend([flag, value]);
+            }
+        }
         args.extend_from_slice(extra);
         let child = Command::new(env!("CARGO_BIN_EXE_sparkplane"))
             .args(&args)
