@@ -106,6 +106,26 @@ pub async fn submit(
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let driver_name = plan.driver_pod_name.clone();
     let what = |kind: &str, name: &str| format!("creating {kind} {namespace}/{name}");
+    // Objects owned by the application keep their names across attempts: they are applied (so a
+    // rerun after a spec change takes them over), the rest is created once per attempt.
+    let apply = PatchParams::apply(FIELD_MANAGER).force();
+
+    // The Prometheus ConfigMap comes first: the driver pod mounts it.
+    if let Some(cm) = &plan.prometheus_config_map {
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+        let name = name_of(cm);
+        match api.patch(&name, &apply, &Patch::Apply(cm)).await {
+            Ok(_) => {}
+            Err(e) if is_rejection(&e) => {
+                return Ok(Submitted::Rejected(format!(
+                    "{}: {}",
+                    what("configmap", &name),
+                    api_message(&e)
+                )));
+            }
+            Err(e) => return Err(ApplyError::kube(what("configmap", &name), e)),
+        }
+    }
     let uid = match create_if_absent(&pods, &plan.driver_pod).await {
         Ok(Created::New(pod)) => pod.metadata.uid,
         Ok(Created::Existed) => {
@@ -164,8 +184,6 @@ pub async fn submit(
         plan.claims.iter()
     );
 
-    // UI objects keep their names across attempts: apply them, so a rerun takes them over.
-    let apply = PatchParams::apply(FIELD_MANAGER).force();
     let services: Api<Service> = Api::namespaced(client.clone(), namespace);
     let mut ui = UiService::default();
     for (i, svc) in plan.ui_services.iter().enumerate() {

@@ -260,6 +260,10 @@ async fn deleting_the_application_deletes_what_it_made() -> anyhow::Result<()> {
     let _op = Operator::start(&env, &[])?;
     let mut manifest = app("long", "1h", 0);
     manifest["spec"]["driver"]["annotations"] = json!({});
+    manifest["spec"]["monitoring"] = json!({
+        "exposeDriverMetrics": true, "exposeExecutorMetrics": true,
+        "prometheus": {"jmxExporterJar": "/prometheus/jmx_prometheus_javaagent-0.11.0.jar", "port": 8090}
+    });
     create(&env, &manifest).await?;
     wait_state(&env, "long", State::Running, MINUTE).await?;
 
@@ -287,7 +291,15 @@ async fn deleting_the_application_deletes_what_it_made() -> anyhow::Result<()> {
             .map(|c| c.name_any())
             .collect(),
     );
-    assert_eq!(cm_names.len(), 2, "conf and pod template: {cm_names:?}");
+    assert_eq!(
+        cm_names.len(),
+        3,
+        "conf, pod template, Prometheus: {cm_names:?}"
+    );
+    assert!(
+        cm_names.contains(&"long-prom-conf".to_string()),
+        "{cm_names:?}"
+    );
     assert_eq!(svc_names.len(), 2, "driver and UI services: {svc_names:?}");
 
     env.apps()
