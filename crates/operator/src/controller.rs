@@ -187,6 +187,22 @@ pub async fn run(
         });
     }
 
+    // The cache-wide gauges, refreshed on a timer rather than per reconcile.
+    let (snapshot_reader, snapshot_metrics, scope) =
+        (reader.clone(), ctx.metrics.clone(), ctx.scope.clone());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            let apps = snapshot_reader.state();
+            snapshot_metrics.snapshot(
+                apps.iter()
+                    .filter(|a| scope.allows(a.metadata.namespace.as_deref().unwrap_or_default()))
+                    .map(|a| a.status.as_ref()),
+            );
+        }
+    });
+
     let pods_index = ctx.pods.clone();
     tokio::spawn(async move {
         while !(apps_listed.load(Ordering::Relaxed) && pods_index.is_ready()) {
@@ -329,7 +345,9 @@ async fn execute(
             lifecycle::Action::Submit { mut plan, attempt } => {
                 let outcome = {
                     // Submissions have their own bound, so tracking always finds a free worker.
+                    ctx.metrics.submissions_waiting.inc();
                     let _permit = ctx.submissions.acquire().await;
+                    ctx.metrics.submissions_waiting.dec();
                     ctx.metrics.submissions_in_flight.inc();
                     let outcome = apply::submit(&ctx.client, &namespace, &mut plan).await;
                     ctx.metrics.submissions_in_flight.dec();

@@ -23,6 +23,11 @@ pub struct ResultLabel {
     pub result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    pub state: String,
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
     app_count: Gauge,
@@ -44,6 +49,8 @@ pub struct Metrics {
     pub reconcile_duration: Histogram,
     pub in_flight: Gauge,
     pub submissions_in_flight: Gauge,
+    pub submissions_waiting: Gauge,
+    pub applications: Family<StateLabel, Gauge>,
     pub malformed: Counter,
     pub leader: Gauge,
 }
@@ -81,6 +88,8 @@ impl Metrics {
             reconcile_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             in_flight: g(),
             submissions_in_flight: g(),
+            submissions_waiting: g(),
+            applications: Family::default(),
             malformed: Counter::default(),
             leader: g(),
         };
@@ -181,6 +190,16 @@ impl Metrics {
             m.submissions_in_flight.clone(),
         );
         r.register(
+            "sparkplane_submissions_waiting",
+            "Submissions queued for a submission slot (the submission queue's depth)",
+            m.submissions_waiting.clone(),
+        );
+        r.register(
+            "sparkplane_applications",
+            "Applications in scope by state, from the cache",
+            m.applications.clone(),
+        );
+        r.register(
             "sparkplane_malformed_objects",
             "SparkApplications in a watch that could not be read",
             m.malformed.clone(),
@@ -207,6 +226,41 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+
+    /// Sets the gauges that describe the whole cache: applications by state, and the running
+    /// applications and executors (this also corrects the running gauges after a restart).
+    pub fn snapshot<'a>(&self, statuses: impl Iterator<Item = Option<&'a SparkApplicationStatus>>) {
+        let mut by_state: std::collections::BTreeMap<String, i64> =
+            std::collections::BTreeMap::new();
+        let mut executors = 0;
+        for status in statuses {
+            let state = status
+                .map(|s| s.application_state.state)
+                .unwrap_or_default();
+            let name = serde_json::to_value(state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "NEW".into());
+            *by_state.entry(name).or_default() += 1;
+            executors += status
+                .and_then(|s| s.executor_state.as_ref())
+                .map_or(0, |m| {
+                    m.values().filter(|e| **e == ExecutorState::Running).count() as i64
+                });
+        }
+        self.applications.clear();
+        for (state, n) in &by_state {
+            self.applications
+                .get_or_create(&StateLabel {
+                    state: state.clone(),
+                })
+                .set(*n);
+        }
+        self.running_count
+            .set(by_state.get("RUNNING").copied().unwrap_or(0));
+        self.executor_running.set(executors);
     }
 
     /// Counts what changed between two statuses of one application.
@@ -337,6 +391,44 @@ mod tests {
             "spark_application_start_latency_seconds_histogram_count 1",
             "spark_executor_running_count 0",
             "spark_executor_success_count 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+    use sparkplane_api::v1beta2::ApplicationState;
+
+    #[test]
+    fn snapshot_counts_states_and_running_executors() {
+        let m = Metrics::new();
+        let running = SparkApplicationStatus {
+            application_state: ApplicationState {
+                state: State::Running,
+                error_message: None,
+            },
+            executor_state: Some(
+                [
+                    ("a".into(), ExecutorState::Running),
+                    ("b".into(), ExecutorState::Completed),
+                ]
+                .into(),
+            ),
+            ..Default::default()
+        };
+        m.snapshot([Some(&running), Some(&running), None].into_iter());
+        let text = m.encode();
+        for line in [
+            "sparkplane_applications{state=\"RUNNING\"} 2",
+            "sparkplane_applications{state=\"NEW\"} 1",
+            "spark_application_running_count 2",
+            "spark_executor_running_count 2",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

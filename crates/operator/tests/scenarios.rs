@@ -91,18 +91,15 @@ async fn success_goes_submitted_running_completed() -> anyhow::Result<()> {
     );
     assert_eq!(driver.owner_references()[0].uid, done.uid().expect("uid"));
 
-    let metrics = op.metrics().await?;
-    for line in [
+    op.wait_metrics(&[
         "spark_application_count 1",
         "spark_application_submit_count 1",
         "spark_application_success_count 1",
         "spark_application_running_count 0",
-    ] {
-        assert!(
-            metrics.lines().any(|l| l == line),
-            "{line} not in\n{metrics}"
-        );
-    }
+        "sparkplane_applications{state=\"COMPLETED\"} 1",
+    ])
+    .await?;
+    let metrics = op.metrics().await?;
     assert!(metrics.contains("sparkplane_reconciles_total{result=\"ok\"}"));
     assert_eq!(http_get(op.metrics_port, "/healthz").await?, "ok");
     assert_eq!(http_get(op.metrics_port, "/readyz").await?, "ok");
@@ -384,19 +381,11 @@ async fn executors_created_like_spark_does_are_tracked() -> anyhow::Result<()> {
         Duration::from_secs(10),
     )
     .await?;
-    let metrics = op.metrics().await?;
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l == "spark_executor_success_count 1"),
-        "{metrics}"
-    );
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l == "spark_executor_running_count 1"),
-        "{metrics}"
-    );
+    op.wait_metrics(&[
+        "spark_executor_success_count 1",
+        "spark_executor_running_count 1",
+    ])
+    .await?;
     Ok(())
 }
 

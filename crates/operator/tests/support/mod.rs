@@ -254,6 +254,23 @@ impl Operator {
     pub async fn metrics(&self) -> anyhow::Result<String> {
         http_get(self.metrics_port, "/metrics").await
     }
+
+    /// Waits until /metrics has every line of `lines` (gauges refreshed on a timer need a moment).
+    pub async fn wait_metrics(&self, lines: &[&str]) -> anyhow::Result<()> {
+        let last = Arc::new(Mutex::new(String::new()));
+        let result = wait::until(Duration::from_secs(15), || {
+            let last = last.clone();
+            async move {
+                let text = self.metrics().await?;
+                let ok = lines.iter().all(|want| text.lines().any(|l| l == *want));
+                *last.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = text;
+                Ok(ok)
+            }
+        })
+        .await;
+        let text = last.lock().map(|t| t.clone()).unwrap_or_default();
+        result.with_context(|| format!("metrics lack some of {lines:?}:\n{text}"))
+    }
 }
 
 impl Drop for Operator {
