@@ -134,6 +134,7 @@ fn convert_event(
 /// Runs the controller until `shutdown` resolves.
 pub async fn run(
     ctx: Arc<Context>,
+    selected_namespaces: Option<NamespaceStream>,
     workers: u16,
     ready: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
@@ -173,11 +174,12 @@ pub async fn run(
             pods::app_key(&pod)
                 .map(|(ns, app)| ObjectRef::<SparkApplication>::new(&app).within(&ns))
         });
-    if ctx.scope.selected.is_some() {
-        // A namespace that starts matching the selector brings its applications in.
+    if let Some(namespaces) = selected_namespaces {
+        // A namespace that starts matching the selector brings its applications in. The trigger is
+        // the stream that feeds the Scope's store, so the store knows the namespace before its
+        // applications are reconciled.
         let apps = reader.clone();
-        let ns_stream = namespace_stream(&client);
-        controller = controller.watches_stream(ns_stream, move |ns: Namespace| {
+        controller = controller.watches_stream(namespaces, move |ns: Namespace| {
             let name = ns.metadata.name.unwrap_or_default();
             apps.state()
                 .into_iter()
@@ -219,28 +221,30 @@ pub async fn run(
         .await;
 }
 
-/// The label-selected namespaces, as a trigger stream (the Scope's store is fed separately).
-fn namespace_stream(
-    client: &Client,
-) -> impl futures::Stream<Item = Result<Namespace, watcher::Error>> + Send + 'static {
-    let api: Api<Namespace> = Api::all(client.clone());
-    watcher(api, watcher::Config::default())
-        .default_backoff()
-        .touched_objects()
-}
+/// The stream of namespaces matching the selector.
+pub type NamespaceStream = futures::stream::BoxStream<'static, Result<Namespace, watcher::Error>>;
 
-/// Starts a reflector of the namespaces matching `selector`; the store answers [`Scope::allows`].
-pub fn namespace_store(client: &Client, selector: &str) -> Store<Namespace> {
+/// A store of the namespaces matching `selector` (it answers [`Scope::allows`]) and the stream
+/// that fills it, for the controller to run (and use as a trigger).
+pub fn namespace_scope(client: &Client, selector: &str) -> (Store<Namespace>, NamespaceStream) {
     let (reader, writer) = reflector::store();
     let api: Api<Namespace> = Api::all(client.clone());
     let stream = watcher(api, watcher::Config::default().labels(selector))
         .default_backoff()
         .modify(|ns: &mut Namespace| ns.metadata.managed_fields = None)
         .reflect(writer)
-        .applied_objects()
-        .for_each(|_| async {});
-    tokio::spawn(stream);
-    reader
+        .touched_objects()
+        .boxed();
+    (reader, stream)
+}
+
+/// When a deferred submission comes back: spread over 200-700 ms by name, so a burst does not
+/// return all at once.
+fn defer_delay(name: &str) -> Duration {
+    let spread = name
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    Duration::from_millis(200 + spread % 500)
 }
 
 fn error_policy(app: Arc<SparkApplication>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
@@ -331,6 +335,24 @@ async fn execute(
     let name = app.metadata.name.clone().unwrap_or_default();
     let api: Api<SparkApplication> = Api::namespaced(ctx.client.clone(), &namespace);
     let mut current = app.clone();
+    // Submissions have their own bound within the workers, and a submission that finds no free
+    // slot gives its worker back (it comes back later) instead of holding it: status tracking
+    // always finds free workers, however many applications wait to be submitted.
+    let submits = decision
+        .actions
+        .iter()
+        .any(|a| matches!(a, lifecycle::Action::Submit { .. }));
+    let _permit = if submits {
+        match ctx.submissions.try_acquire() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                ctx.metrics.submissions_deferred.inc();
+                return Ok(Action::requeue(defer_delay(&name)));
+            }
+        }
+    } else {
+        None
+    };
     for action in std::mem::take(&mut decision.actions) {
         match action {
             lifecycle::Action::RecordSpecHash(hash) => {
@@ -343,16 +365,9 @@ async fn execute(
                 current.metadata.annotations = updated.metadata.annotations;
             }
             lifecycle::Action::Submit { mut plan, attempt } => {
-                let outcome = {
-                    // Submissions have their own bound, so tracking always finds a free worker.
-                    ctx.metrics.submissions_waiting.inc();
-                    let _permit = ctx.submissions.acquire().await;
-                    ctx.metrics.submissions_waiting.dec();
-                    ctx.metrics.submissions_in_flight.inc();
-                    let outcome = apply::submit(&ctx.client, &namespace, &mut plan).await;
-                    ctx.metrics.submissions_in_flight.dec();
-                    outcome
-                };
+                ctx.metrics.submissions_in_flight.inc();
+                let outcome = apply::submit(&ctx.client, &namespace, &mut plan).await;
+                ctx.metrics.submissions_in_flight.dec();
                 let next = match outcome {
                     Ok(Submitted::Done(ui)) => {
                         tracing::info!(attempt, submission_id = %plan.submission_id, "submitted");

@@ -49,7 +49,7 @@ pub struct Metrics {
     pub reconcile_duration: Histogram,
     pub in_flight: Gauge,
     pub submissions_in_flight: Gauge,
-    pub submissions_waiting: Gauge,
+    pub submissions_deferred: Counter,
     pub applications: Family<StateLabel, Gauge>,
     pub malformed: Counter,
     pub leader: Gauge,
@@ -88,7 +88,7 @@ impl Metrics {
             reconcile_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             in_flight: g(),
             submissions_in_flight: g(),
-            submissions_waiting: g(),
+            submissions_deferred: Counter::default(),
             applications: Family::default(),
             malformed: Counter::default(),
             leader: g(),
@@ -190,9 +190,9 @@ impl Metrics {
             m.submissions_in_flight.clone(),
         );
         r.register(
-            "sparkplane_submissions_waiting",
-            "Submissions queued for a submission slot (the submission queue's depth)",
-            m.submissions_waiting.clone(),
+            "sparkplane_submissions_deferred",
+            "Submissions that found every submission slot taken and came back later",
+            m.submissions_deferred.clone(),
         );
         r.register(
             "sparkplane_applications",

@@ -97,10 +97,13 @@ pub async fn run(args: OperatorArgs) -> Result<(), OperatorError> {
     }
     metrics.leader.set(1);
 
-    let selected = args
-        .namespace_selector
-        .as_deref()
-        .map(|s| controller::namespace_store(&client, s));
+    let (selected, selected_stream) = match args.namespace_selector.as_deref() {
+        Some(selector) => {
+            let (store, stream) = controller::namespace_scope(&client, selector);
+            (Some(store), Some(stream))
+        }
+        None => (None, None),
+    };
     let ctx = Arc::new(Context {
         client: client.clone(),
         pods: Arc::new(PodIndex::default()),
@@ -139,7 +142,7 @@ pub async fn run(args: OperatorArgs) -> Result<(), OperatorError> {
         Arc::new(scheduled_context(&client, &ctx.scope, &identity, &metrics)),
         std::future::pending(),
     ));
-    controller::run(ctx, args.workers.max(1), ready, stop).await;
+    controller::run(ctx, selected_stream, args.workers.max(1), ready, stop).await;
     scheduled.abort();
     server.abort();
     if let Some(task) = lease_task {
