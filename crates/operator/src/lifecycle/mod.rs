@@ -296,7 +296,12 @@ fn step(
                 ),
             );
             let mut d = submit(app, &status, observed, now, settings);
-            d.events.insert(0, added);
+            // Said once, with the step that moves the application on (not while it waits).
+            let moves =
+                d.status.is_some() || d.actions.iter().any(|a| matches!(a, Action::Submit { .. }));
+            if moves {
+                d.events.insert(0, added);
+            }
             d
         }
         State::Submitted | State::Running | State::Unknown => {

@@ -211,7 +211,7 @@ fn new_and_tracking_transitions() {
             now: t(0),
             state: None,
             actions: &["delete-run"],
-            events: &["SparkApplicationAdded"],
+            events: &[],
         },
         Case {
             name: "submitted, driver pending: no change",
