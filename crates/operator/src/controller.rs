@@ -1,12 +1,12 @@
 //! The controller: watches SparkApplications and their pods, asks the lifecycle what to do, and does
 //! it through `apply`. Thin by design: every decision is in `lifecycle`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{ApiResource, DynamicObject};
@@ -51,27 +51,90 @@ impl Scope {
                 .is_none_or(|s| s.get(&ObjectRef::new(namespace)).is_some())
     }
 
-    /// A single namespace can be watched on its own (and needs no cluster-wide permission).
-    fn single(&self) -> Option<&str> {
-        match self.namespaces.len() {
-            1 => self.namespaces.first().map(String::as_str),
-            _ => None,
+    /// What each watch covers: every listed namespace on its own (so a namespace list needs only
+    /// RoleBindings in those namespaces), else one cluster-wide watch ("").
+    pub fn watch_scopes(&self) -> Vec<String> {
+        if self.namespaces.is_empty() {
+            vec![String::new()]
+        } else {
+            self.namespaces.iter().cloned().collect()
         }
     }
+}
 
-    fn apps(&self, client: &Client, ar: &ApiResource) -> Api<DynamicObject> {
-        match self.single() {
-            Some(ns) => Api::namespaced_with(client.clone(), ns, ar),
-            None => Api::all_with(client.clone(), ar),
-        }
+fn apps_api(client: &Client, scope: &str, ar: &ApiResource) -> Api<DynamicObject> {
+    if scope.is_empty() {
+        Api::all_with(client.clone(), ar)
+    } else {
+        Api::namespaced_with(client.clone(), scope, ar)
     }
+}
 
-    fn pods(&self, client: &Client) -> Api<Pod> {
-        match self.single() {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        }
+fn pods_api(client: &Client, scope: &str) -> Api<Pod> {
+    if scope.is_empty() {
+        Api::all(client.clone())
+    } else {
+        Api::namespaced(client.clone(), scope)
     }
+}
+
+type WatchItem<K> = Result<watcher::Event<K>, watcher::Error>;
+
+/// Turns one watch into Apply and Delete events only, so the watches of several namespaces can
+/// feed one store: a store's own relist handling would let one namespace's relist replace all the
+/// others. A relist becomes Applies of what it listed and Deletes of what it no longer has.
+/// `listed` counts the watches whose first list is complete.
+fn without_relists(
+    stream: impl Stream<Item = WatchItem<DynamicObject>> + Send + 'static,
+    ar: ApiResource,
+    listed: Arc<AtomicUsize>,
+) -> impl Stream<Item = WatchItem<DynamicObject>> + Send + 'static {
+    use watcher::Event as E;
+    let mut known: HashSet<(String, String)> = HashSet::new();
+    let mut relist: Vec<DynamicObject> = Vec::new();
+    let mut first = true;
+    let key = |o: &DynamicObject| {
+        (
+            o.metadata.namespace.clone().unwrap_or_default(),
+            o.metadata.name.clone().unwrap_or_default(),
+        )
+    };
+    stream
+        .map_ok(move |ev| {
+            let out: Vec<E<DynamicObject>> = match ev {
+                E::Apply(o) => {
+                    known.insert(key(&o));
+                    vec![E::Apply(o)]
+                }
+                E::Delete(o) => {
+                    known.remove(&key(&o));
+                    vec![E::Delete(o)]
+                }
+                E::Init => {
+                    relist.clear();
+                    vec![]
+                }
+                E::InitApply(o) => {
+                    relist.push(o);
+                    vec![]
+                }
+                E::InitDone => {
+                    let now: HashSet<(String, String)> = relist.iter().map(key).collect();
+                    let mut out: Vec<E<DynamicObject>> = known
+                        .difference(&now)
+                        .map(|(ns, name)| E::Delete(DynamicObject::new(name, &ar).within(ns)))
+                        .collect();
+                    out.extend(relist.drain(..).map(E::Apply));
+                    known = now;
+                    if std::mem::take(&mut first) {
+                        listed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    out
+                }
+            };
+            futures::stream::iter(out.into_iter().map(Ok::<_, watcher::Error>))
+        })
+        .try_flatten()
 }
 
 pub struct Context {
@@ -141,32 +204,51 @@ pub async fn run(
 ) {
     let client = ctx.client.clone();
     let ar = ApiResource::erase::<SparkApplication>(&());
-    let apps = ctx.scope.apps(&client, &ar);
-    let (reader, writer) = reflector::store::<SparkApplication>();
+    let scopes = ctx.scope.watch_scopes();
+    let (reader, mut writer) = reflector::store::<SparkApplication>();
+    // The watches below send only Applies and Deletes (their relists are resolved per
+    // namespace), so the store is declared listed from the start: the controller holds its
+    // reconciles until then, and each reconcile's trigger is applied to the store before it runs.
+    writer.apply_watcher_event(&watcher::Event::Init);
+    writer.apply_watcher_event(&watcher::Event::InitDone);
     let metrics = ctx.metrics.clone();
-    let apps_listed = Arc::new(AtomicBool::new(false));
-    let listed = apps_listed.clone();
-    let app_stream = watcher(apps, watcher::Config::default())
-        .default_backoff()
+    let apps_listed = Arc::new(AtomicUsize::new(0));
+    let app_watches = scopes.iter().map(|scope| {
+        let api = apps_api(&client, scope, &ar);
+        without_relists(
+            watcher(api, watcher::Config::default()).default_backoff(),
+            ar.clone(),
+            apps_listed.clone(),
+        )
+        .boxed()
+    });
+    let app_stream = futures::stream::select_all(app_watches)
         .try_filter_map(move |ev| {
-            if matches!(ev, watcher::Event::InitDone) {
-                listed.store(true, Ordering::Relaxed);
-            }
             let converted = convert_event(ev, &metrics);
             async move { Ok(converted) }
         })
-        .reflect(writer)
-        .applied_objects();
-
-    let pod_api = ctx.scope.pods(&client);
-    let index = ctx.pods.clone();
-    let pod_stream = watcher(pod_api, watcher::Config::default().labels(pods::SELECTOR))
-        .default_backoff()
         .map_ok(move |ev| {
-            index.apply(&ev);
+            writer.apply_watcher_event(&ev);
             ev
         })
-        .touched_objects();
+        .applied_objects();
+
+    let pod_watches = scopes.iter().map(|scope| {
+        let index = ctx.pods.clone();
+        let scope = scope.clone();
+        watcher(
+            pods_api(&client, &scope),
+            watcher::Config::default().labels(pods::SELECTOR),
+        )
+        .default_backoff()
+        .map_ok(move |ev| {
+            index.apply(&scope, &ev);
+            ev
+        })
+        .touched_objects()
+        .boxed()
+    });
+    let pod_stream = futures::stream::select_all(pod_watches);
 
     let mut controller = Controller::for_stream(app_stream, reader.clone())
         .with_config(ControllerConfig::default().concurrency(workers))
@@ -207,7 +289,7 @@ pub async fn run(
 
     let pods_index = ctx.pods.clone();
     tokio::spawn(async move {
-        while !(apps_listed.load(Ordering::Relaxed) && pods_index.is_ready()) {
+        while !(apps_listed.load(Ordering::Relaxed) >= scopes.len() && pods_index.is_ready()) {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         ready.store(true, Ordering::Relaxed);
@@ -431,6 +513,63 @@ mod tests {
 
     fn object(value: serde_json::Value) -> DynamicObject {
         serde_json::from_value(value).expect("object")
+    }
+
+    fn named(ns: &str, name: &str) -> DynamicObject {
+        DynamicObject::new(name, &ApiResource::erase::<SparkApplication>(&())).within(ns)
+    }
+
+    fn describe(events: Vec<watcher::Event<DynamicObject>>) -> Vec<String> {
+        events
+            .into_iter()
+            .map(|e| match e {
+                watcher::Event::Apply(o) => {
+                    format!("apply {}", o.metadata.name.unwrap_or_default())
+                }
+                watcher::Event::Delete(o) => {
+                    format!("delete {}", o.metadata.name.unwrap_or_default())
+                }
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn relists_become_applies_and_deletes() {
+        use watcher::Event as E;
+        let input = vec![
+            E::Init,
+            E::InitApply(named("a", "one")),
+            E::InitApply(named("a", "two")),
+            E::InitDone,
+            E::Apply(named("a", "three")),
+            // The watch restarts; "two" went away meanwhile.
+            E::Init,
+            E::InitApply(named("a", "one")),
+            E::InitApply(named("a", "three")),
+            E::InitDone,
+        ];
+        let listed = Arc::new(AtomicUsize::new(0));
+        let out: Vec<_> = without_relists(
+            futures::stream::iter(input.into_iter().map(Ok)),
+            ApiResource::erase::<SparkApplication>(&()),
+            listed.clone(),
+        )
+        .try_collect()
+        .await
+        .expect("events");
+        assert_eq!(
+            describe(out),
+            [
+                "apply one",
+                "apply two",
+                "apply three",
+                "delete two",
+                "apply one",
+                "apply three"
+            ]
+        );
+        assert_eq!(listed.load(Ordering::Relaxed), 1, "counted once per watch");
     }
 
     #[test]

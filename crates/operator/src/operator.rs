@@ -106,7 +106,7 @@ pub async fn run(args: OperatorArgs) -> Result<(), OperatorError> {
     };
     let ctx = Arc::new(Context {
         client: client.clone(),
-        pods: Arc::new(PodIndex::default()),
+        pods: Arc::new(PodIndex::new(args.namespaces.len().max(1))),
         settings: args.lifecycle(),
         events: Events::new(client.clone(), &identity),
         metrics: metrics.clone(),

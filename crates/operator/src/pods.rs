@@ -37,14 +37,22 @@ type Pods = HashMap<AppKey, BTreeMap<String, Entry>>;
 #[derive(Default)]
 struct Inner {
     by_app: Pods,
-    /// Filled during a (re)list, swapped in when it completes.
-    relist: Option<Pods>,
-    ready: bool,
+    /// Per watch scope (a namespace, or "" for all): filled during a (re)list, swapped in when it
+    /// completes. Each namespace's relist replaces only that namespace's pods.
+    relists: HashMap<String, Pods>,
+    listed: std::collections::HashSet<String>,
 }
 
-#[derive(Default)]
 pub struct PodIndex {
     inner: RwLock<Inner>,
+    /// How many watch scopes must have listed before the index is complete.
+    scopes: usize,
+}
+
+impl Default for PodIndex {
+    fn default() -> Self {
+        PodIndex::new(1)
+    }
 }
 
 /// The application a pod belongs to, from its labels.
@@ -116,31 +124,49 @@ fn remove(pods: &mut Pods, pod: &Pod) {
 }
 
 impl PodIndex {
-    /// Applies one watch event.
-    pub fn apply(&self, event: &watcher::Event<Pod>) {
+    /// An index fed by `scopes` watches (one per namespace, or one for all).
+    pub fn new(scopes: usize) -> Self {
+        PodIndex {
+            inner: RwLock::default(),
+            scopes: scopes.max(1),
+        }
+    }
+
+    /// Applies one event of the watch of `scope` (a namespace, or "" for all namespaces).
+    pub fn apply(&self, scope: &str, event: &watcher::Event<Pod>) {
         // A poisoned lock only means another thread panicked mid-update; the map is still usable.
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         match event {
             watcher::Event::Apply(pod) => insert(&mut inner.by_app, pod),
             watcher::Event::Delete(pod) => remove(&mut inner.by_app, pod),
-            watcher::Event::Init => inner.relist = Some(Pods::new()),
+            watcher::Event::Init => {
+                inner.relists.insert(scope.to_owned(), Pods::new());
+            }
             watcher::Event::InitApply(pod) => {
-                if let Some(relist) = inner.relist.as_mut() {
+                if let Some(relist) = inner.relists.get_mut(scope) {
                     insert(relist, pod);
                 }
             }
             watcher::Event::InitDone => {
-                if let Some(relist) = inner.relist.take() {
-                    inner.by_app = relist;
+                if let Some(relist) = inner.relists.remove(scope) {
+                    if scope.is_empty() {
+                        inner.by_app = relist;
+                    } else {
+                        inner.by_app.retain(|(ns, _), _| ns != scope);
+                        inner.by_app.extend(relist);
+                    }
                 }
-                inner.ready = true;
+                inner.listed.insert(scope.to_owned());
             }
         }
     }
 
-    /// Whether the first list has completed.
+    /// Whether every watch has completed its first list.
     pub fn is_ready(&self) -> bool {
-        self.inner.read().map(|i| i.ready).unwrap_or(false)
+        self.inner
+            .read()
+            .map(|i| i.listed.len() >= self.scopes)
+            .unwrap_or(false)
     }
 
     /// The pods of an application; the driver is the pod named `driver_name` if there is one, else
@@ -187,21 +213,19 @@ mod tests {
     #[test]
     fn indexes_by_application_and_survives_relists() {
         let index = PodIndex::default();
-        index.apply(&watcher::Event::Init);
-        index.apply(&watcher::Event::InitApply(pod(
-            "pi-driver",
-            "driver",
-            "Failed",
-        )));
+        index.apply("", &watcher::Event::Init);
+        index.apply(
+            "",
+            &watcher::Event::InitApply(pod("pi-driver", "driver", "Failed")),
+        );
         assert!(!index.is_ready());
         assert_eq!(index.observed("ns", "pi", "pi-driver"), Observed::default());
-        index.apply(&watcher::Event::InitDone);
+        index.apply("", &watcher::Event::InitDone);
         assert!(index.is_ready());
-        index.apply(&watcher::Event::Apply(pod(
-            "pi-exec-1",
-            "executor",
-            "Running",
-        )));
+        index.apply(
+            "",
+            &watcher::Event::Apply(pod("pi-exec-1", "executor", "Running")),
+        );
         let o = index.observed("ns", "pi", "pi-driver");
         let driver = o.driver.expect("driver");
         assert_eq!(driver.phase, PodPhase::Failed);
@@ -211,23 +235,44 @@ mod tests {
         assert_eq!(o.executors[0].phase, PodPhase::Running);
 
         // A relist that no longer has the executor drops it.
-        index.apply(&watcher::Event::Init);
-        index.apply(&watcher::Event::InitApply(pod(
-            "pi-driver",
-            "driver",
-            "Failed",
-        )));
-        index.apply(&watcher::Event::InitDone);
+        index.apply("", &watcher::Event::Init);
+        index.apply(
+            "",
+            &watcher::Event::InitApply(pod("pi-driver", "driver", "Failed")),
+        );
+        index.apply("", &watcher::Event::InitDone);
         assert!(index.observed("ns", "pi", "pi-driver").executors.is_empty());
-        index.apply(&watcher::Event::Delete(pod(
-            "pi-driver",
-            "driver",
-            "Failed",
-        )));
+        index.apply(
+            "",
+            &watcher::Event::Delete(pod("pi-driver", "driver", "Failed")),
+        );
         assert_eq!(index.observed("ns", "pi", "pi-driver"), Observed::default());
         assert_eq!(
             index.observed("other", "pi", "pi-driver"),
             Observed::default()
         );
+    }
+
+    fn in_namespace(mut pod: Pod, ns: &str) -> Pod {
+        pod.metadata.namespace = Some(ns.into());
+        pod
+    }
+
+    #[test]
+    fn one_namespace_relisting_keeps_the_others() {
+        let index = PodIndex::new(2);
+        for ns in ["a", "b"] {
+            index.apply(ns, &watcher::Event::Init);
+            let pod = in_namespace(pod("pi-driver", "driver", "Running"), ns);
+            index.apply(ns, &watcher::Event::InitApply(pod));
+            assert!(!index.is_ready(), "{ns}");
+            index.apply(ns, &watcher::Event::InitDone);
+        }
+        assert!(index.is_ready());
+        // b relists and no longer has its driver; a keeps its own.
+        index.apply("b", &watcher::Event::Init);
+        index.apply("b", &watcher::Event::InitDone);
+        assert!(index.observed("a", "pi", "pi-driver").driver.is_some());
+        assert!(index.observed("b", "pi", "pi-driver").driver.is_none());
     }
 }

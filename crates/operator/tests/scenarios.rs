@@ -887,3 +887,46 @@ async fn a_burst_survives_repeated_sigkills() -> anyhow::Result<()> {
     assert!(op.is_running());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_namespace_list_runs_there_with_role_bindings_only() -> anyhow::Result<()> {
+    let env = setup("op-list").await?;
+    let testbed = sparkplane_testbed::Testbed::get()?;
+    let second = testbed.namespace("op-list-b").await?;
+    let outside = testbed.namespace("op-list-c").await?;
+    // The operator's account gets the ClusterRole in the second namespace too, through a
+    // RoleBinding: no cluster-wide permission at all.
+    let binding: k8s_openapi::api::rbac::v1::RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "sparkplane-operator", "namespace": second.name()},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "sparkplane-operator"},
+        "subjects": [{"kind": "ServiceAccount", "name": "sparkplane-operator", "namespace": env.name()}]
+    }))?;
+    Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(env.admin.clone(), second.name())
+        .create(&PostParams::default(), &binding)
+        .await?;
+    let list = format!("{},{}", env.name(), second.name());
+    let _op = Operator::start_unscoped(&env, &["--namespace", &list])?;
+
+    let api = |ns: &str| -> Api<sparkplane_api::SparkApplication> {
+        Api::namespaced(env.admin.clone(), ns)
+    };
+    for ns in [env.name(), second.name(), outside.name()] {
+        let mut m = app("listed", "1s", 0);
+        m["metadata"]["namespace"] = json!(ns);
+        api(ns)
+            .create(&PostParams::default(), &serde_json::from_value(m)?)
+            .await?;
+    }
+    for ns in [env.name(), second.name()] {
+        let apps = api(ns);
+        wait::until(MINUTE, || {
+            let apps = apps.clone();
+            async move { Ok(state(&apps.get("listed").await?) == State::Completed) }
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{ns}: {e}"))?;
+    }
+    let untouched = api(outside.name()).get("listed").await?;
+    assert_eq!(state(&untouched), State::New, "{:?}", untouched.status);
+    Ok(())
+}
