@@ -117,7 +117,7 @@ pub async fn run(args: OperatorArgs) -> Result<(), OperatorError> {
         },
     });
     let (lost_tx, mut lost_rx) = tokio::sync::oneshot::channel::<()>();
-    if let Some(mut rx) = lease_rx {
+    let lease_watch = lease_rx.map(|mut rx| {
         tokio::spawn(async move {
             loop {
                 if rx.changed().await.is_err() || !*rx.borrow_and_update() {
@@ -125,8 +125,8 @@ pub async fn run(args: OperatorArgs) -> Result<(), OperatorError> {
                     return;
                 }
             }
-        });
-    }
+        })
+    });
     let lost = Arc::new(AtomicBool::new(false));
     let lost_flag = lost.clone();
     let stop = async move {
@@ -145,8 +145,17 @@ pub async fn run(args: OperatorArgs) -> Result<(), OperatorError> {
     controller::run(ctx, selected_stream, args.workers.max(1), ready, stop).await;
     scheduled.abort();
     server.abort();
+    // Release the Lease on the way out, so that a standby replica takes over at once rather than
+    // after the Lease expires: the lease manager releases it when its channel closes.
+    if let Some(watch) = lease_watch {
+        watch.abort();
+        let _ = watch.await;
+    }
     if let Some(task) = lease_task {
-        task.abort();
+        match tokio::time::timeout(Duration::from_secs(5), task).await {
+            Ok(_) => tracing::info!("released the leader lease"),
+            Err(_) => tracing::warn!("could not release the leader lease in time"),
+        }
     }
     // Give in-flight log lines a moment; then report how the run ended.
     tokio::time::sleep(Duration::from_millis(10)).await;

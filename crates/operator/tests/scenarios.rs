@@ -630,6 +630,16 @@ async fn the_follower_takes_over_when_the_leader_dies() -> anyhow::Result<()> {
         assert_eq!(per.len(), 1, "{per:?}");
         assert!(per.values().all(|n| *n == 1), "{per:?}");
     }
+
+    // A leader stopped with SIGTERM exits cleanly and hands the Lease back at once.
+    assert!(follower.terminate()?, "exit status");
+    let holder = leases
+        .get("sparkplane-controller-lock")
+        .await?
+        .spec
+        .and_then(|s| s.holder_identity)
+        .unwrap_or_default();
+    assert_eq!(holder, "", "the Lease is released");
     Ok(())
 }
 

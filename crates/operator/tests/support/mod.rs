@@ -241,6 +241,20 @@ impl Operator {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM, then waits (up to 20 s) for the process to exit; returns whether it exited 0.
+    pub fn terminate(&mut self) -> anyhow::Result<bool> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status.success());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("the operator did not exit after SIGTERM")
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
