@@ -132,7 +132,8 @@ pub async fn run(args: OperatorArgs) -> Result<(), OperatorError> {
     let stop = async move {
         tokio::select! {
             _ = shutdown_signal() => tracing::info!("shutting down"),
-            _ = &mut lost_rx => {
+            // Only a report counts: without leader election the sender is dropped at once.
+            Ok(()) = &mut lost_rx => {
                 lost_flag.store(true, Ordering::Relaxed);
                 tracing::error!("lost the leader lease");
             }
