@@ -140,6 +140,28 @@ pub async fn submit(
                 .and_then(|l| l.get(LABEL_SUBMISSION_ID))
                 .cloned();
             if found.as_deref() != Some(plan.submission_id.as_str()) {
+                // An older driver of this application is on its way out (come back later); a pod
+                // that is not this application's holds the name for good (Kubeflow's "driver pod
+                // already exist").
+                let ours = plan
+                    .driver_pod
+                    .metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .filter(|o| o.kind == "SparkApplication")
+                    .any(|o| {
+                        pod.metadata
+                            .owner_references
+                            .iter()
+                            .flatten()
+                            .any(|p| p.uid == o.uid)
+                    });
+                if !ours {
+                    return Ok(Submitted::Rejected(format!(
+                        "driver pod {namespace}/{driver_name} already exists and does not belong to this application"
+                    )));
+                }
                 return Err(ApplyError::DriverTaken {
                     name: driver_name,
                     found,

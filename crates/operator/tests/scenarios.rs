@@ -248,6 +248,22 @@ async fn rejected_submission_is_retried_then_fails() -> anyhow::Result<()> {
         !reasons.iter().any(|r| r == "SparkApplicationSubmitted"),
         "{reasons:?}"
     );
+
+    // A pod of someone else's holding the driver's name fails the submission, and is left alone.
+    let squatter: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "taken-driver"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}
+    }))?;
+    env.pods().create(&PostParams::default(), &squatter).await?;
+    create(&env, &app("taken", "1s", 0)).await?;
+    let failed = wait_state(&env, "taken", State::Failed, MINUTE).await?;
+    let message = failed
+        .status
+        .and_then(|s| s.application_state.error_message)
+        .unwrap_or_default();
+    assert!(message.contains("already exists"), "{message}");
+    let still = env.pods().get("taken-driver").await?;
+    assert!(still.labels().is_empty(), "the foreign pod is untouched");
     Ok(())
 }
 
