@@ -779,7 +779,20 @@ async fn a_burst_survives_repeated_sigkills() -> anyhow::Result<()> {
         }
     });
 
-    let args = ["--workers", "16", "--submission-concurrency", "8"];
+    // As deployed: leader election on; a restarted replica keeps its identity, so it takes its Lease
+    // back at once.
+    let args = [
+        "--workers",
+        "16",
+        "--submission-concurrency",
+        "8",
+        "--leader-elect",
+        "true",
+        "--identity",
+        "crash-test",
+        "--lease-duration-seconds",
+        "4",
+    ];
     let mut op = Operator::start(&env, &args)?;
     let failing = |i: usize| i.is_multiple_of(4);
     let manifests: Vec<serde_json::Value> = (0..count)
