@@ -400,7 +400,7 @@ async fn reconcile_app(app: &SparkApplication, ctx: &Context) -> Result<Action, 
         .status
         .as_ref()
         .and_then(|s| s.driver_info.pod_name.clone())
-        .unwrap_or_else(|| lifecycle::driver_pod_name(app));
+        .unwrap_or_else(|| app.driver_pod_name());
     let observed = ctx.pods.observed(namespace, name, &driver_name);
     let now = Timestamp::now();
     let decision = lifecycle::decide(app, &observed, now, &ctx.settings);

@@ -170,20 +170,7 @@ pub fn build(
         .namespace
         .as_deref()
         .ok_or(ConfError::MissingNamespace)?;
-    let driver_pod_name = app
-        .spec
-        .driver
-        .pod_name
-        .clone()
-        .filter(|n| !n.is_empty())
-        .or_else(|| {
-            app.spec
-                .spark_conf
-                .as_ref()?
-                .get("spark.kubernetes.driver.pod.name")
-                .cloned()
-        })
-        .unwrap_or_else(|| format!("{name}-driver"));
+    let driver_pod_name = app.driver_pod_name();
     if !names::is_dns_subdomain(&driver_pod_name) {
         return Err(PlanError::PodName(driver_pod_name));
     }

@@ -310,6 +310,25 @@ pub struct SparkPodSpec {
 #[serde(transparent)]
 pub struct PodTemplate(pub serde_json::Map<String, serde_json::Value>);
 
+impl SparkApplication {
+    /// The driver pod's name as Kubeflow derives it: `spec.driver.podName`, else the
+    /// `spark.kubernetes.driver.pod.name` sparkConf key, else `<name>-driver`.
+    pub fn driver_pod_name(&self) -> String {
+        let from_spec = self.spec.driver.pod_name.clone().filter(|n| !n.is_empty());
+        from_spec
+            .or_else(|| {
+                self.spec
+                    .spark_conf
+                    .as_ref()?
+                    .get("spark.kubernetes.driver.pod.name")
+                    .cloned()
+            })
+            .unwrap_or_else(|| {
+                crate::names::driver_pod_name(self.metadata.name.as_deref().unwrap_or_default())
+            })
+    }
+}
+
 impl PodTemplate {
     /// The template as a typed PodTemplateSpec; fields that are not PodTemplateSpec's are dropped.
     pub fn to_spec(&self) -> Result<PodTemplateSpec, serde_json::Error> {

@@ -187,23 +187,6 @@ pub fn spec_hash(spec: &SparkApplicationSpec) -> String {
     digest[..12].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The name Kubeflow gives the driver pod: spec.driver.podName, the sparkConf key, else `<app>-driver`.
-pub fn driver_pod_name(app: &SparkApplication) -> String {
-    app.spec
-        .driver
-        .pod_name
-        .clone()
-        .filter(|n| !n.is_empty())
-        .or_else(|| {
-            app.spec
-                .spark_conf
-                .as_ref()?
-                .get("spark.kubernetes.driver.pod.name")
-                .cloned()
-        })
-        .unwrap_or_else(|| format!("{}-driver", name(app)))
-}
-
 fn name(app: &SparkApplication) -> &str {
     app.metadata.name.as_deref().unwrap_or_default()
 }
@@ -782,7 +765,7 @@ fn track(
         .driver_info
         .pod_name
         .clone()
-        .unwrap_or_else(|| driver_pod_name(app));
+        .unwrap_or_else(|| app.driver_pod_name());
     match driver {
         None => {
             let missing_for = since(now, status.last_submission_attempt_time.as_ref());
