@@ -415,42 +415,19 @@ fn step(
             }
         }
         State::PendingRerun | State::Resuming => submit(app, &status, observed, now, settings),
-        State::Invalidating => {
-            if observed.driver.is_some() {
-                Decision {
-                    actions: vec![Action::DeleteRun(run_objects(app, observed))],
-                    requeue_after: Some(Duration::from_secs(1)),
-                    ..Decision::default()
-                }
-            } else {
-                let mut status = status;
-                status.application_state.state = State::PendingRerun;
-                Decision {
-                    status: Some(status),
-                    events: vec![pending_rerun(app)],
-                    ..Decision::default()
-                }
-            }
-        }
+        State::Invalidating => delete_run_then(
+            app,
+            observed,
+            status,
+            State::PendingRerun,
+            pending_rerun(app),
+        ),
         State::Suspending => {
-            if observed.driver.is_some() {
-                Decision {
-                    actions: vec![Action::DeleteRun(run_objects(app, observed))],
-                    requeue_after: Some(Duration::from_secs(1)),
-                    ..Decision::default()
-                }
-            } else {
-                let mut status = status;
-                status.application_state.state = State::Suspended;
-                Decision {
-                    status: Some(status),
-                    events: vec![EventSpec::normal(
-                        "SparkApplicationSuspended",
-                        format!("SparkApplication {} is suspended", name(app)),
-                    )],
-                    ..Decision::default()
-                }
-            }
+            let suspended = EventSpec::normal(
+                "SparkApplicationSuspended",
+                format!("SparkApplication {} is suspended", name(app)),
+            );
+            delete_run_then(app, observed, status, State::Suspended, suspended)
         }
         State::Suspended => {
             if suspend {
@@ -481,6 +458,30 @@ fn step(
                 }
             }
         }
+    }
+}
+
+/// While the run's driver is still there, delete the run and look again; once it is gone, move on to
+/// `next` with `event`.
+fn delete_run_then(
+    app: &SparkApplication,
+    observed: &Observed,
+    mut status: SparkApplicationStatus,
+    next: State,
+    event: EventSpec,
+) -> Decision {
+    if observed.driver.is_some() {
+        return Decision {
+            actions: vec![Action::DeleteRun(run_objects(app, observed))],
+            requeue_after: Some(Duration::from_secs(1)),
+            ..Decision::default()
+        };
+    }
+    status.application_state.state = next;
+    Decision {
+        status: Some(status),
+        events: vec![event],
+        ..Decision::default()
     }
 }
 
