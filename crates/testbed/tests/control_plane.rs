@@ -321,3 +321,28 @@ async fn crd_cel_rule_rejects_a_bad_object_with_its_message() -> anyhow::Result<
     }
     Ok(())
 }
+
+#[test]
+fn a_second_up_reuses_the_running_testbed() -> anyhow::Result<()> {
+    let testbed = Testbed::get()?;
+    let up = sparkplane_testbed::repo_root().join("testbed/up");
+    let output = std::process::Command::new(&up).output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "testbed/up failed: {stderr}");
+    assert!(
+        stderr.contains("reusing the healthy testbed"),
+        "a second up must reuse the running testbed, not start another: {stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines.iter().any(|line| line.starts_with("export PATH=")),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines.last().copied(),
+        Some(format!("export KUBECONFIG={}", testbed.kubeconfig().display()).as_str()),
+        "the last line gives the same kubeconfig"
+    );
+    Ok(())
+}
