@@ -3,39 +3,12 @@
 //! (nothing pruned), and reads into the Rust types.
 
 mod common;
+mod kubeflow_examples;
 
 use kube::api::{Api, DynamicObject, PostParams};
+use kubeflow_examples::examples;
 use serde_json::Value;
 use sparkplane_api::{ScheduledSparkApplication, SparkApplication};
-
-fn examples() -> Vec<(String, Value)> {
-    let dir = sparkplane_testbed::shared_reference().join("kubeflow/examples");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.expect("dir entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
-        .collect();
-    paths.sort();
-    let mut docs = Vec::new();
-    for path in paths {
-        // The same placeholder filling as in examples_roundtrip.rs.
-        let text = std::fs::read_to_string(&path)
-            .expect("read example")
-            .replace(
-                "{IMAGE_REGISTRY}/{IMAGE_REPOSITORY}",
-                "registry.example/spark",
-            );
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            let value: Value = serde::Deserialize::deserialize(doc).expect("YAML");
-            let kind = value["kind"].as_str().unwrap_or_default();
-            if kind == "SparkApplication" || kind == "ScheduledSparkApplication" {
-                let name = path.file_name().expect("file name").to_string_lossy();
-                docs.push((format!("{name} ({kind})"), value));
-            }
-        }
-    }
-    docs
-}
 
 /// Paths of `original` that are missing or different in `stored`; numbers and strings with the
 /// same text count as equal (quantities).
