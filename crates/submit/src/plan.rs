@@ -343,6 +343,18 @@ fn ui_objects(
     ]);
     let owner = template::owner_reference(app, true);
     let own = |meta: &mut ObjectMeta| meta.owner_references = Some(vec![owner.clone()]);
+    // Each exposure is a Service, and an Ingress when it has a URL (already validated).
+    let mut expose = |e: &Exposure, url: Option<(String, String)>| {
+        let mut svc = ui::service(e, namespace, &labels, &ids.app_id);
+        own(&mut svc.metadata);
+        services.push(svc);
+        if let Some((host, path)) = url {
+            let class = settings.ingress_class_name.as_deref();
+            let mut ing = ui::ingress(e, namespace, &labels, &host, &path, class);
+            own(&mut ing.metadata);
+            ingresses.push(ing);
+        }
+    };
     let target = steps::basic::port(conf, "spark.ui.port", steps::basic::UI_PORT)?;
     if settings.ui_service {
         let ui = app.spec.spark_ui_options.as_ref();
@@ -360,22 +372,10 @@ fn ui_objects(
             ingress_annotations: ui.and_then(|u| u.ingress_annotations.as_ref()),
             ingress_tls: ui.and_then(|u| u.ingress_tls.as_ref()),
         };
-        let mut svc = ui::service(&e, namespace, &labels, &ids.app_id);
-        own(&mut svc.metadata);
-        services.push(svc);
-        if let Some(u) = ui_url {
-            let (host, path) = ui::host_and_path("settings.ingressUrlFormat", u)?;
-            let mut ing = ui::ingress(
-                &e,
-                namespace,
-                &labels,
-                &host,
-                &path,
-                settings.ingress_class_name.as_deref(),
-            );
-            own(&mut ing.metadata);
-            ingresses.push(ing);
-        }
+        let url = ui_url
+            .map(|u| ui::host_and_path("settings.ingressUrlFormat", u))
+            .transpose()?;
+        expose(&e, url);
     }
     for (i, d) in app.spec.driver_ingress_options.iter().flatten().enumerate() {
         let suffix = format!("driver-{}", d.service_port);
@@ -391,24 +391,15 @@ fn ui_objects(
             ingress_annotations: d.ingress_annotations.as_ref(),
             ingress_tls: d.ingress_tls.as_ref(),
         };
-        let mut svc = ui::service(&e, namespace, &labels, &ids.app_id);
-        own(&mut svc.metadata);
-        services.push(svc);
-        if let Some(f) = &d.ingress_url_format {
-            let field = format!("spec.driverIngressOptions[{i}].ingressURLFormat");
-            let (host, path) =
-                ui::host_and_path(&field, &ui::url(f, name, namespace, &ids.app_id))?;
-            let mut ing = ui::ingress(
-                &e,
-                namespace,
-                &labels,
-                &host,
-                &path,
-                settings.ingress_class_name.as_deref(),
-            );
-            own(&mut ing.metadata);
-            ingresses.push(ing);
-        }
+        let url = d
+            .ingress_url_format
+            .as_ref()
+            .map(|f| {
+                let field = format!("spec.driverIngressOptions[{i}].ingressURLFormat");
+                ui::host_and_path(&field, &ui::url(f, name, namespace, &ids.app_id))
+            })
+            .transpose()?;
+        expose(&e, url);
     }
     Ok((services, ingresses))
 }
