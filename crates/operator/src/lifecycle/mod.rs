@@ -360,27 +360,8 @@ fn step(
                     },
                 }
             } else {
-                status.application_state.state = State::Failed;
                 status.termination_time.get_or_insert(time(now));
-                events.push(EventSpec::warning(
-                    "SparkApplicationFailed",
-                    format!(
-                        "SparkApplication {} failed: {}",
-                        name(app),
-                        status
-                            .application_state
-                            .error_message
-                            .as_deref()
-                            .unwrap_or("the driver failed")
-                    ),
-                ));
-                let requeue_after = ttl_wait(app, &status, now, settings);
-                Decision {
-                    status: Some(status),
-                    actions: vec![],
-                    events,
-                    requeue_after,
-                }
+                fail(app, status, now, settings, events, "the driver failed")
             }
         }
         State::SubmissionFailed => {
@@ -391,27 +372,8 @@ fn step(
                 }
             } else {
                 let mut status = status;
-                status.application_state.state = State::Failed;
                 status.termination_time = Some(time(now));
-                let events = vec![EventSpec::warning(
-                    "SparkApplicationFailed",
-                    format!(
-                        "SparkApplication {} failed: {}",
-                        name(app),
-                        status
-                            .application_state
-                            .error_message
-                            .as_deref()
-                            .unwrap_or("submission failed")
-                    ),
-                )];
-                let requeue_after = ttl_wait(app, &status, now, settings);
-                Decision {
-                    status: Some(status),
-                    actions: vec![],
-                    events,
-                    requeue_after,
-                }
+                fail(app, status, now, settings, vec![], "submission failed")
             }
         }
         State::PendingRerun | State::Resuming => submit(app, &status, observed, now, settings),
@@ -524,6 +486,35 @@ fn invalidate(
 }
 
 /// How long until the application's TTL expires (zero: now); None without a TTL.
+/// FAILED, for good: the Warning event quotes the error message (or `fallback`), and the TTL clock
+/// starts from the termination time the caller set.
+fn fail(
+    app: &SparkApplication,
+    mut status: SparkApplicationStatus,
+    now: Timestamp,
+    settings: &Settings,
+    mut events: Vec<EventSpec>,
+    fallback: &str,
+) -> Decision {
+    status.application_state.state = State::Failed;
+    let reason = status
+        .application_state
+        .error_message
+        .as_deref()
+        .unwrap_or(fallback);
+    events.push(EventSpec::warning(
+        "SparkApplicationFailed",
+        format!("SparkApplication {} failed: {reason}", name(app)),
+    ));
+    let requeue_after = ttl_wait(app, &status, now, settings);
+    Decision {
+        status: Some(status),
+        actions: vec![],
+        events,
+        requeue_after,
+    }
+}
+
 fn ttl_wait(
     app: &SparkApplication,
     status: &SparkApplicationStatus,
