@@ -85,12 +85,10 @@ fn uuid_shape(hex: &str) -> String {
     )
 }
 
-/// Spark's `KubernetesConf.getResourceNamePrefix`: `<app name>-<uniqueID>`, trimmed, lower-cased, every
-/// run of characters outside `[a-z0-9-]` one `-`, no leading `-`, a leading digit replaced by `x`.
-pub fn resource_name_prefix(app_name: &str, unique_id: &str) -> String {
-    let raw = format!("{app_name}-{unique_id}").trim().to_lowercase();
-    let mut out = String::with_capacity(raw.len());
-    for c in raw.chars() {
+/// Every run of characters outside `[a-z0-9-]` (and of `-`) becomes one `-`, as Spark cleans names.
+fn dash_runs(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
         let c = if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
             c
         } else {
@@ -101,6 +99,14 @@ pub fn resource_name_prefix(app_name: &str, unique_id: &str) -> String {
         }
         out.push(c);
     }
+    out
+}
+
+/// Spark's `KubernetesConf.getResourceNamePrefix`: `<app name>-<uniqueID>`, trimmed, lower-cased, every
+/// run of characters outside `[a-z0-9-]` one `-`, no leading `-`, a leading digit replaced by `x`.
+pub fn resource_name_prefix(app_name: &str, unique_id: &str) -> String {
+    let raw = format!("{app_name}-{unique_id}").trim().to_lowercase();
+    let out = dash_runs(&raw);
     let out = out.strip_prefix('-').map(str::to_owned).unwrap_or(out);
     match out.chars().next() {
         Some(c) if c.is_ascii_digit() => format!("x{}", &out[1..]),
@@ -112,18 +118,7 @@ pub fn resource_name_prefix(app_name: &str, unique_id: &str) -> String {
 /// then one leading and one trailing `-` removed.
 pub fn app_name_label(app_name: &str) -> String {
     let lower = app_name.to_lowercase();
-    let mut out = String::with_capacity(lower.len());
-    for c in lower.chars() {
-        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
-            c
-        } else {
-            '-'
-        };
-        if c == '-' && out.ends_with('-') {
-            continue;
-        }
-        out.push(c);
-    }
+    let mut out = dash_runs(&lower);
     out.truncate(MAX_LABEL);
     let out = out.strip_prefix('-').unwrap_or(&out);
     let out = out.strip_suffix('-').unwrap_or(out);
