@@ -8,7 +8,6 @@ mod common;
 
 use std::path::PathBuf;
 
-use kube::api::{Api, DynamicObject, PostParams};
 use serde_json::Value;
 use sparkplane_api::{ScheduledSparkApplication, SparkApplication, validate};
 
@@ -106,19 +105,8 @@ async fn api_server_refuses_bad_manifests() -> anyhow::Result<()> {
     let mut failures = Vec::new();
     let mut checked = 0;
     for case in corpus().into_iter().filter(|case| case.by_server) {
-        let mut object: DynamicObject = serde_json::from_value(case.manifest.clone())?;
-        object.metadata.namespace = Some(namespace.name().to_string());
-        let api: Api<DynamicObject> = Api::namespaced_with(
-            client.clone(),
-            namespace.name(),
-            &common::api_resource(&object)?,
-        );
-        let dry_run = PostParams {
-            dry_run: true,
-            ..PostParams::default()
-        };
         checked += 1;
-        match api.create(&dry_run, &object).await {
+        match common::dry_run_create(&client, namespace.name(), &case.manifest).await? {
             Ok(_) => failures.push(format!("{}: accepted", case.name)),
             Err(kube::Error::Api(status)) => {
                 if !status.message.contains(&case.expect) {

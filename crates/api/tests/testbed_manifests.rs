@@ -5,7 +5,6 @@
 mod common;
 mod kubeflow_examples;
 
-use kube::api::{Api, DynamicObject, PostParams};
 use kubeflow_examples::examples;
 use serde_json::Value;
 use sparkplane_api::{ScheduledSparkApplication, SparkApplication};
@@ -42,18 +41,7 @@ async fn kubeflow_examples_pass_a_server_dry_run_unchanged() -> anyhow::Result<(
     assert!(examples.len() >= 13, "only {} examples", examples.len());
     let mut failures = Vec::new();
     for (name, manifest) in examples {
-        let mut object: DynamicObject = serde_json::from_value(manifest.clone())?;
-        object.metadata.namespace = Some(namespace.name().to_string());
-        let api: Api<DynamicObject> = Api::namespaced_with(
-            client.clone(),
-            namespace.name(),
-            &common::api_resource(&object)?,
-        );
-        let dry_run = PostParams {
-            dry_run: true,
-            ..PostParams::default()
-        };
-        let stored = match api.create(&dry_run, &object).await {
+        let stored = match common::dry_run_create(&client, namespace.name(), &manifest).await? {
             Ok(stored) => serde_json::to_value(stored)?,
             Err(error) => {
                 failures.push(format!("{name}: refused: {error}"));

@@ -5,7 +5,9 @@ use std::time::Duration;
 use anyhow::Context;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
 use sparkplane_testbed::{Testbed, wait};
 
 /// The field manager of the CRDs the tests install.
@@ -57,4 +59,22 @@ pub fn api_resource(object: &DynamicObject) -> anyhow::Result<ApiResource> {
     let gvk = GroupVersionKind::try_from(types)?;
     let plural = format!("{}s", gvk.kind.to_ascii_lowercase());
     Ok(ApiResource::from_gvk_with_plural(&gvk, &plural))
+}
+
+/// Sends `manifest` to the API server as a server-side dry-run create in `namespace`: the outer error
+/// is the test's own, the inner one the server's answer.
+pub async fn dry_run_create(
+    client: &Client,
+    namespace: &str,
+    manifest: &serde_json::Value,
+) -> anyhow::Result<Result<DynamicObject, kube::Error>> {
+    let mut object: DynamicObject = serde_json::from_value(manifest.clone())?;
+    object.metadata.namespace = Some(namespace.to_string());
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &api_resource(&object)?);
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    Ok(api.create(&dry_run, &object).await)
 }
