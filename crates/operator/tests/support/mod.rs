@@ -147,7 +147,8 @@ pub async fn setup(prefix: &str) -> anyhow::Result<Env> {
     })
 }
 
-fn log_dir() -> PathBuf {
+/// Where tests leave logs (kept after the test, for a look after a failure).
+pub fn log_dir() -> PathBuf {
     let dir = std::env::temp_dir().join("sparkplane-operator-tests");
     let _ = std::fs::create_dir_all(&dir);
     dir
@@ -187,7 +188,7 @@ pub struct Operator {
     pub metrics_port: u16,
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
@@ -314,7 +315,7 @@ pub async fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
             bail!("no HTTP response: {out:?}");
         };
         if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
-            bail!("GET {path}: {head}");
+            bail!("GET {path}: {head}\n{body}");
         }
         Ok(body.to_owned())
     })
