@@ -186,3 +186,27 @@ pub fn repo_root() -> PathBuf {
 pub fn shared_reference() -> PathBuf {
     repo_root().join("../shared/reference")
 }
+
+/// The directory of the testbed's programs (`kubectl`, `helm`, `kube-apiserver`, ...): the one
+/// `testbed/build` prints, building whatever is missing (cached; instant once built).
+pub fn bin_dir() -> anyhow::Result<PathBuf> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let build = repo_root().join("testbed/build");
+        let output = Command::new(&build)
+            .output()
+            .map_err(|e| format!("running {}: {e}", build.display()))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        match stdout.lines().last() {
+            Some(dir) if output.status.success() => Ok(PathBuf::from(dir.trim())),
+            _ => Err(format!(
+                "{} failed ({}):\n{}",
+                build.display(),
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            )),
+        }
+    })
+    .clone()
+    .map_err(|e| anyhow::anyhow!("testbed programs unavailable: {e}"))
+}
