@@ -1,8 +1,11 @@
 //! `sparkplane`: the Sparkplane operator and its command-line tool.
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 mod apply;
+mod cli;
 mod controller;
 mod events;
 mod http;
@@ -33,6 +36,8 @@ enum Command {
     Render(RenderArgs),
     /// Run the operator: submit, track, retry and clean up SparkApplications.
     Operator(settings::OperatorArgs),
+    #[command(flatten)]
+    Cluster(cli::Command),
 }
 
 #[derive(Debug, clap::Args)]
@@ -63,20 +68,17 @@ struct RenderArgs {
     output: String,
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Version => {
-            println!("sparkplane {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
-        Command::Crds => {
-            print!("{}", sparkplane_api::crds::all_crds_yaml()?);
-            Ok(())
-        }
-        Command::Render(args) => render(args),
-        Command::Operator(args) => run_operator(args),
+fn main() -> anyhow::Result<ExitCode> {
+    let parsed = Cli::parse();
+    match parsed.command {
+        Command::Version => println!("sparkplane {}", env!("CARGO_PKG_VERSION")),
+        Command::Crds => print!("{}", sparkplane_api::crds::all_crds_yaml()?),
+        Command::Render(args) => render(args)?,
+        Command::Operator(args) => run_operator(args)?,
+        // The cluster commands print their own errors, with what to do about them.
+        Command::Cluster(command) => return Ok(cli::run(command)),
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_operator(args: settings::OperatorArgs) -> anyhow::Result<()> {
