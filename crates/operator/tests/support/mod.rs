@@ -464,3 +464,42 @@ pub async fn wait_events(
     result.with_context(|| format!("events of {name}: {reasons:?}, wanted {wanted:?}"))?;
     Ok(reasons)
 }
+
+/// A kubeconfig (the testbed's server and CA) holding a fresh token of the ServiceAccount
+/// `namespace/account`, with `namespace` as its default namespace.
+pub async fn service_account_kubeconfig(
+    admin: &Client,
+    namespace: &str,
+    account: &str,
+) -> anyhow::Result<PathBuf> {
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            audiences: Some(vec![]),
+            expiration_seconds: Some(3600),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
+    let token: TokenRequest = accounts
+        .create_subresource("token", account, &PostParams::default(), &request)
+        .await
+        .with_context(|| format!("token of {namespace}/{account}"))?;
+    let token = token.status.and_then(|s| s.token).context("no token")?;
+    let written = write_kubeconfig(Testbed::get()?.kubeconfig(), namespace, &token)?;
+    // write_kubeconfig names the file after the namespace alone; one per account here.
+    let path = log_dir().join(format!("{namespace}-{account}.kubeconfig"));
+    std::fs::rename(&written, &path)?;
+    Ok(path)
+}
+
+/// A client that authenticates with the kubeconfig at `path`.
+pub async fn client_from_kubeconfig(path: &Path) -> anyhow::Result<Client> {
+    let kubeconfig = Kubeconfig::read_from(path)?;
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await?;
+    Ok(Client::try_from(config)?)
+}
