@@ -62,7 +62,8 @@ impl Scope {
     }
 }
 
-fn apps_api(client: &Client, scope: &str, ar: &ApiResource) -> Api<DynamicObject> {
+/// The API of `ar` in one watch scope: a namespace, or "" for every namespace.
+pub(crate) fn scoped_api(client: &Client, scope: &str, ar: &ApiResource) -> Api<DynamicObject> {
     if scope.is_empty() {
         Api::all_with(client.clone(), ar)
     } else {
@@ -84,7 +85,7 @@ type WatchItem<K> = Result<watcher::Event<K>, watcher::Error>;
 /// feed one store: a store's own relist handling would let one namespace's relist replace all the
 /// others. A relist becomes Applies of what it listed and Deletes of what it no longer has.
 /// `listed` counts the watches whose first list is complete.
-fn without_relists(
+pub(crate) fn without_relists(
     stream: impl Stream<Item = WatchItem<DynamicObject>> + Send + 'static,
     ar: ApiResource,
     listed: Arc<AtomicUsize>,
@@ -214,7 +215,7 @@ pub async fn run(
     let metrics = ctx.metrics.clone();
     let apps_listed = Arc::new(AtomicUsize::new(0));
     let app_watches = scopes.iter().map(|scope| {
-        let api = apps_api(&client, scope, &ar);
+        let api = scoped_api(&client, scope, &ar);
         without_relists(
             watcher(api, watcher::Config::default()).default_backoff(),
             ar.clone(),

@@ -691,10 +691,14 @@ async fn installed_chart_runs_spark_pi_with_exactly_its_rbac() -> anyhow::Result
     let admin = testbed.client().await?;
     let release_ns = testbed.namespace("helm-rel").await?;
     let job_ns = testbed.namespace("helm-job").await?;
+    // A second job namespace: with two or more, every watch must be per namespace (the chart
+    // grants nothing cluster-wide), which a single namespace would not show.
+    let job2_ns = testbed.namespace("helm-job2").await?;
     let other_ns = testbed.namespace("helm-other").await?;
-    let (rel, job, other) = (
+    let (rel, job, job2, other) = (
         release_ns.name().to_owned(),
         job_ns.name().to_owned(),
+        job2_ns.name().to_owned(),
         other_ns.name().to_owned(),
     );
 
@@ -712,7 +716,7 @@ async fn installed_chart_runs_spark_pi_with_exactly_its_rbac() -> anyhow::Result
         "--namespace",
         &rel,
         "--set",
-        &format!("spark.jobNamespaces={{{job}}}"),
+        &format!("spark.jobNamespaces={{{job},{job2}}}"),
         "--wait",
         "--timeout",
         "3m",
@@ -758,7 +762,10 @@ async fn installed_chart_runs_spark_pi_with_exactly_its_rbac() -> anyhow::Result
         .find(|c| c.name == "sparkplane")
         .context("no sparkplane container")?;
     let args = host_args(container.args.as_deref().unwrap_or_default())?;
-    assert_eq!(flag(&args, "--namespace"), Some(job.as_str()));
+    assert_eq!(
+        flag(&args, "--namespace"),
+        Some(format!("{job},{job2}").as_str())
+    );
     assert_eq!(flag(&args, "--leader-elect"), Some("true"));
     assert_eq!(flag(&args, "--lease-namespace"), Some(rel.as_str()));
     let lease_name = flag(&args, "--lease-name")

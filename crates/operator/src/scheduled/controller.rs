@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
@@ -18,6 +19,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt, core::ApiResource};
 use sparkplane_api::v1beta2::ApplicationStateType;
 use sparkplane_api::{ScheduledSparkApplication, SparkApplication};
+
+use crate::controller::{scoped_api, without_relists};
 
 use super::decide::{self, Decision, DeletionCause, Input, Outcome, Reason, Run};
 use super::metrics::ScheduledMetrics;
@@ -106,14 +109,13 @@ impl Context {
         }
     }
 
-    /// A single namespace is watched on its own and needs no cluster-wide permission.
-    fn api<K>(&self) -> Api<K>
-    where
-        K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
-    {
-        match (self.namespaces.len(), self.namespaces.first()) {
-            (1, Some(namespace)) => Api::namespaced(self.client.clone(), namespace),
-            _ => Api::all(self.client.clone()),
+    /// Each listed namespace is watched on its own, so the operator needs no cluster-wide
+    /// permission; with none listed, one watch covers every namespace ("").
+    fn watch_scopes(&self) -> Vec<String> {
+        if self.namespaces.is_empty() {
+            vec![String::new()]
+        } else {
+            self.namespaces.iter().cloned().collect()
         }
     }
 }
@@ -123,24 +125,46 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     // Watched untyped and converted one by one: a schedule that does not read into the types (stored
     // under an older, schemaless CRD) is skipped with a warning instead of breaking the whole watch.
     let resource = ApiResource::erase::<ScheduledSparkApplication>(&());
-    let schedules: Api<DynamicObject> = match (ctx.namespaces.len(), ctx.namespaces.first()) {
-        (1, Some(namespace)) => Api::namespaced_with(ctx.client.clone(), namespace, &resource),
-        _ => Api::all_with(ctx.client.clone(), &resource),
-    };
-    let (reader, writer) = reflector::store::<ScheduledSparkApplication>();
-    let schedule_events = watcher(schedules, watcher::Config::default())
-        .default_backoff()
+    let scopes = ctx.watch_scopes();
+    let (reader, mut writer) = reflector::store::<ScheduledSparkApplication>();
+    // The watches send only Applies and Deletes (each namespace's relists are resolved on their
+    // own, so one namespace's relist never empties the others from the store): the store counts
+    // as listed from the start.
+    writer.apply_watcher_event(&watcher::Event::Init);
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    let listed = Arc::new(AtomicUsize::new(0));
+    let schedule_watches = scopes.iter().map(|scope| {
+        let api = scoped_api(&ctx.client, scope, &resource);
+        without_relists(
+            watcher(api, watcher::Config::default()).default_backoff(),
+            resource.clone(),
+            listed.clone(),
+        )
+        .boxed()
+    });
+    let schedule_events = futures::stream::select_all(schedule_watches)
         .try_filter_map(|event| async move { Ok(typed_event(event)) })
-        .reflect(writer)
+        .map_ok(move |event| {
+            writer.apply_watcher_event(&event);
+            event
+        })
         .applied_objects();
     // Runs only need to wake their schedule: their metadata says which one.
-    let runs: Api<PartialObjectMeta<SparkApplication>> = ctx.api();
-    let run_events = watcher(
-        runs,
-        watcher::Config::default().labels(LABEL_SCHEDULED_APP_NAME),
-    )
-    .default_backoff()
-    .touched_objects();
+    let run_watches = scopes.iter().map(|scope| {
+        let runs: Api<PartialObjectMeta<SparkApplication>> = if scope.is_empty() {
+            Api::all(ctx.client.clone())
+        } else {
+            Api::namespaced(ctx.client.clone(), scope)
+        };
+        watcher(
+            runs,
+            watcher::Config::default().labels(LABEL_SCHEDULED_APP_NAME),
+        )
+        .default_backoff()
+        .touched_objects()
+        .boxed()
+    });
+    let run_events = futures::stream::select_all(run_watches);
     Controller::for_stream(schedule_events, reader)
         .with_config(ControllerConfig::default().concurrency(4))
         .watches_stream(run_events, |run| {
