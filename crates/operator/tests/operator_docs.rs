@@ -1,4 +1,4 @@
-//! docs/operator.md describes every setting of `sparkplane operator`, with its flag and variable.
+//! docs/configuration.md describes every setting of `sparkplane operator`, with its flag and variable.
 
 use std::process::Command;
 
@@ -10,8 +10,9 @@ fn every_operator_setting_has_a_row_in_the_docs() {
         .expect("run sparkplane operator --help");
     assert!(output.status.success(), "{output:?}");
     let help = String::from_utf8(output.stdout).expect("UTF-8");
-    let docs_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/operator.md");
-    let docs = std::fs::read_to_string(docs_path).expect("docs/operator.md");
+    let docs_path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
+    let docs = std::fs::read_to_string(docs_path).expect("docs/configuration.md");
 
     // Option lines start with the flag; the variable follows in the description as `[env: X=]`.
     let mut flags = Vec::new();
@@ -33,6 +34,9 @@ fn every_operator_setting_has_a_row_in_the_docs() {
     );
     for (flag, env) in flags.iter().zip(&envs) {
         let row = format!("| `{flag}` | `{env}` |");
-        assert!(docs.contains(&row), "docs/operator.md has no row {row}");
+        assert!(
+            docs.contains(&row),
+            "docs/configuration.md has no row {row}"
+        );
     }
 }
