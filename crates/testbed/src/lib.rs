@@ -19,6 +19,7 @@ use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
+pub mod kubelet;
 pub mod wait;
 
 /// The label every namespace made by the test support carries, so leftovers are easy to find.

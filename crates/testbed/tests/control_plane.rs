@@ -1,5 +1,6 @@
 //! The testbed behaves as a real cluster would for everything Sparkplane relies on: simulated nodes,
-//! scripted pod lifecycles, the garbage collector, RBAC and CEL validation in CRD schemas.
+//! scripted pod lifecycles, container logs and port-forwards, the garbage collector, RBAC and CEL
+//! validation in CRD schemas.
 
 use std::time::Duration;
 
@@ -7,10 +8,11 @@ use anyhow::Context;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{DeleteParams, DynamicObject, PostParams};
+use kube::api::{DeleteParams, DynamicObject, LogParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Api, Client, Config};
 use serde_json::json;
+use sparkplane_testbed::kubelet::{self, DRIVER_LOG, EXECUTOR_LOG};
 use sparkplane_testbed::{Testbed, wait};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -142,6 +144,144 @@ async fn pods_run_and_end_as_their_annotations_script() -> anyhow::Result<()> {
     .await
     .context("a deleted pod goes away")?;
     Ok(())
+}
+
+fn pod_with_container(name: &str, container: &str) -> anyhow::Result<Pod> {
+    Ok(serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"containers": [{"name": container, "image": "registry.invalid/never-pulled:1"}]},
+    }))?)
+}
+
+#[tokio::test]
+async fn kwok_serves_container_logs_and_port_forwards() -> anyhow::Result<()> {
+    let testbed = Testbed::get()?;
+    let namespace = testbed.namespace("tb-kubelet").await?;
+    let client = testbed.client().await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace.name());
+    let params = PostParams::default();
+    pods.create(
+        &params,
+        &pod_with_container("driver", "spark-kubernetes-driver")?,
+    )
+    .await?;
+    pods.create(
+        &params,
+        &pod_with_container("executor", "spark-kubernetes-executor")?,
+    )
+    .await?;
+    wait_for_phase(&pods, "driver", "Running").await?;
+    wait_for_phase(&pods, "executor", "Running").await?;
+
+    // pods/log: the API server reads it from the node's kubelet endpoint, which is kwok.
+    let driver_log = kubelet::log_fixture(DRIVER_LOG)?;
+    assert!(driver_log.lines().count() > 1, "{driver_log}");
+    assert_eq!(
+        pods.logs("driver", &LogParams::default()).await?,
+        driver_log
+    );
+    assert_eq!(
+        pods.logs("executor", &LogParams::default()).await?,
+        kubelet::log_fixture(EXECUTOR_LOG)?
+    );
+    let last = LogParams {
+        tail_lines: Some(1),
+        ..LogParams::default()
+    };
+    assert_eq!(
+        pods.logs("driver", &last).await?.trim_end(),
+        driver_log.lines().last().unwrap_or_default()
+    );
+    // Following: the whole log arrives and the stream stays open, as for a running container.
+    let follow = LogParams {
+        follow: true,
+        ..LogParams::default()
+    };
+    let mut stream = Box::pin(pods.log_stream("driver", &follow).await?);
+    let mut followed = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while followed.len() < driver_log.len() {
+        let read = tokio::time::timeout(
+            TIMEOUT,
+            futures::AsyncReadExt::read(&mut stream, &mut buffer),
+        )
+        .await
+        .context("the followed log stopped before the whole fixture")??;
+        anyhow::ensure!(read > 0, "the followed log ended early: {followed:?}");
+        followed.extend_from_slice(&buffer[..read]);
+    }
+    assert_eq!(String::from_utf8(followed)?, driver_log);
+    let more = tokio::time::timeout(
+        Duration::from_secs(1),
+        futures::AsyncReadExt::read(&mut stream, &mut buffer),
+    )
+    .await;
+    assert!(more.is_err(), "a followed log stays open: {more:?}");
+    drop(stream);
+
+    // pods/portforward: kubectl port-forward reaches the server the pod's PortForward points at.
+    let server = kubelet::serve_http("served behind kwok")?;
+    kubelet::forward_pod_port(client, namespace.name(), "driver", 4040, server).await?;
+    let forward = PortForward::start(testbed, namespace.name(), "pod/driver", 4040)?;
+    let answer = kubelet::http_get(&forward.local, TIMEOUT).await?;
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\nserved behind kwok"), "{answer}");
+    Ok(())
+}
+
+/// A running `kubectl port-forward`, stopped when dropped.
+struct PortForward {
+    child: std::process::Child,
+    local: String,
+    // kubectl prints a line per connection: its stdout stays open so that it does not die of EPIPE.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl PortForward {
+    fn start(testbed: &Testbed, namespace: &str, target: &str, port: u16) -> anyhow::Result<Self> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(sparkplane_testbed::bin_dir()?.join("kubectl"))
+            .args([
+                "port-forward",
+                "-n",
+                namespace,
+                "--address",
+                "127.0.0.1",
+                target,
+            ])
+            .arg(format!(":{port}"))
+            .env("KUBECONFIG", testbed.kubeconfig())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let stdout = child.stdout.take().context("kubectl's stdout")?;
+        let mut stdout = std::io::BufReader::new(stdout);
+        let mut first = String::new();
+        stdout.read_line(&mut first)?;
+        // "Forwarding from 127.0.0.1:40123 -> 4040"
+        let local = first
+            .strip_prefix("Forwarding from ")
+            .and_then(|rest| rest.split(" -> ").next())
+            .map(str::to_owned)
+            .unwrap_or_default();
+        let forward = PortForward {
+            child,
+            local,
+            _stdout: stdout,
+        };
+        anyhow::ensure!(
+            !forward.local.is_empty(),
+            "kubectl port-forward printed {first:?}"
+        );
+        Ok(forward)
+    }
+}
+
+impl Drop for PortForward {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 #[tokio::test]
