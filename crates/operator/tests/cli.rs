@@ -16,6 +16,7 @@ use kube::config::Kubeconfig;
 use serde_json::{Value, json};
 use sparkplane_api::ScheduledSparkApplication;
 use sparkplane_api::v1beta2::ApplicationStateType as State;
+use sparkplane_testbed::kubelet::{self, DRIVER_LOG, EXECUTOR_LOG};
 use sparkplane_testbed::{Testbed, repo_root, wait};
 use support::*;
 
@@ -402,6 +403,10 @@ impl Streaming {
     fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
+
+    fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
 }
 
 impl Drop for Streaming {
@@ -531,27 +536,79 @@ async fn describe_events_logs_and_ui_of_a_real_run() -> anyhow::Result<()> {
         "not oldest first: {reasons:?}"
     );
 
-    // kwok plays the kubelet without serving logs or port-forwards (the testbed starts it without
-    // its kubelet server): the API server's answer is passed on, naming the pod.
-    let logs = sparkplane(Some(&admin), &["logs", "pi", "-n", &ns, "--tail", "5"]);
-    assert_eq!(logs.code, Some(1), "{logs:?}");
-    assert!(
-        logs.stderr.starts_with(
-            "error: reading the log of pod \"pi-driver\": the API server answered 500:"
-        ),
-        "{logs:?}"
-    );
-    assert!(logs.stderr.contains("containerLogs"), "{logs:?}");
-
-    let executor = sparkplane(Some(&admin), &["logs", "pi", "-n", &ns, "--executor", "7"]);
-    assert_eq!(executor.code, Some(1));
+    // kwok plays the kubelet: it serves every driver container the testbed's driver log fixture.
+    let driver_log = kubelet::log_fixture(DRIVER_LOG)?;
+    let logs = sparkplane(Some(&admin), &["logs", "pi", "-n", &ns]);
+    assert_eq!((logs.code, logs.stderr.as_str()), (Some(0), ""), "{logs:?}");
+    assert_eq!(logs.stdout, driver_log);
+    let tail = sparkplane(Some(&admin), &["logs", "pi", "-n", &ns, "--tail", "2"]);
+    let last_two: Vec<&str> = driver_log
+        .lines()
+        .skip(driver_log.lines().count() - 2)
+        .collect();
     assert_eq!(
-        executor.stderr.trim(),
+        tail.stdout.lines().collect::<Vec<_>>(),
+        last_two,
+        "{tail:?}"
+    );
+
+    // -f prints the log and goes on waiting for more while the driver runs.
+    let mut follow = Streaming::start(
+        &admin,
+        &["logs", "pi", "-n", &ns, "-f"],
+        &format!("{ns}-follow"),
+    );
+    for expected in driver_log.lines() {
+        let line = follow.line(MINUTE);
+        assert_eq!(line.as_deref(), Some(expected), "{}", follow.stderr());
+    }
+    assert_eq!(
+        follow.line(Duration::from_secs(2)),
+        None,
+        "nothing after the log"
+    );
+    assert!(
+        follow.is_running(),
+        "logs -f ended with the log: {}",
+        follow.stderr()
+    );
+    drop(follow);
+
+    // An executor: a pod labelled as Spark labels executors, with Spark's executor container.
+    let executor_pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "pi-exec-1", "labels": {
+            "spark-role": "executor",
+            "spark-app-selector": status.spark_application_id.clone().unwrap_or_default(),
+            "spark-exec-id": "1",
+        }},
+        "spec": {"containers": [
+            {"name": "spark-kubernetes-executor", "image": "registry.invalid/never-pulled:1"}
+        ]}
+    }))?;
+    env.pods()
+        .create(&PostParams::default(), &executor_pod)
+        .await?;
+    wait::until(MINUTE, || async {
+        let pod = env.pods().get("pi-exec-1").await?;
+        Ok(pod.status.and_then(|s| s.phase).as_deref() == Some("Running"))
+    })
+    .await?;
+    let executor = sparkplane(Some(&admin), &["logs", "pi", "-n", &ns, "--executor", "1"]);
+    assert_eq!(executor.code, Some(0), "{executor:?}");
+    assert_eq!(executor.stdout, kubelet::log_fixture(EXECUTOR_LOG)?);
+
+    let missing = sparkplane(Some(&admin), &["logs", "pi", "-n", &ns, "--executor", "7"]);
+    assert_eq!(missing.code, Some(1));
+    assert_eq!(
+        missing.stderr.trim(),
         format!(
-            "error: sparkapplication \"pi\" has no executor pod with spark-exec-id=7 (executors found: none); see: sparkplane describe pi -n {ns}"
+            "error: sparkapplication \"pi\" has no executor pod with spark-exec-id=7 (executors found: 1); see: sparkplane describe pi -n {ns}"
         )
     );
 
+    // ui: kwok forwards the driver's UI port to a server of this test, standing in for Spark's UI.
+    let spark_ui = kubelet::serve_http("the Spark UI of pi")?;
+    kubelet::forward_pod_port(env.admin.clone(), &ns, "pi-driver", 4040, spark_ui).await?;
     let ui = Streaming::start(
         &admin,
         &["ui", "pi", "-n", &ns, "--port", "0"],
@@ -568,24 +625,20 @@ async fn describe_events_logs_and_ui_of_a_real_run() -> anyhow::Result<()> {
         url,
         format!("Spark UI of pi: http://{address}/ (Ctrl-C stops)")
     );
-    let mut connection = std::net::TcpStream::connect(&address)?;
-    connection.set_read_timeout(Some(Duration::from_secs(20)))?;
-    connection.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
-    let mut answer = Vec::new();
-    let _ = connection.read_to_end(&mut answer);
-    wait::until(Duration::from_secs(20), || {
-        let stderr = ui.stderr();
-        async move {
-            Ok(stderr.contains("error: forwarding a connection to pod \"pi-driver\" port 4040"))
-        }
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}: {}", ui.stderr()))?;
+    let answer = kubelet::http_get(&address, MINUTE)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:#}: {}", ui.stderr()))?;
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\nthe Spark UI of pi"), "{answer}");
+    // A second connection gets a stream of its own.
+    let again = kubelet::http_get(&address, MINUTE).await?;
+    assert!(again.ends_with("the Spark UI of pi"), "{again}");
     assert!(
         ui.stderr().contains("Handling connection for"),
         "{}",
         ui.stderr()
     );
+    assert!(!ui.stderr().contains("error"), "{}", ui.stderr());
     Ok(())
 }
 
