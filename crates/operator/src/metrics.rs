@@ -4,6 +4,11 @@
 //! Kubeflow's `*_count` metrics are counters in client_golang, exposed without a `_total` suffix.
 //! prometheus-client appends `_total` to every counter, so to keep Kubeflow's exact names (and the
 //! dashboards built on them) they are exposed as gauges that only go up.
+//!
+//! On Linux the standard process metrics (`process_*`) are read from /proc at each scrape.
+
+#[cfg(target_os = "linux")]
+mod process;
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -209,6 +214,8 @@ impl Metrics {
             "1 while this replica leads",
             m.leader.clone(),
         );
+        #[cfg(target_os = "linux")]
+        r.register_collector(Box::new(process::ProcessCollector::new()));
         *m.registry.lock().unwrap_or_else(|e| e.into_inner()) = registry;
         m
     }
@@ -397,6 +404,35 @@ mod tests {
                 "missing {line:?} in\n{text}"
             );
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod process_tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_holds_this_process_metrics() {
+        let text = Metrics::new().encode();
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+        };
+        let rss = value("process_resident_memory_bytes");
+        assert!(
+            rss.is_some_and(|bytes| bytes > 0.0),
+            "rss {rss:?} in\n{text}"
+        );
+        let threads = value("process_threads");
+        assert!(
+            threads.is_some_and(|n| n >= 1.0),
+            "threads {threads:?} in\n{text}"
+        );
+        assert!(
+            text.contains("# TYPE process_cpu_seconds counter\n"),
+            "{text}"
+        );
+        assert!(text.contains("spark_application_count 0\n"), "{text}");
     }
 }
 

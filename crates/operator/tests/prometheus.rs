@@ -173,6 +173,12 @@ impl Drop for Prometheus {
     }
 }
 
+fn unix_now() -> anyhow::Result<f64> {
+    Ok(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs_f64())
+}
+
 /// Percent-encodes everything but RFC 3986's unreserved characters.
 fn url_encode(text: &str) -> String {
     text.bytes()
@@ -298,12 +304,16 @@ fn largest_finite_bucket(exposition: &str, histogram: &str) -> Option<f64> {
         .reduce(f64::max)
 }
 
-/// The names of the metric families crates/operator/src registers (metrics.rs and
-/// scheduled/metrics.rs): rustfmt puts each name handed to the registry on a line of its own,
-/// `"name",`, followed by its help.
+/// The names of the metric families crates/operator/src registers (metrics.rs, its process
+/// collector metrics/process.rs, and scheduled/metrics.rs): rustfmt puts each name handed to the
+/// registry or an encoder on a line of its own, `"name",`, followed by its help.
 fn registered_families() -> anyhow::Result<BTreeSet<String>> {
     let mut families = BTreeSet::new();
-    for file in ["src/metrics.rs", "src/scheduled/metrics.rs"] {
+    for file in [
+        "src/metrics.rs",
+        "src/metrics/process.rs",
+        "src/scheduled/metrics.rs",
+    ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
         let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
         let names = text.lines().filter_map(|line| {
@@ -540,6 +550,7 @@ impl Dashboard {
 async fn prometheus_scrapes_kubeflow_metrics_while_applications_run() -> anyhow::Result<()> {
     tool("promtool")?;
     let env = setup("prometheus").await?;
+    let before_start = unix_now()?;
     let operator = Operator::start(&env, &[])?;
     let mut prometheus = Prometheus::start(operator.metrics_port, env.name())?;
     prometheus.wait_ready().await?;
@@ -581,6 +592,24 @@ async fn prometheus_scrapes_kubeflow_metrics_while_applications_run() -> anyhow:
             .wait_single(&format!("sum({metric})"), |v| v == want)
             .await?;
     }
+    // The process metrics, read from /proc at each scrape.
+    let resident = prometheus
+        .wait_single("process_resident_memory_bytes", |bytes| bytes > 0.0)
+        .await?;
+    let started = prometheus
+        .wait_single("process_start_time_seconds", |t| t > 0.0)
+        .await?;
+    let now = unix_now()?;
+    // Whole clock ticks, and a boot time the kernel keeps in whole seconds: a second either way.
+    assert!(
+        before_start - 1.0 <= started && started <= now + 1.0,
+        "process_start_time_seconds {started}: not between {before_start} and {now}"
+    );
+    eprintln!(
+        "operator: {:.1} MiB resident, started {:.0} s ago",
+        resident / 1048576.0,
+        now - started
+    );
     let exposition = operator.metrics().await?;
     for histogram in [
         "spark_application_submit_latency_seconds",
@@ -621,6 +650,7 @@ async fn prometheus_scrapes_kubeflow_metrics_while_applications_run() -> anyhow:
     let metadata = prometheus.api("/api/v1/metadata").await?;
     for (family, kind) in [
         ("sparkplane_reconciles", "counter"),
+        ("process_cpu_seconds", "counter"),
         ("spark_application_count", "gauge"),
         (
             "spark_application_start_latency_seconds_histogram",
@@ -793,6 +823,9 @@ async fn dashboard_queries_only_metrics_the_operator_exposes() -> anyhow::Result
         "spark_application_start_latency_seconds_bucket",
         "spark_executor_running_count",
         "sparkplane_reconciles_total",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
     ] {
         assert!(queried.contains(wanted), "no panel queries {wanted}");
     }
