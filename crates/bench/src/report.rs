@@ -94,15 +94,17 @@ pub fn median_and_tail(p: Option<Percentiles>) -> String {
     or_dash(p.map(|p| format!("{} / {} ms", millis(p.p50), millis(p.p99))))
 }
 
-/// A ratio as `52x` (at or above 10), `3.4x`, or `0.012x`.
+/// A ratio as `52x` (at or above 10), `3.40x`, or with two significant digits below 0.1
+/// (`0.012x`, `0.0011x`).
 pub fn times(ratio: Option<f64>) -> String {
     or_dash(ratio.map(|r| {
         if r >= 10.0 {
             format!("{r:.0}x")
-        } else if r >= 0.1 {
+        } else if r >= 0.1 || r <= 0.0 {
             format!("{r:.2}x")
         } else {
-            format!("{r:.3}x")
+            let decimals = (-r.log10()).ceil() as usize + 1;
+            format!("{r:.decimals$}x")
         }
     }))
 }
@@ -210,9 +212,12 @@ pub fn goals(results: &Results) -> Vec<Goal> {
                     h.applications
                 )
             })),
-            verdict: Verdict::from_check(held.zip(held_peak).map(|(h, peak)| {
-                peak < GOAL_HELD_RSS_MIB && h.applications >= GOAL_HELD_APPLICATIONS
-            })),
+            // Fewer applications held (a quick run) is no measurement of this goal.
+            verdict: Verdict::from_check(
+                held.zip(held_peak)
+                    .filter(|(h, _)| h.applications >= GOAL_HELD_APPLICATIONS)
+                    .map(|(_, peak)| peak < GOAL_HELD_RSS_MIB),
+            ),
         },
     ]
 }
@@ -486,7 +491,7 @@ fn headline_table(out: &mut String, results: &Results) {
     let peak = |run: Option<&OperatorRun>| run.and_then(|r| r.tree_peak_rss_kib.or(r.peak_rss_kib));
     let _ = writeln!(
         out,
-        "| peak RSS over the workloads | {} | {} | – | {} | – |",
+        "| peak RSS over the workloads, whole process tree (spark-submit JVMs included) | {} | {} | – | {} | – |",
         or_dash(peak(Some(sparkplane)).map(|k| format!("{:.1} MiB", mib(k)))),
         or_dash(peak(kubeflow).map(|k| format!("{:.1} MiB", mib(k)))),
         times(ratio(
@@ -852,6 +857,16 @@ mod tests {
     }
 
     #[test]
+    fn memory_with_fewer_applications_held_than_the_goal_names_is_not_judged() {
+        let mut results = results(true);
+        results.sparkplane.held[0].applications = 600;
+        assert_eq!(goals(&results)[4].verdict, Verdict::NotMeasured);
+        results.sparkplane.held[0].applications = 10_000;
+        results.sparkplane.held[0].peak_rss_kib = 70 * 1024;
+        assert_eq!(goals(&results)[4].verdict, Verdict::Missed);
+    }
+
+    #[test]
     fn without_kubeflow_its_goal_is_not_measured_and_the_report_says_why() {
         let results = results(false);
         assert_eq!(goals(&results)[0].verdict, Verdict::NotMeasured);
@@ -933,6 +948,8 @@ mod tests {
         assert_eq!(rate(None), "–");
         assert_eq!(times(Some(153.2)), "153x");
         assert_eq!(times(Some(0.01234)), "0.012x");
+        assert_eq!(times(Some(0.00114)), "0.0011x");
+        assert_eq!(times(Some(0.058)), "0.058x");
         assert_eq!(percent(Some(0.794)), "79 %");
         assert_eq!(ratio(Some(1.0), Some(0.0)), None);
         assert_eq!(millis(1234.5), "1234");
