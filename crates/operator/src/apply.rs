@@ -4,9 +4,13 @@
 
 use std::fmt::Debug;
 
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::core::NamespaceResourceScope;
 use kube::{Api, Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -96,13 +100,15 @@ fn name_of<K: Resource>(obj: &K) -> String {
     obj.meta().name.clone().unwrap_or_default()
 }
 
-/// Creates what the plan holds, in its order. The driver pod may exist only if this very
-/// submission made it (a submission cut short by a crash); everything else is create-if-absent.
-pub async fn submit(
+/// Creates what the driver needs to start: the Prometheus ConfigMap, the driver pod, then what the
+/// pod owns (its ConfigMaps, headless Service and claims, all at once). The driver pod may exist
+/// only if this very submission made it (a submission cut short by a crash); everything else is
+/// create-if-absent. `Ok(Some(message))`: the API server refused an object.
+pub async fn create_driver(
     client: &Client,
     namespace: &str,
     plan: &mut SubmissionPlan,
-) -> Result<Submitted, ApplyError> {
+) -> Result<Option<String>, ApplyError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let driver_name = plan.driver_pod_name.clone();
     let what = |kind: &str, name: &str| format!("creating {kind} {namespace}/{name}");
@@ -117,7 +123,7 @@ pub async fn submit(
         match api.patch(&name, &apply, &Patch::Apply(cm)).await {
             Ok(_) => {}
             Err(e) if is_rejection(&e) => {
-                return Ok(Submitted::Rejected(format!(
+                return Ok(Some(format!(
                     "{}: {}",
                     what("configmap", &name),
                     api_message(&e)
@@ -158,7 +164,7 @@ pub async fn submit(
                             .any(|p| p.uid == o.uid)
                     });
                 if !ours {
-                    return Ok(Submitted::Rejected(format!(
+                    return Ok(Some(format!(
                         "driver pod {namespace}/{driver_name} already exists and does not belong to this application"
                     )));
                 }
@@ -170,7 +176,7 @@ pub async fn submit(
             pod.metadata.uid
         }
         Err(e) if is_rejection(&e) => {
-            return Ok(Submitted::Rejected(format!(
+            return Ok(Some(format!(
                 "{}: {}",
                 what("driver pod", &driver_name),
                 api_message(&e)
@@ -180,32 +186,52 @@ pub async fn submit(
     };
     plan.set_driver_owner(uid.as_deref().unwrap_or_default());
 
-    macro_rules! create_all {
-        ($kind:literal, $ty:ty, $items:expr) => {
-            let api: Api<$ty> = Api::namespaced(client.clone(), namespace);
-            for obj in $items {
-                match create_if_absent(&api, obj).await {
-                    Ok(_) => {}
-                    Err(e) if is_rejection(&e) => {
-                        return Ok(Submitted::Rejected(format!(
-                            "{}: {}",
-                            what($kind, &name_of(obj)),
-                            api_message(&e)
-                        )));
-                    }
-                    Err(e) => return Err(ApplyError::kube(what($kind, &name_of(obj)), e)),
-                }
-            }
-        };
+    // The driver's objects only need its uid, not each other: created at once.
+    let mut creates: Vec<BoxFuture<'_, Result<Option<String>, ApplyError>>> = Vec::new();
+    for cm in &plan.config_maps {
+        creates.push(create_owned(client, namespace, "configmap", cm).boxed());
     }
-    create_all!("configmap", ConfigMap, plan.config_maps.iter());
-    create_all!("service", Service, std::iter::once(&plan.driver_service));
-    create_all!(
-        "persistentvolumeclaim",
-        PersistentVolumeClaim,
-        plan.claims.iter()
-    );
+    creates.push(create_owned(client, namespace, "service", &plan.driver_service).boxed());
+    for claim in &plan.claims {
+        creates.push(create_owned(client, namespace, "persistentvolumeclaim", claim).boxed());
+    }
+    for outcome in futures::future::join_all(creates).await {
+        if let Some(rejection) = outcome? {
+            return Ok(Some(rejection));
+        }
+    }
+    Ok(None)
+}
 
+/// Creates one object the driver pod owns; `Ok(Some(message))` when the API server refuses it.
+async fn create_owned<K>(
+    client: &Client,
+    namespace: &str,
+    kind: &str,
+    obj: &K,
+) -> Result<Option<String>, ApplyError>
+where
+    K: Resource<Scope = NamespaceResourceScope> + Clone + Serialize + DeserializeOwned + Debug,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let what = format!("creating {kind} {namespace}/{}", name_of(obj));
+    match create_if_absent(&api, obj).await {
+        Ok(_) => Ok(None),
+        Err(e) if is_rejection(&e) => Ok(Some(format!("{what}: {}", api_message(&e)))),
+        Err(e) => Err(ApplyError::kube(what, e)),
+    }
+}
+
+/// Applies the UI Services and Ingresses, which the driver does not need to start (so they are
+/// made after its submission slot is given back).
+pub async fn expose_ui(
+    client: &Client,
+    namespace: &str,
+    plan: &SubmissionPlan,
+) -> Result<Submitted, ApplyError> {
+    let what = |kind: &str, name: &str| format!("creating {kind} {namespace}/{name}");
+    let apply = PatchParams::apply(FIELD_MANAGER).force();
     let services: Api<Service> = Api::namespaced(client.clone(), namespace);
     let mut ui = UiService::default();
     for (i, svc) in plan.ui_services.iter().enumerate() {

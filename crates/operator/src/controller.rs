@@ -425,7 +425,7 @@ async fn execute(
         .actions
         .iter()
         .any(|a| matches!(a, lifecycle::Action::Submit { .. }));
-    let _permit = if submits {
+    let mut permit = if submits {
         match ctx.submissions.try_acquire() {
             Ok(permit) => Some(permit),
             Err(_) => {
@@ -449,8 +449,16 @@ async fn execute(
             }
             lifecycle::Action::Submit { mut plan, attempt } => {
                 ctx.metrics.submissions_in_flight.inc();
-                let outcome = apply::submit(&ctx.client, &namespace, &mut plan).await;
+                let created = apply::create_driver(&ctx.client, &namespace, &mut plan).await;
                 ctx.metrics.submissions_in_flight.dec();
+                // The slot bounds the driver's creation only: the UI objects, the status write and
+                // the events need no slot, and the next submission can start meanwhile.
+                drop(permit.take());
+                let outcome = match created {
+                    Ok(None) => apply::expose_ui(&ctx.client, &namespace, &plan).await,
+                    Ok(Some(rejection)) => Ok(Submitted::Rejected(rejection)),
+                    Err(e) => Err(e),
+                };
                 let next = match outcome {
                     Ok(Submitted::Done(ui)) => {
                         tracing::info!(attempt, submission_id = %plan.submission_id, "submitted");
