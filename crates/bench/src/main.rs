@@ -521,7 +521,7 @@ async fn sparkplane(
         &namespaces,
         plan.complete_after,
         // Generous: a healthy run finishes far sooner; a stuck one must not hang the bench.
-        |n| Duration::from_secs(120 + n as u64 / 10),
+        |n| Duration::from_secs(120 + n as u64 / 5),
         notes,
     )
     .await?;
