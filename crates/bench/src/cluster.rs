@@ -106,16 +106,7 @@ impl Cluster {
             .await
             .with_context(|| format!("applying {}", file.display()))?;
         }
-        wait::until(Duration::from_secs(30), || async {
-            let crd = crds.get("sparkapplications.sparkoperator.k8s.io").await?;
-            Ok(crd
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True"))
-        })
-        .await
+        wait::crd_established(&self.client, "sparkapplications.sparkoperator.k8s.io").await
     }
 
     /// Installs a minimal SparkConnect CRD (`sparkoperator.k8s.io/v1alpha1`, any content) unless one

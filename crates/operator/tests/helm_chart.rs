@@ -725,20 +725,7 @@ async fn installed_chart_runs_spark_pi_with_exactly_its_rbac() -> anyhow::Result
     let status: Value =
         serde_json::from_str(&helm(&["status", &release.name, "-n", &rel, "-o", "json"]).await?)?;
     assert_eq!(status["info"]["status"], "deployed", "{status}");
-    let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
-    wait::until(Duration::from_secs(30), || {
-        let crds = crds.clone();
-        async move {
-            let crd = crds.get("sparkapplications.sparkoperator.k8s.io").await?;
-            Ok(crd
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True"))
-        }
-    })
-    .await?;
+    wait::crd_established(&admin, "sparkapplications.sparkoperator.k8s.io").await?;
 
     let deployment = Api::<Deployment>::namespaced(admin.clone(), &rel)
         .get(&release.name)
@@ -964,10 +951,12 @@ async fn installed_chart_runs_spark_pi_with_exactly_its_rbac() -> anyhow::Result
             .is_none()
     );
     assert!(helm(&["status", &release.name, "-n", &rel]).await.is_err());
+    let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
     assert!(
         crds.get_opt("sparkapplications.sparkoperator.k8s.io")
             .await?
-            .is_some()
+            .is_some(),
+        "Helm keeps the CRDs"
     );
     drop(other_ns);
     Ok(())

@@ -27,7 +27,7 @@ async fn success_goes_submitted_running_completed() -> anyhow::Result<()> {
     create(&env, &app("pi", "2s", 0)).await?;
     let done = wait_state(&env, "pi", State::Completed, MINUTE).await?;
 
-    let states = log.states();
+    let states = log.states_until(State::Completed).await?;
     let order = [
         State::Submitted,
         State::Running,
@@ -181,7 +181,7 @@ async fn driver_failure_is_retried_on_failure_with_linear_backoff() -> anyhow::R
     let message = status.application_state.error_message.unwrap_or_default();
     assert!(message.contains("ExitCode: 1"), "{message}");
 
-    let states = log.states();
+    let states = log.states_until(State::Failed).await?;
     let count = |s: State| states.iter().filter(|x| **x == s).count();
     assert_eq!(count(State::Failing), 3, "{states:?}");
     assert_eq!(count(State::PendingRerun), 2, "{states:?}");
@@ -233,7 +233,7 @@ async fn rejected_submission_is_retried_then_fails() -> anyhow::Result<()> {
     assert_eq!(status.execution_attempts, None);
     let message = status.application_state.error_message.unwrap_or_default();
     assert!(message.contains("missing-account"), "{message}");
-    let states = log.states();
+    let states = log.states_until(State::Failed).await?;
     assert!(states.contains(&State::SubmissionFailed), "{states:?}");
     assert_eq!(states.last(), Some(&State::Failed));
     assert!(env.pods().get_opt("nosa-driver").await?.is_none());
@@ -508,7 +508,7 @@ async fn suspend_deletes_the_run_and_resume_submits_again() -> anyhow::Result<()
     let resumed = wait_state(&env, "pausable", State::Running, MINUTE).await?;
     assert_eq!(running_attempts(&first), Some(1));
     assert_eq!(running_attempts(&resumed), Some(2));
-    let states = log.states();
+    let states = log.states_until(State::Running).await?;
     for s in [State::Suspending, State::Suspended, State::Resuming] {
         assert!(states.contains(&s), "{s:?} not in {states:?}");
     }
@@ -550,7 +550,7 @@ async fn a_spec_change_reruns_and_suspend_or_ttl_changes_do_not() -> anyhow::Res
         }
     })
     .await?;
-    let states = log.states();
+    let states = log.states_until(State::Running).await?;
     assert!(states.contains(&State::Invalidating), "{states:?}");
     assert!(states.contains(&State::PendingRerun), "{states:?}");
     // The new driver runs the new arguments.

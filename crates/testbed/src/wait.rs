@@ -32,3 +32,22 @@ where
         tokio::time::sleep(POLL_INTERVAL).await;
     }
 }
+
+/// Waits until the API server serves the CRD `name` (its Established condition is True).
+pub async fn crd_established(client: &kube::Client, name: &str) -> anyhow::Result<()> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(client.clone());
+    until(Duration::from_secs(30), || {
+        let crds = crds.clone();
+        async move {
+            let crd = crds.get(name).await?;
+            Ok(crd
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True"))
+        }
+    })
+    .await
+}

@@ -84,20 +84,7 @@ async fn install_cluster_objects(admin: &Client) -> anyhow::Result<()> {
     ] {
         apply_file::<CustomResourceDefinition>(admin, &root.join("deploy/crds").join(crd)).await?;
     }
-    let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
-    wait::until(Duration::from_secs(30), || {
-        let crds = crds.clone();
-        async move {
-            let crd = crds.get("sparkapplications.sparkoperator.k8s.io").await?;
-            Ok(crd
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True"))
-        }
-    })
-    .await?;
+    wait::crd_established(admin, "sparkapplications.sparkoperator.k8s.io").await?;
     apply_file::<ClusterRole>(admin, &root.join("deploy/rbac/operator-clusterrole.yaml")).await
 }
 
@@ -422,6 +409,18 @@ impl StateLog {
 
     pub fn states(&self) -> Vec<State> {
         self.states.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// The states seen once the watch has caught up with `last`: a poll can see a state before
+    /// the watch delivers it.
+    pub async fn states_until(&self, last: State) -> anyhow::Result<Vec<State>> {
+        let caught_up = wait::until(Duration::from_secs(10), || async {
+            Ok(self.states().last() == Some(&last))
+        })
+        .await;
+        let states = self.states();
+        caught_up.with_context(|| format!("the watch saw {states:?}, not yet {last:?}"))?;
+        Ok(states)
     }
 }
 
