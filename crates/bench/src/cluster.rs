@@ -137,16 +137,7 @@ impl Cluster {
             }
         }))?;
         crds.create(&PostParams::default(), &crd).await?;
-        wait::until(Duration::from_secs(30), || async {
-            let crd = crds.get(SPARK_CONNECT_CRD).await?;
-            Ok(crd
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True"))
-        })
-        .await?;
+        wait::crd_established(&self.client, SPARK_CONNECT_CRD).await?;
         Ok(true)
     }
 

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::results::{Held, OperatorRun, Results, Summary, Workload, WorkloadKind};
+use crate::results::{Held, OperatorRun, Results, Samples, Summary, Workload, WorkloadKind};
 use crate::stats::{self, Percentiles};
 use crate::svg::{Plot, Scale, Series};
 
@@ -570,42 +570,41 @@ fn every_run(results: &Results) -> impl Iterator<Item = (&OperatorRun, bool)> {
         .chain(results.kubeflow.as_ref().map(|k| (k, true)))
 }
 
+/// A CDF, on a log scale, of the time from one moment of each application to another, for every
+/// workload of every operator.
+fn cdf_plot(
+    results: &Results,
+    title: &str,
+    moments: impl Fn(&Samples) -> (&[Option<f64>], &[Option<f64>]) + Copy,
+) -> Plot {
+    Plot {
+        title: title.into(),
+        x_label: "milliseconds (log scale)".into(),
+        y_label: "fraction of applications".into(),
+        x_scale: Scale::Log,
+        series: every_run(results)
+            .flat_map(|(run, dashed)| {
+                workload_series(run, dashed, move |w| {
+                    let (from, to) = moments(&w.samples);
+                    cdf_from_zero(&stats::differences(from, to))
+                })
+            })
+            .collect(),
+    }
+}
+
 /// The three plots, in the order of [`plot_files`].
 pub fn plots(results: &Results) -> [Plot; 3] {
-    let latency = Plot {
-        title: "Creation to driver pod (create call returned to first watch event)".into(),
-        x_label: "milliseconds (log scale)".into(),
-        y_label: "fraction of applications".into(),
-        x_scale: Scale::Log,
-        series: every_run(results)
-            .flat_map(|(run, dashed)| {
-                workload_series(run, dashed, |w| {
-                    let s = &w.samples;
-                    cdf_from_zero(&stats::differences(
-                        &s.create_returned_ms,
-                        &s.driver_seen_ms,
-                    ))
-                })
-            })
-            .collect(),
-    };
-    let lag = Plot {
-        title: "Status lag (driver pod seen terminated to application seen finished)".into(),
-        x_label: "milliseconds (log scale)".into(),
-        y_label: "fraction of applications".into(),
-        x_scale: Scale::Log,
-        series: every_run(results)
-            .flat_map(|(run, dashed)| {
-                workload_series(run, dashed, |w| {
-                    let s = &w.samples;
-                    cdf_from_zero(&stats::differences(
-                        &s.driver_terminal_ms,
-                        &s.app_terminal_ms,
-                    ))
-                })
-            })
-            .collect(),
-    };
+    let latency = cdf_plot(
+        results,
+        "Creation to driver pod (create call returned to first watch event)",
+        |s| (&s.create_returned_ms, &s.driver_seen_ms),
+    );
+    let lag = cdf_plot(
+        results,
+        "Status lag (driver pod seen terminated to application seen finished)",
+        |s| (&s.driver_terminal_ms, &s.app_terminal_ms),
+    );
     let submitted = Plot {
         title: "Applications submitted over time (driver pods seen)".into(),
         x_label: "seconds since the workload's first create".into(),
