@@ -507,9 +507,8 @@ async fn execute(
             Err(e) => return Err(e.into()),
         }
     }
-    for event in &decision.events {
-        ctx.events.publish(&current, event).await;
-    }
+    ctx.events
+        .publish_in_background(&current, std::mem::take(&mut decision.events));
     Ok(decision
         .requeue_after
         .map(Action::requeue)

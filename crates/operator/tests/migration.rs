@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use sparkplane_api::v1beta2::ApplicationStateType as State;
-use support::{Operator, create, event_reasons, setup, wait_state};
+use support::{Operator, create, setup, wait_events, wait_state};
 
 const SUBMISSION_ID: &str = "0b6f5d2e-3c1a-4e8b-9a57-2f4d1c6e8a90";
 const APP_ID: &str = "spark-5d41402abc4b2a76b9719d911017c592";
@@ -97,14 +97,17 @@ async fn a_run_submitted_by_kubeflow_is_followed_to_its_end_without_a_second_sub
         .items;
     let uids: Vec<_> = pods.iter().map(|p| p.metadata.uid.clone()).collect();
     assert_eq!(uids, vec![pod.metadata.uid.clone()], "only Kubeflow's pod");
-    let reasons = event_reasons(&env, "pi").await?;
+    // Events are recorded after the status write, in the background: wait for the last one.
+    let reasons = wait_events(
+        &env,
+        "pi",
+        &["SparkApplicationCompleted"],
+        Duration::from_secs(10),
+    )
+    .await?;
     assert!(
         !reasons.iter().any(|r| r == "SparkApplicationSubmitted"),
         "submitted again: {reasons:?}"
-    );
-    assert!(
-        reasons.iter().any(|r| r == "SparkApplicationCompleted"),
-        "{reasons:?}"
     );
     let annotations = done.metadata.annotations.unwrap_or_default();
     assert!(
