@@ -38,25 +38,11 @@ pub fn spark_application_resource() -> ApiResource {
 /// A spark-pi SparkApplication whose driver pod kwok ends, successfully, `complete_after` after it
 /// started running.
 pub fn application(name: &str, complete_after: &str) -> anyhow::Result<DynamicObject> {
-    Ok(serde_json::from_value(json!({
-        "apiVersion": "sparkoperator.k8s.io/v1beta2",
-        "kind": "SparkApplication",
-        "metadata": {"name": name},
-        "spec": {
-            "type": "Scala",
-            "mode": "cluster",
-            "image": "docker.io/apache/spark:4.0.1",
-            "mainClass": "org.apache.spark.examples.SparkPi",
-            "mainApplicationFile": "local:///opt/spark/examples/jars/spark-examples.jar",
-            "sparkVersion": "4.0.1",
-            "driver": {
-                "cores": 1,
-                "memory": "512m",
-                "annotations": {"testbed.sparkplane.io/complete-after": complete_after}
-            },
-            "executor": {"instances": 1, "cores": 1, "memory": "512m"}
-        }
-    }))?)
+    Ok(serde_json::from_value(sparkplane_testbed::spark_pi(
+        name,
+        complete_after,
+        0,
+    ))?)
 }
 
 impl Cluster {

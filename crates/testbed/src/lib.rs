@@ -211,3 +211,30 @@ pub fn bin_dir() -> anyhow::Result<PathBuf> {
     .clone()
     .map_err(|e| anyhow::anyhow!("testbed programs unavailable: {e}"))
 }
+
+/// A spark-pi SparkApplication (as a JSON value) whose driver pod kwok ends `complete_after`
+/// after it runs, with `exit_code`: the one fixture of the tests and the benchmark.
+pub fn spark_pi(name: &str, complete_after: &str, exit_code: i32) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "sparkoperator.k8s.io/v1beta2",
+        "kind": "SparkApplication",
+        "metadata": {"name": name},
+        "spec": {
+            "type": "Scala",
+            "mode": "cluster",
+            "image": "docker.io/apache/spark:4.0.4",
+            "mainClass": "org.apache.spark.examples.SparkPi",
+            "mainApplicationFile": "local:///opt/spark/examples/jars/spark-examples.jar",
+            "sparkVersion": "4.0.4",
+            "driver": {
+                "cores": 1,
+                "memory": "512m",
+                "annotations": {
+                    "testbed.sparkplane.io/complete-after": complete_after,
+                    "testbed.sparkplane.io/exit-code": exit_code.to_string()
+                }
+            },
+            "executor": {"instances": 1, "cores": 1, "memory": "512m"}
+        }
+    })
+}

@@ -311,28 +311,7 @@ pub async fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
 
 /// A SparkApplication whose driver kwok ends after `complete_after` with `exit_code`.
 pub fn app(name: &str, complete_after: &str, exit_code: i32) -> serde_json::Value {
-    json!({
-        "apiVersion": "sparkoperator.k8s.io/v1beta2",
-        "kind": "SparkApplication",
-        "metadata": {"name": name},
-        "spec": {
-            "type": "Scala",
-            "mode": "cluster",
-            "image": "docker.io/apache/spark:4.0.4",
-            "mainClass": "org.apache.spark.examples.SparkPi",
-            "mainApplicationFile": "local:///opt/spark/examples/jars/spark-examples.jar",
-            "sparkVersion": "4.0.4",
-            "driver": {
-                "cores": 1,
-                "memory": "512m",
-                "annotations": {
-                    "testbed.sparkplane.io/complete-after": complete_after,
-                    "testbed.sparkplane.io/exit-code": exit_code.to_string()
-                }
-            },
-            "executor": {"instances": 1, "cores": 1, "memory": "512m"}
-        }
-    })
+    sparkplane_testbed::spark_pi(name, complete_after, exit_code)
 }
 
 pub async fn create(env: &Env, app: &serde_json::Value) -> anyhow::Result<SparkApplication> {
