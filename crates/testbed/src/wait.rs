@@ -33,20 +33,38 @@ where
     }
 }
 
-/// Waits until the API server serves the CRD `name` (its Established condition is True).
+/// Waits until the API server serves the CRD `name`: its Established condition is True and a list
+/// of its resource succeeds. A CRD that was just created has no status yet, and the first requests
+/// after Established can still find no such resource, so both are polled.
 pub async fn crd_established(client: &kube::Client, name: &str) -> anyhow::Result<()> {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
     let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(client.clone());
     until(Duration::from_secs(30), || {
         let crds = crds.clone();
+        let client = client.clone();
         async move {
             let crd = crds.get(name).await?;
-            Ok(crd
+            let established = crd
                 .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True"))
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|conditions| {
+                    conditions
+                        .iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True")
+                });
+            let Some(version) = crd.spec.versions.iter().find(|v| v.served) else {
+                return Ok(false);
+            };
+            if !established {
+                return Ok(false);
+            }
+            let gvk = GroupVersionKind::gvk(&crd.spec.group, &version.name, &crd.spec.names.kind);
+            let resource = ApiResource::from_gvk_with_plural(&gvk, &crd.spec.names.plural);
+            let objects: kube::Api<DynamicObject> = kube::Api::all_with(client, &resource);
+            objects.list(&ListParams::default().limit(1)).await?;
+            Ok(true)
         }
     })
     .await

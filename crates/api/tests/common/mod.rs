@@ -1,7 +1,5 @@
 //! Installing our CRDs into the shared testbed, for the tests that need them.
 
-use std::time::Duration;
-
 use anyhow::Context;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
@@ -31,21 +29,9 @@ pub async fn client_with_crds() -> anyhow::Result<Client> {
         )
         .await
         .with_context(|| format!("applying CRD {name}"))?;
-        wait::until(Duration::from_secs(30), || {
-            let crds = crds.clone();
-            let name = name.clone();
-            async move {
-                let crd = crds.get(&name).await?;
-                Ok(crd
-                    .status
-                    .and_then(|status| status.conditions)
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True"))
-            }
-        })
-        .await
-        .with_context(|| format!("CRD {name} not established"))?;
+        wait::crd_established(&client, &name)
+            .await
+            .with_context(|| format!("CRD {name} not established"))?;
     }
     Ok(client)
 }
