@@ -1,8 +1,10 @@
 //! Test support for integration tests against the testbed control plane (`testbed/up`).
 //!
-//! [`Testbed::get`] finds the testbed once per test process: the one `KUBECONFIG` points at when
-//! `SPARKPLANE_TESTBED_KUBECONFIG` or `KUBECONFIG` is set, else it runs `testbed/up` (idempotent: it
-//! reuses a healthy testbed). Each test then takes a [`TestNamespace`] of its own, deleted when dropped.
+//! [`Testbed::get`] finds the testbed once per test process by running `testbed/up` (idempotent: it
+//! reuses a healthy testbed) and checks that the kubeconfig it gives is the testbed's own. `KUBECONFIG`
+//! is never read: a shell pointed at a real cluster must not get CRDs, RBAC and Helm releases
+//! installed there by a test run. Another cluster is used only when it is named explicitly in
+//! [`FOREIGN_CLUSTER_VAR`]. Each test then takes a [`TestNamespace`] of its own, deleted when dropped.
 //!
 //! Every `#[tokio::test]` runs its own runtime, so clients are built per call rather than shared:
 //! a client's connections belong to the runtime that opened them.
@@ -14,6 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use base64::Engine;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -21,6 +24,10 @@ use kube::{Api, Client, Config};
 
 pub mod kubelet;
 pub mod wait;
+
+/// The variable that points the tests at a cluster other than the testbed: the path of a kubeconfig.
+/// Only for someone who means it: the tests install CRDs, RBAC and a Helm release into that cluster.
+pub const FOREIGN_CLUSTER_VAR: &str = "SPARKPLANE_TEST_FOREIGN_KUBECONFIG";
 
 /// The label every namespace made by the test support carries, so leftovers are easy to find.
 pub const TEST_NAMESPACE_LABEL: &str = "testbed.sparkplane.io/test";
@@ -43,15 +50,18 @@ impl Testbed {
     }
 
     fn locate() -> anyhow::Result<Testbed> {
-        for var in ["SPARKPLANE_TESTBED_KUBECONFIG", "KUBECONFIG"] {
-            if let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) {
-                return Ok(Testbed {
-                    kubeconfig: PathBuf::from(path),
-                });
-            }
+        if let Some(path) = std::env::var_os(FOREIGN_CLUSTER_VAR).filter(|p| !p.is_empty()) {
+            eprintln!(
+                "warning: tests run against the cluster of {} ({FOREIGN_CLUSTER_VAR}), not the testbed",
+                Path::new(&path).display()
+            );
+            return Ok(Testbed {
+                kubeconfig: PathBuf::from(path),
+            });
         }
         let up = repo_root().join("testbed/up");
         let output = Command::new(&up)
+            .env_remove("KUBECONFIG")
             .output()
             .with_context(|| format!("running {}", up.display()))?;
         if !output.status.success() {
@@ -62,14 +72,9 @@ impl Testbed {
                 String::from_utf8_lossy(&output.stderr)
             );
         }
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let last = stdout.lines().last().unwrap_or_default();
-        let path = last.strip_prefix("export KUBECONFIG=").with_context(|| {
-            format!("testbed/up did not end with `export KUBECONFIG=...`: {last:?}")
-        })?;
-        Ok(Testbed {
-            kubeconfig: PathBuf::from(path.trim_matches(['\'', '"'])),
-        })
+        let kubeconfig = kubeconfig_from_up(&String::from_utf8_lossy(&output.stdout))?;
+        ensure_testbed(&kubeconfig, &testbed_state_dir())?;
+        Ok(Testbed { kubeconfig })
     }
 
     /// The admin kubeconfig of the testbed.
@@ -174,6 +179,84 @@ impl Drop for TestNamespace {
     }
 }
 
+/// The kubeconfig path of `testbed/up`'s output, whose last line is `export KUBECONFIG=<path>`.
+fn kubeconfig_from_up(stdout: &str) -> anyhow::Result<PathBuf> {
+    let last = stdout.lines().last().unwrap_or_default();
+    let path = last.strip_prefix("export KUBECONFIG=").with_context(|| {
+        format!("testbed/up did not end with `export KUBECONFIG=...`: {last:?}")
+    })?;
+    Ok(PathBuf::from(path.trim_matches(['\'', '"'])))
+}
+
+/// The testbed's state directory, as `testbed/lib/common.sh` derives it.
+pub fn testbed_state_dir() -> PathBuf {
+    if let Some(state) = std::env::var_os("SPARKPLANE_TESTBED_STATE").filter(|s| !s.is_empty()) {
+        return PathBuf::from(state);
+    }
+    let cache = std::env::var_os("SPARKPLANE_CACHE")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .filter(|s| !s.is_empty())
+                .map(|c| PathBuf::from(c).join("sparkplane"))
+        })
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/sparkplane")))
+        .unwrap_or_else(|| PathBuf::from(".cache/sparkplane"));
+    cache.join("testbed/run")
+}
+
+/// Refuses a kubeconfig that is not the testbed's own: it must lie in the testbed's state directory
+/// and trust exactly the testbed's CA, so that its server can only be the testbed's API server.
+pub fn ensure_testbed(kubeconfig: &Path, state: &Path) -> anyhow::Result<()> {
+    let refuse = |why: String| {
+        anyhow::anyhow!(
+            "refusing to run tests against {}: {why}. The tests only use the testbed (testbed/up); \
+             to run them against another cluster on purpose, set {FOREIGN_CLUSTER_VAR} to its kubeconfig",
+            kubeconfig.display()
+        )
+    };
+    if !kubeconfig.starts_with(state) {
+        return Err(refuse(format!(
+            "it is not in the testbed's state {}",
+            state.display()
+        )));
+    }
+    let testbed_ca = std::fs::read(state.join("pki/ca.crt"))
+        .map_err(|e| refuse(format!("the testbed's CA cannot be read ({e})")))?;
+    let config = Kubeconfig::read_from(kubeconfig)
+        .map_err(|e| refuse(format!("it cannot be read ({e})")))?;
+    let context_name = config.current_context.clone().unwrap_or_default();
+    let cluster_name = config
+        .contexts
+        .iter()
+        .find(|c| c.name == context_name)
+        .and_then(|c| c.context.as_ref())
+        .map(|c| c.cluster.clone())
+        .ok_or_else(|| refuse(format!("its current context {context_name:?} is missing")))?;
+    let cluster = config
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster_name)
+        .and_then(|c| c.cluster.as_ref())
+        .ok_or_else(|| refuse(format!("its cluster {cluster_name:?} is missing")))?;
+    let trusted = match (
+        &cluster.certificate_authority_data,
+        &cluster.certificate_authority,
+    ) {
+        (Some(data), _) => base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .map_err(|e| refuse(format!("its CA data is not base64 ({e})")))?,
+        (None, Some(file)) => std::fs::read(file)
+            .map_err(|e| refuse(format!("its CA file {file} cannot be read ({e})")))?,
+        (None, None) => return Err(refuse("it names no CA".into())),
+    };
+    if trusted != testbed_ca {
+        return Err(refuse("it trusts another CA than the testbed's".into()));
+    }
+    Ok(())
+}
+
 /// The repository's root: this crate lives in `crates/testbed`.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -237,4 +320,89 @@ pub fn spark_pi(name: &str, complete_after: &str, exit_code: i32) -> serde_json:
             "executor": {"instances": 1, "cores": 1, "memory": "512m"}
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CA: &str = "-----BEGIN CERTIFICATE-----\ntestbed\n-----END CERTIFICATE-----\n";
+
+    fn kubeconfig(ca: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:16443\n    certificate-authority: {ca}\n\
+             users:\n- name: u\n  user: {{}}\ncontexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n"
+        )
+    }
+
+    /// A state directory with a CA, and a directory elsewhere, both removed afterwards.
+    struct Dirs {
+        state: PathBuf,
+        elsewhere: PathBuf,
+    }
+
+    impl Dirs {
+        fn new(name: &str) -> Dirs {
+            let root =
+                std::env::temp_dir().join(format!("testbed-lib-{name}-{}", std::process::id()));
+            let state = root.join("state");
+            let elsewhere = root.join("elsewhere");
+            std::fs::create_dir_all(state.join("pki")).unwrap();
+            std::fs::create_dir_all(&elsewhere).unwrap();
+            std::fs::write(state.join("pki/ca.crt"), CA).unwrap();
+            Dirs { state, elsewhere }
+        }
+    }
+
+    impl Drop for Dirs {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(self.state.parent().unwrap());
+        }
+    }
+
+    #[test]
+    fn the_testbeds_own_kubeconfig_is_accepted() {
+        let dirs = Dirs::new("own");
+        let path = dirs.state.join("admin.kubeconfig");
+        let ca = dirs.state.join("pki/ca.crt");
+        std::fs::write(&path, kubeconfig(&ca.display().to_string())).unwrap();
+        ensure_testbed(&path, &dirs.state).unwrap();
+    }
+
+    #[test]
+    fn a_kubeconfig_outside_the_testbed_state_is_refused() {
+        let dirs = Dirs::new("outside");
+        let path = dirs.elsewhere.join("config");
+        let ca = dirs.state.join("pki/ca.crt");
+        std::fs::write(&path, kubeconfig(&ca.display().to_string())).unwrap();
+        let error = ensure_testbed(&path, &dirs.state).unwrap_err().to_string();
+        assert!(error.contains("refusing"), "{error}");
+        assert!(error.contains(FOREIGN_CLUSTER_VAR), "{error}");
+    }
+
+    #[test]
+    fn a_kubeconfig_trusting_another_ca_is_refused() {
+        let dirs = Dirs::new("other-ca");
+        let other = dirs.elsewhere.join("ca.crt");
+        std::fs::write(
+            &other,
+            "-----BEGIN CERTIFICATE-----\nprod\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let path = dirs.state.join("admin.kubeconfig");
+        std::fs::write(&path, kubeconfig(&other.display().to_string())).unwrap();
+        let error = ensure_testbed(&path, &dirs.state).unwrap_err().to_string();
+        assert!(error.contains("another CA"), "{error}");
+        assert!(error.contains(FOREIGN_CLUSTER_VAR), "{error}");
+    }
+
+    #[test]
+    fn the_kubeconfig_is_the_last_line_of_up() {
+        let out = "export PATH=/x:\"$PATH\"\nexport KUBECONFIG=/s/admin.kubeconfig\n";
+        assert_eq!(
+            kubeconfig_from_up(out).unwrap(),
+            PathBuf::from("/s/admin.kubeconfig")
+        );
+        assert!(kubeconfig_from_up("testbed: error\n").is_err());
+    }
 }

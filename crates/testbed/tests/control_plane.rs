@@ -53,7 +53,9 @@ fn exit_code(pod: &Pod) -> Option<i32> {
 #[tokio::test]
 async fn simulated_nodes_are_ready_with_capacity() -> anyhow::Result<()> {
     let client = Testbed::get()?.client().await?;
-    let nodes = Api::<Node>::all(client).list(&Default::default()).await?;
+    let nodes = Api::<Node>::all(client)
+        .list(&kube::api::ListParams::default().labels("type=kwok"))
+        .await?;
     let ready: Vec<&Node> = nodes
         .items
         .iter()
@@ -410,15 +412,9 @@ async fn crd_cel_rule_rejects_a_bad_object_with_its_message() -> anyhow::Result<
         &kube::api::Patch::Apply(&crd),
     )
     .await?;
-    wait::until(TIMEOUT, || async {
-        let crd = crds.get("widgets.testbed.sparkplane.io").await?;
-        Ok(crd.status.and_then(|s| s.conditions).is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c.type_ == "Established" && c.status == "True")
-        }))
-    })
-    .await
-    .context("CRD never established")?;
+    wait::crd_established(&client, "widgets.testbed.sparkplane.io")
+        .await
+        .context("CRD never established")?;
 
     let namespace = testbed.namespace("tb-cel").await?;
     let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
@@ -483,6 +479,114 @@ fn a_second_up_reuses_the_running_testbed() -> anyhow::Result<()> {
         lines.last().copied(),
         Some(format!("export KUBECONFIG={}", testbed.kubeconfig().display()).as_str()),
         "the last line gives the same kubeconfig"
+    );
+    Ok(())
+}
+
+/// `testbed/lib/kube.sh`'s `wait_crds_served`, which the demo and `testbed/up` use right after
+/// creating CRDs, waits on a CRD created in the same breath (no status yet) and returns only when
+/// its resource can be used. `kubectl wait --for condition=Established` fails on such a CRD.
+#[test]
+fn the_scripts_wait_for_a_brand_new_crd_until_it_is_served() -> anyhow::Result<()> {
+    let testbed = Testbed::get()?;
+    let kubectl = sparkplane_testbed::bin_dir()?.join("kubectl");
+    let plural = format!("gadgets{}", std::process::id());
+    let crd = format!("{plural}.testbed.sparkplane.io");
+    let manifest = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": crd},
+        "spec": {
+            "group": "testbed.sparkplane.io",
+            "names": {"kind": format!("Gadget{}", std::process::id()), "plural": plural},
+            "scope": "Namespaced",
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true}}}],
+        },
+    });
+    let script = format!(
+        "set -eu; source {lib}; printf '%s' \"$MANIFEST\" | $KUBECTL create -f - >/dev/null; \
+         wait_crds_served 60 {crd}; $KUBECTL get {crd} -A -o name",
+        lib = sparkplane_testbed::repo_root()
+            .join("testbed/lib/kube.sh")
+            .display(),
+    );
+    let output = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .env("KUBECONFIG", testbed.kubeconfig())
+        .env("KUBECTL", &kubectl)
+        .env("MANIFEST", manifest.to_string())
+        .output()?;
+    let cleanup = std::process::Command::new(&kubectl)
+        .args(["delete", "crd", &crd, "--ignore-not-found", "--wait=false"])
+        .env("KUBECONFIG", testbed.kubeconfig())
+        .output();
+    assert!(
+        output.status.success(),
+        "wait_crds_served on a new CRD failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    cleanup?;
+    Ok(())
+}
+
+/// Run in a child process by `a_kubeconfig_in_the_environment_is_never_used`.
+#[test]
+#[ignore = "run by a_kubeconfig_in_the_environment_is_never_used, with a foreign KUBECONFIG"]
+fn print_the_cluster_the_tests_use() -> anyhow::Result<()> {
+    println!("TESTS-USE={}", Testbed::get()?.kubeconfig().display());
+    Ok(())
+}
+
+/// A shell whose KUBECONFIG points at a real cluster must not send the tests there: the test
+/// support uses the testbed's kubeconfig, and another cluster only when named in the opt-in variable.
+#[test]
+fn a_kubeconfig_in_the_environment_is_never_used() -> anyhow::Result<()> {
+    let testbed = Testbed::get()?;
+    let dir = std::env::temp_dir().join(format!("foreign-kubeconfig-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let foreign = dir.join("config");
+    std::fs::write(
+        &foreign,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster: {server: 'https://127.0.0.1:1'}\n\
+         users:\n- name: ops\n  user: {token: secret}\ncontexts:\n- name: prod\n  context: {cluster: prod, user: ops}\n\
+         current-context: prod\n",
+    )?;
+    let run_child = |var: &str| -> anyhow::Result<String> {
+        let output = std::process::Command::new(std::env::current_exe()?)
+            .args([
+                "--ignored",
+                "--exact",
+                "print_the_cluster_the_tests_use",
+                "--nocapture",
+            ])
+            .env_remove("KUBECONFIG")
+            .env(var, &foreign)
+            .output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "child failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("TESTS-USE="))
+            .map(str::to_string)
+            .context("the child printed no cluster")
+    };
+    let with_kubeconfig = run_child("KUBECONFIG");
+    let with_opt_in = run_child(sparkplane_testbed::FOREIGN_CLUSTER_VAR);
+    std::fs::remove_dir_all(&dir)?;
+    assert_eq!(
+        with_kubeconfig?,
+        testbed.kubeconfig().display().to_string(),
+        "KUBECONFIG must be ignored"
+    );
+    assert_eq!(
+        with_opt_in?,
+        foreign.display().to_string(),
+        "the opt-in variable names the cluster to use"
     );
     Ok(())
 }
