@@ -39,3 +39,19 @@ pid_alive() {
 
 port_in_use() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 port_owner() { ss -Hltnp "sport = :$1" 2>/dev/null | head -n 1; }
+
+# ensure_debian_packages PACKAGE...: installs the Debian packages that are missing (apt-get, as root).
+ensure_debian_packages() {
+  local missing=() package
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  [ "$(id -u)" -eq 0 ] || die "Debian packages missing: ${missing[*]} (install them as root: apt-get install ${missing[*]})"
+  command -v apt-get >/dev/null || die "Debian packages missing and no apt-get: ${missing[*]}"
+  say "installing Debian packages: ${missing[*]}"
+  local install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}")
+  # Stale or missing package lists make the install fail; refresh them once and retry.
+  "${install[@]}" >/dev/null 2>&1 || { apt-get update -q >/dev/null && "${install[@]}" >/dev/null; } ||
+    die "apt-get install ${missing[*]} failed"
+}
