@@ -961,3 +961,179 @@ async fn installed_chart_runs_spark_pi_with_exactly_its_rbac() -> anyhow::Result
     drop(other_ns);
     Ok(())
 }
+
+/// `scripts/operator-image`: builds (or finds, by the binary's hash) the operator image and imports
+/// it into the testbed's real node. Returns its reference.
+fn operator_image_on_the_node() -> anyhow::Result<String> {
+    let output = std::process::Command::new(repo_root().join("scripts/operator-image"))
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running scripts/operator-image")?;
+    anyhow::ensure!(output.status.success(), "scripts/operator-image failed");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (archive, image) = stdout
+        .lines()
+        .last()
+        .and_then(|line| line.split_once(' '))
+        .context("scripts/operator-image printed no `<archive> <ref>`")?;
+    let import = std::process::Command::new(repo_root().join("testbed/import-image"))
+        .args([archive, image])
+        .output()?;
+    anyhow::ensure!(
+        import.status.success(),
+        "testbed/import-image failed: {}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    Ok(image.trim().to_owned())
+}
+
+/// What the kernel says of the operator's process in its container: its user and whether its root
+/// filesystem is mounted read-only. The process is found on this host by its pod's cgroup.
+fn operator_process(pod_uid: &str) -> anyhow::Result<(String, bool)> {
+    // cgroup paths name the pod as pod<uid>, its dashes kept (cgroupfs driver).
+    let marker = format!("pod{pod_uid}");
+    for entry in std::fs::read_dir("/proc")? {
+        let path = entry?.path();
+        let Ok(cgroups) = std::fs::read_to_string(path.join("cgroup")) else {
+            continue;
+        };
+        let exe = std::fs::read_link(path.join("exe")).unwrap_or_default();
+        if !cgroups.contains(&marker) || !exe.ends_with("usr/local/bin/sparkplane") {
+            continue;
+        }
+        let status = std::fs::read_to_string(path.join("status"))?;
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .context("no Uid line")?
+            .split_whitespace()
+            .next()
+            .context("empty Uid line")?
+            .to_owned();
+        let mounts = std::fs::read_to_string(path.join("mountinfo"))?;
+        let root_read_only = mounts
+            .lines()
+            .map(|l| l.split(' ').collect::<Vec<_>>())
+            .find(|fields| fields.get(4) == Some(&"/"))
+            .and_then(|fields| fields.get(5).map(|o| o.split(',').any(|o| o == "ro")))
+            .context("no root mount")?;
+        return Ok((uid, root_read_only));
+    }
+    bail!("no sparkplane process of pod {pod_uid} on this host")
+}
+
+/// The chart's operator in a real container on the testbed's real node: the image
+/// scripts/operator-image builds (the Dockerfile's static binary, non-root, no shell), the chart's
+/// default security context enforced by the kernel (user 65532, read-only root filesystem), probes
+/// that pass, and examples/spark-pi.yaml driven to COMPLETED by real Spark.
+#[tokio::test]
+async fn the_chart_runs_the_operator_image_in_a_real_container() -> anyhow::Result<()> {
+    let _node = hold_real_node().await?;
+    let image = tokio::task::spawn_blocking(operator_image_on_the_node).await??;
+    let (repository, tag) = image.rsplit_once(':').context("image without a tag")?;
+    let testbed = Testbed::get()?;
+    let admin = testbed.client().await?;
+    let release_ns = testbed.namespace_on_real_node("helm-real").await?;
+    let job_ns = testbed.namespace_on_real_node("helm-real-job").await?;
+    let (rel, job) = (release_ns.name().to_owned(), job_ns.name().to_owned());
+    let mut release = Release {
+        name: format!("sparkplane-real-{}", std::process::id()),
+        namespace: rel.clone(),
+        installed: true,
+    };
+    helm(&[
+        "install",
+        &release.name,
+        &chart().to_string_lossy(),
+        "--namespace",
+        &rel,
+        "--set",
+        &format!("image.repository={repository}"),
+        "--set",
+        &format!("image.tag={tag}"),
+        "--set",
+        &format!("spark.jobNamespaces={{{job}}}"),
+        // The node has two CPUs, exactly what spark-pi.yaml's driver and executor request (one
+        // each): with the operator's default 100m the executor would stay Pending for ever.
+        "--set",
+        "controller.resources.requests.cpu=0",
+        "--wait",
+        "--timeout",
+        "4m",
+    ])
+    .await?;
+    wait::crd_established(&admin, "sparkapplications.sparkoperator.k8s.io").await?;
+
+    // The operator's pod: on the real node, Ready (its readiness probe passed), never restarted
+    // (its liveness probe never failed).
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(admin.clone(), &rel);
+    let pod = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/name=sparkplane"))
+        .await?
+        .items
+        .into_iter()
+        .next()
+        .context("no operator pod")?;
+    assert_eq!(
+        pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+        Some("real-node")
+    );
+    let status = pod.status.clone().context("pod without status")?;
+    let ready = status
+        .conditions
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    assert!(ready, "the operator pod is not Ready");
+    let container = status
+        .container_statuses
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.name == "sparkplane")
+        .context("no sparkplane container status")?;
+    assert_eq!(container.image, image, "the pod runs another image");
+    let (uid, root_read_only) =
+        operator_process(pod.metadata.uid.as_deref().context("pod without uid")?)?;
+    assert_eq!(uid, "65532", "the operator runs as another user");
+    assert!(
+        root_read_only,
+        "the container's root filesystem is writable"
+    );
+
+    // Real Spark, submitted by the operator in its container.
+    let env = Env {
+        ns: job_ns,
+        admin: admin.clone(),
+        kubeconfig: testbed.kubeconfig().to_owned(),
+    };
+    let text = std::fs::read_to_string(repo_root().join("examples/spark-pi.yaml"))?;
+    let mut pi: Value = serde_yaml::from_str(&text)?;
+    pi["metadata"]["namespace"] = json!(job);
+    let pi: SparkApplication = serde_json::from_value(pi)?;
+    env.apps().create(&PostParams::default(), &pi).await?;
+    wait_state(&env, "spark-pi", State::Completed, Duration::from_secs(300)).await?;
+    let log = env
+        .pods()
+        .logs(
+            "spark-pi-driver",
+            &kube::api::LogParams {
+                container: Some("spark-kubernetes-driver".into()),
+                ..Default::default()
+            },
+        )
+        .await?;
+    assert!(log.contains("Pi is roughly 3.1"), "{log}");
+
+    let restarts = pods
+        .get(pod.metadata.name.as_deref().unwrap_or_default())
+        .await?
+        .status
+        .and_then(|s| s.container_statuses)
+        .unwrap_or_default()
+        .iter()
+        .map(|c| c.restart_count)
+        .sum::<i32>();
+    assert_eq!(restarts, 0, "the operator container restarted");
+    release.uninstall().await?;
+    Ok(())
+}

@@ -29,6 +29,13 @@ pub mod wait;
 /// Only for someone who means it: the tests install CRDs, RBAC and a Helm release into that cluster.
 pub const FOREIGN_CLUSTER_VAR: &str = "SPARKPLANE_TEST_FOREIGN_KUBECONFIG";
 
+/// The namespace annotation through which the testbed's API server (PodNodeSelector admission) gives
+/// every pod of a namespace a node selector; namespaces without it run on the simulated nodes.
+pub const NODE_SELECTOR_ANNOTATION: &str = "scheduler.alpha.kubernetes.io/node-selector";
+
+/// The node selector of the testbed's real node.
+pub const REAL_NODE_SELECTOR: &str = "type=real";
+
 /// The label every namespace made by the test support carries, so leftovers are easy to find.
 pub const TEST_NAMESPACE_LABEL: &str = "testbed.sparkplane.io/test";
 
@@ -94,8 +101,34 @@ impl Testbed {
         Ok(Client::try_from(self.config().await?)?)
     }
 
-    /// A fresh namespace named `<prefix>-<pid>-<n>`, deleted when the returned guard drops.
+    /// A fresh namespace named `<prefix>-<pid>-<n>`, deleted when the returned guard drops. Its pods
+    /// run on the simulated (kwok) nodes, the testbed's default.
     pub async fn namespace(&self, prefix: &str) -> anyhow::Result<TestNamespace> {
+        self.create_namespace(prefix, None).await
+    }
+
+    /// A fresh namespace whose pods run on the testbed's real node (its node selector annotation
+    /// says `type=real`), where containers really run. Fails when the testbed has no real node.
+    pub async fn namespace_on_real_node(&self, prefix: &str) -> anyhow::Result<TestNamespace> {
+        let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(self.client().await?);
+        let real = nodes
+            .list(&kube::api::ListParams::default().labels(REAL_NODE_SELECTOR))
+            .await?;
+        if real.items.is_empty() {
+            bail!(
+                "the testbed has no real node (started with TESTBED_REAL_NODE=0?): \
+                 tests of real Spark need it (testbed/down, then testbed/up as root)"
+            );
+        }
+        self.create_namespace(prefix, Some(REAL_NODE_SELECTOR))
+            .await
+    }
+
+    async fn create_namespace(
+        &self,
+        prefix: &str,
+        node_selector: Option<&str>,
+    ) -> anyhow::Result<TestNamespace> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "{prefix}-{}-{}",
@@ -107,6 +140,9 @@ impl Testbed {
             metadata: ObjectMeta {
                 name: Some(name.clone()),
                 labels: Some([(TEST_NAMESPACE_LABEL.to_string(), prefix.to_string())].into()),
+                annotations: node_selector.map(|selector| {
+                    [(NODE_SELECTOR_ANNOTATION.to_string(), selector.to_string())].into()
+                }),
                 ..ObjectMeta::default()
             },
             ..Namespace::default()

@@ -95,6 +95,61 @@ pub async fn setup(prefix: &str) -> anyhow::Result<Env> {
     let admin = testbed.client().await?;
     install_cluster_objects(&admin).await?;
     let ns = testbed.namespace(prefix).await?;
+    setup_in(testbed, admin, ns).await
+}
+
+/// Like [`setup`], in a namespace whose pods run on the testbed's real node, with what a Spark
+/// driver needs there (deploy/rbac/spark-driver.yaml: its ServiceAccount, Role and RoleBinding).
+pub async fn setup_on_real_node(prefix: &str) -> anyhow::Result<Env> {
+    let testbed = Testbed::get()?;
+    let admin = testbed.client().await?;
+    install_cluster_objects(&admin).await?;
+    let ns = testbed.namespace_on_real_node(prefix).await?;
+    apply_driver_rbac(&admin, ns.name()).await?;
+    setup_in(testbed, admin, ns).await
+}
+
+/// deploy/rbac/spark-driver.yaml, applied into `namespace` instead of the one it names.
+async fn apply_driver_rbac(admin: &Client, namespace: &str) -> anyhow::Result<()> {
+    use k8s_openapi::api::rbac::v1::Role;
+    let path = repo_root().join("deploy/rbac/spark-driver.yaml");
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let params = PatchParams::apply(MANAGER).force();
+    for doc in text.split("\n---") {
+        let mut value: serde_json::Value = serde_yaml::from_str(doc)?;
+        if value.is_null() {
+            continue;
+        }
+        value["metadata"]["namespace"] = json!(namespace);
+        if let Some(subjects) = value.get_mut("subjects").and_then(|s| s.as_array_mut()) {
+            for subject in subjects {
+                subject["namespace"] = json!(namespace);
+            }
+        }
+        let name = value["metadata"]["name"]
+            .as_str()
+            .context("unnamed object in spark-driver.yaml")?
+            .to_owned();
+        match value["kind"].as_str() {
+            Some("ServiceAccount") => {
+                let api: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
+                api.patch(&name, &params, &Patch::Apply(&value)).await?;
+            }
+            Some("Role") => {
+                let api: Api<Role> = Api::namespaced(admin.clone(), namespace);
+                api.patch(&name, &params, &Patch::Apply(&value)).await?;
+            }
+            Some("RoleBinding") => {
+                let api: Api<RoleBinding> = Api::namespaced(admin.clone(), namespace);
+                api.patch(&name, &params, &Patch::Apply(&value)).await?;
+            }
+            other => bail!("spark-driver.yaml: unexpected kind {other:?}"),
+        }
+    }
+    Ok(())
+}
+
+async fn setup_in(testbed: &Testbed, admin: Client, ns: TestNamespace) -> anyhow::Result<Env> {
     let name = ns.name().to_owned();
     let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), &name);
     let sa: ServiceAccount = serde_json::from_value(json!({
@@ -480,4 +535,28 @@ pub async fn client_from_kubeconfig(path: &Path) -> anyhow::Result<Client> {
     )
     .await?;
     Ok(Client::try_from(config)?)
+}
+
+/// The testbed's real node, held by one test at a time: in this process and across test processes
+/// (a file lock), so that a driver never waits for CPUs another test's executors hold (the node has
+/// the machine's two).
+pub struct RealNode {
+    _file: std::fs::File,
+    _guard: tokio::sync::MutexGuard<'static, ()>,
+}
+
+pub async fn hold_real_node() -> anyhow::Result<RealNode> {
+    static IN_PROCESS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let guard = IN_PROCESS.lock().await;
+    let path = std::env::temp_dir().join("sparkplane-real-node.lock");
+    let file = tokio::task::spawn_blocking(move || -> anyhow::Result<std::fs::File> {
+        let file = std::fs::File::create(&path)?;
+        file.lock()?;
+        Ok(file)
+    })
+    .await??;
+    Ok(RealNode {
+        _file: file,
+        _guard: guard,
+    })
 }

@@ -1,0 +1,487 @@
+//! End to end on the testbed's real node: the operator binary (as its ServiceAccount, under real RBAC)
+//! submits applications whose drivers are real Spark, from the images testbed/images builds; the
+//! drivers ask the API server for their executors, which compute, and the operator follows them to the
+//! end. The node has the machine's two CPUs, so these tests hold it one at a time.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
+use kube::runtime::watcher;
+use serde_json::json;
+use sparkplane_api::v1beta2::{ApplicationStateType as State, ExecutorState};
+use sparkplane_testbed::{repo_root, wait};
+use support::{Env, Operator, create, hold_real_node, setup_on_real_node, wait_state};
+
+/// Long enough for a JVM driver, its executors and their shutdown on two CPUs, with room for a
+/// busy machine.
+const RUN_TIMEOUT: Duration = Duration::from_secs(300);
+const DRIVER_CONTAINER: &str = "spark-kubernetes-driver";
+
+/// An example manifest of examples/, unchanged but for its namespace.
+fn example(file: &str, namespace: &str) -> anyhow::Result<serde_json::Value> {
+    let path = repo_root().join("examples").join(file);
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let mut app: serde_json::Value = serde_yaml::from_str(&text)?;
+    app["metadata"]["namespace"] = json!(namespace);
+    Ok(app)
+}
+
+/// Every executor pod of a namespace, as a watch sees them come and go.
+struct ExecutorWatch {
+    seen: Arc<Mutex<ExecutorsSeen>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default, Clone)]
+struct ExecutorsSeen {
+    /// The last version of every executor pod seen, by name.
+    pods: BTreeMap<String, Pod>,
+    /// Executors that exist now (created, not yet deleted).
+    alive: BTreeSet<String>,
+    /// The most executors that existed at once.
+    most_at_once: usize,
+    /// Executors deleted, in order.
+    deleted: Vec<String>,
+    error: Option<String>,
+}
+
+impl ExecutorWatch {
+    fn start(env: &Env) -> ExecutorWatch {
+        let seen = Arc::new(Mutex::new(ExecutorsSeen::default()));
+        let sink = seen.clone();
+        let config = watcher::Config::default().labels("spark-role=executor");
+        let stream = watcher(env.pods(), config);
+        let task = tokio::spawn(async move {
+            let mut stream = stream.boxed();
+            loop {
+                let event = stream.try_next().await;
+                let Ok(mut seen) = sink.lock() else { return };
+                match event {
+                    Ok(Some(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod))) => {
+                        let name = pod.metadata.name.clone().unwrap_or_default();
+                        if pod.metadata.deletion_timestamp.is_none() {
+                            seen.alive.insert(name.clone());
+                        }
+                        seen.most_at_once = seen.most_at_once.max(seen.alive.len());
+                        seen.pods.insert(name, pod);
+                    }
+                    Ok(Some(watcher::Event::Delete(pod))) => {
+                        let name = pod.metadata.name.clone().unwrap_or_default();
+                        seen.alive.remove(&name);
+                        seen.deleted.push(name.clone());
+                        seen.pods.insert(name, pod);
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => return,
+                    Err(error) => {
+                        // A watch that stops would make the test's checks vacuous: record it.
+                        seen.error = Some(error.to_string());
+                        return;
+                    }
+                }
+            }
+        });
+        ExecutorWatch { seen, task }
+    }
+
+    fn seen(&self) -> anyhow::Result<ExecutorsSeen> {
+        let seen = self
+            .seen
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .clone();
+        if let Some(error) = &seen.error {
+            anyhow::bail!("the executor watch failed: {error}");
+        }
+        Ok(seen)
+    }
+}
+
+impl Drop for ExecutorWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn driver_log(env: &Env, pod: &str) -> anyhow::Result<String> {
+    let params = LogParams {
+        container: Some(DRIVER_CONTAINER.into()),
+        ..LogParams::default()
+    };
+    Ok(env.pods().logs(pod, &params).await?)
+}
+
+/// The value of `Pi is roughly <value>` in the driver's log.
+async fn pi_from_driver_log(env: &Env, pod: &str) -> anyhow::Result<f64> {
+    let log = driver_log(env, pod).await?;
+    let line = log
+        .lines()
+        .find(|line| line.contains("Pi is roughly"))
+        .with_context(|| format!("no result in the driver's log:\n{log}"))?;
+    let value = line
+        .rsplit(' ')
+        .next()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .with_context(|| format!("not a number in {line:?}"))?;
+    Ok(value)
+}
+
+/// Runs an application to COMPLETED and checks what only a real run shows: Pi in the driver's log,
+/// executors the driver itself created (owned by its pod, created by Spark's Kubernetes client, on
+/// the real node), and the status' executor states filled from them.
+async fn run_pi(env: &Env, app: &serde_json::Value) -> anyhow::Result<()> {
+    let name = app["metadata"]["name"]
+        .as_str()
+        .context("unnamed app")?
+        .to_owned();
+    let executors = ExecutorWatch::start(env);
+    create(env, app).await?;
+    let done = wait_state(env, &name, State::Completed, RUN_TIMEOUT).await?;
+    let driver_pod = done
+        .status
+        .as_ref()
+        .and_then(|s| s.driver_info.pod_name.clone())
+        .context("no driver pod in the status")?;
+    let pi = pi_from_driver_log(env, &driver_pod).await?;
+    assert!((pi - std::f64::consts::PI).abs() < 0.05, "Pi is {pi}?");
+
+    let driver = env.pods().get(&driver_pod).await?;
+    assert_eq!(
+        driver.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+        Some("real-node")
+    );
+    let driver_uid = driver.metadata.uid.clone().context("driver without uid")?;
+    let seen = executors.seen()?;
+    anyhow::ensure!(!seen.pods.is_empty(), "no executor pod was ever created");
+    for (executor, pod) in &seen.pods {
+        let owners = pod.metadata.owner_references.clone().unwrap_or_default();
+        assert!(
+            owners.iter().any(|o| o.kind == "Pod"
+                && o.name == driver_pod
+                && o.uid == driver_uid
+                && o.controller == Some(true)),
+            "{executor} is not owned by the driver pod: {owners:?}"
+        );
+        let creator = pod
+            .metadata
+            .managed_fields
+            .as_ref()
+            .and_then(|fields| {
+                fields
+                    .iter()
+                    .find(|f| f.operation.as_deref() == Some("Update"))
+            })
+            .and_then(|f| f.manager.clone())
+            .unwrap_or_default();
+        assert!(
+            creator.contains("fabric8"),
+            "{executor} was not created by Spark's Kubernetes client but by {creator:?}"
+        );
+        assert_eq!(
+            pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+            Some("real-node"),
+            "{executor} ran elsewhere"
+        );
+    }
+    let states = done
+        .status
+        .as_ref()
+        .and_then(|s| s.executor_state.clone())
+        .unwrap_or_default();
+    let names: BTreeSet<&String> = seen.pods.keys().collect();
+    assert_eq!(
+        states.keys().collect::<BTreeSet<_>>(),
+        names,
+        "executorState lists other executors than the driver created"
+    );
+    assert!(
+        states.values().all(|s| *s == ExecutorState::Completed),
+        "executors did not all complete: {states:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_spark_pi_example_computes_pi_on_executors_the_driver_asked_for() -> anyhow::Result<()>
+{
+    let _node = hold_real_node().await?;
+    let env = setup_on_real_node("real-pi").await?;
+    let _operator = Operator::start(&env, &[])?;
+    run_pi(&env, &example("spark-pi.yaml", env.name())?).await
+}
+
+#[tokio::test]
+async fn the_python_pi_example_computes_pi() -> anyhow::Result<()> {
+    let _node = hold_real_node().await?;
+    let env = setup_on_real_node("real-py").await?;
+    let _operator = Operator::start(&env, &[])?;
+    run_pi(&env, &example("spark-py-pi.yaml", env.name())?).await
+}
+
+#[tokio::test]
+async fn spark_pi_runs_on_spark_3_5() -> anyhow::Result<()> {
+    let _node = hold_real_node().await?;
+    let env = setup_on_real_node("real-35").await?;
+    let _operator = Operator::start(&env, &[])?;
+    let mut app = example("spark-pi.yaml", env.name())?;
+    app["spec"]["image"] = json!("docker.io/apache/spark:3.5.9");
+    app["spec"]["sparkVersion"] = json!("3.5.9");
+    run_pi(&env, &app).await
+}
+
+/// A PySpark application of a ConfigMap's script, mounted into the driver.
+fn python_app(name: &str, script_config_map: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "sparkoperator.k8s.io/v1beta2",
+        "kind": "SparkApplication",
+        "metadata": {"name": name},
+        "spec": {
+            "type": "Python",
+            "mode": "cluster",
+            "image": "docker.io/apache/spark:4.0.4",
+            "imagePullPolicy": "IfNotPresent",
+            "mainApplicationFile": "local:///opt/app/main.py",
+            "sparkVersion": "4.0.4",
+            "volumes": [{"name": "app", "configMap": {"name": script_config_map}}],
+            "driver": {
+                "cores": 1,
+                "memory": "512m",
+                "serviceAccount": "spark-operator-spark",
+                "volumeMounts": [{"name": "app", "mountPath": "/opt/app"}],
+            },
+            "executor": {"instances": 1, "cores": 1, "memory": "512m"},
+        }
+    })
+}
+
+async fn script_config_map(env: &Env, name: &str, script: &str) -> anyhow::Result<()> {
+    let config_map: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "data": {"main.py": script},
+    }))?;
+    Api::<ConfigMap>::namespaced(env.admin.clone(), env.name())
+        .create(&PostParams::default(), &config_map)
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_python_app_exiting_non_zero_is_retried_then_failed_with_its_exit_code()
+-> anyhow::Result<()> {
+    let _node = hold_real_node().await?;
+    let env = setup_on_real_node("real-fail").await?;
+    let _operator = Operator::start(&env, &[])?;
+    script_config_map(
+        &env,
+        "exits-3",
+        "import sys\nfrom pyspark.sql import SparkSession\n\
+         spark = SparkSession.builder.getOrCreate()\n\
+         print('counted', spark.range(10).count())\nspark.stop()\nsys.exit(3)\n",
+    )
+    .await?;
+    let mut app = python_app("exits-3", "exits-3");
+    app["spec"]["restartPolicy"] = json!({
+        "type": "OnFailure", "onFailureRetries": 1, "onFailureRetryInterval": 1,
+    });
+    create(&env, &app).await?;
+    let failed = wait_state(&env, "exits-3", State::Failed, RUN_TIMEOUT * 2).await?;
+    let status = failed.status.context("no status")?;
+    assert_eq!(
+        status.execution_attempts,
+        Some(2),
+        "one run and one retry (OnFailure, onFailureRetries 1)"
+    );
+    let message = status.application_state.error_message.unwrap_or_default();
+    assert!(
+        message.contains("ExitCode: 3"),
+        "the exit code is not in the status: {message:?}"
+    );
+    let log = driver_log(&env, "exits-3-driver").await?;
+    assert!(
+        log.contains("counted 10"),
+        "the script did not run before exiting:\n{log}"
+    );
+    let reasons = support::event_reasons(&env, "exits-3").await?;
+    assert_eq!(
+        reasons.iter().filter(|r| *r == "SparkDriverFailed").count(),
+        2,
+        "a driver failure event per run: {reasons:?}"
+    );
+    Ok(())
+}
+
+/// A long SparkPi that is still computing when the test looks at it.
+fn long_pi(env: &Env) -> anyhow::Result<serde_json::Value> {
+    let mut app = example("spark-pi.yaml", env.name())?;
+    app["spec"]["arguments"] = json!(["200000"]);
+    Ok(app)
+}
+
+/// The running application answers through `sparkplane logs` and `sparkplane ui` (the real Spark
+/// UI's REST API lists it), and deleting it stops its driver and executors.
+#[tokio::test]
+async fn a_running_app_shows_its_log_and_ui_and_deleting_it_stops_driver_and_executors()
+-> anyhow::Result<()> {
+    let _node = hold_real_node().await?;
+    let env = setup_on_real_node("real-del").await?;
+    let _operator = Operator::start(&env, &[])?;
+    let executors = ExecutorWatch::start(&env);
+    create(&env, &long_pi(&env)?).await?;
+    let running = wait_state(&env, "spark-pi", State::Running, RUN_TIMEOUT).await?;
+    wait::until(RUN_TIMEOUT, || async {
+        let seen = executors.seen()?;
+        Ok(seen
+            .pods
+            .values()
+            .any(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")))
+    })
+    .await
+    .context("no executor ran")?;
+
+    // The driver's log, through the command line.
+    let admin_kubeconfig = sparkplane_testbed::Testbed::get()?.kubeconfig().to_owned();
+    let logs = std::process::Command::new(env!("CARGO_BIN_EXE_sparkplane"))
+        .args(["logs", "spark-pi", "-n", env.name()])
+        .env("KUBECONFIG", &admin_kubeconfig)
+        .output()?;
+    let log = String::from_utf8_lossy(&logs.stdout);
+    assert!(
+        logs.status.success(),
+        "{}",
+        String::from_utf8_lossy(&logs.stderr)
+    );
+    assert!(
+        log.contains("Running Spark version 4.0.4"),
+        "sparkplane logs did not print the real driver's log:\n{log}"
+    );
+
+    // The real Spark UI through `sparkplane ui`, and its REST API listing the application.
+    let app_id = running
+        .status
+        .as_ref()
+        .and_then(|s| s.spark_application_id.clone())
+        .context("no application id")?;
+    let port = support::free_port()?;
+    let mut ui = std::process::Command::new(env!("CARGO_BIN_EXE_sparkplane"))
+        .args([
+            "ui",
+            "spark-pi",
+            "-n",
+            env.name(),
+            "--port",
+            &port.to_string(),
+        ])
+        .env("KUBECONFIG", &admin_kubeconfig)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let listed = wait::until(Duration::from_secs(60), || async {
+        let body = support::http_get(port, "/api/v1/applications").await?;
+        Ok(body.contains(&app_id))
+    })
+    .await;
+    let _ = ui.kill();
+    let _ = ui.wait();
+    listed.context("the Spark UI's /api/v1/applications never listed the application")?;
+
+    // Deleting the application stops everything it ran.
+    env.apps()
+        .delete("spark-pi", &DeleteParams::background())
+        .await?;
+    let started = Instant::now();
+    let pods = env.pods();
+    wait::until(Duration::from_secs(120), || async {
+        Ok(pods.list(&ListParams::default()).await?.items.is_empty())
+    })
+    .await
+    .context("pods remain after the application was deleted")?;
+    let seen = executors.seen()?;
+    assert!(
+        seen.alive.is_empty(),
+        "executors still alive: {:?}",
+        seen.alive
+    );
+    eprintln!(
+        "driver and {} executor(s) gone {:?} after the delete",
+        seen.pods.len(),
+        started.elapsed()
+    );
+    Ok(())
+}
+
+/// Dynamic allocation with shuffle tracking: Spark asks for executors while a stage has work, and
+/// gives them back once they are idle and their shuffle data has timed out, while the driver runs.
+#[tokio::test]
+async fn dynamic_allocation_adds_and_removes_executors() -> anyhow::Result<()> {
+    let _node = hold_real_node().await?;
+    let env = setup_on_real_node("real-dyn").await?;
+    let _operator = Operator::start(&env, &[])?;
+    script_config_map(
+        &env,
+        "waves",
+        "import time\nfrom pyspark.sql import SparkSession\n\
+         spark = SparkSession.builder.getOrCreate()\nsc = spark.sparkContext\n\
+         pairs = sc.parallelize(range(48), 48).map(lambda x: (time.sleep(1), x % 4)[1]).map(lambda k: (k, 1))\n\
+         print('groups', sorted(pairs.reduceByKey(lambda a, b: a + b).collect()))\n\
+         time.sleep(45)\nprint('idle wait over')\nspark.stop()\n",
+    )
+    .await?;
+    let mut app = python_app("waves", "waves");
+    app["spec"]["driver"]["coreRequest"] = json!("500m");
+    app["spec"]["executor"]["coreRequest"] = json!("300m");
+    app["spec"]["executor"]["instances"] = json!(1);
+    app["spec"]["dynamicAllocation"] = json!({
+        "enabled": true, "initialExecutors": 1, "minExecutors": 0, "maxExecutors": 3,
+        "shuffleTrackingEnabled": true, "shuffleTrackingTimeout": 10000,
+    });
+    app["spec"]["sparkConf"] = json!({
+        "spark.dynamicAllocation.executorIdleTimeout": "5s",
+        "spark.dynamicAllocation.schedulerBacklogTimeout": "1s",
+    });
+    let executors = ExecutorWatch::start(&env);
+    create(&env, &app).await?;
+    let done = wait_state(&env, "waves", State::Completed, RUN_TIMEOUT).await?;
+    let log = driver_log(&env, "waves-driver").await?;
+    assert!(
+        log.contains("groups [(0, 12), (1, 12), (2, 12), (3, 12)]"),
+        "{log}"
+    );
+    let seen = executors.seen()?;
+    assert!(
+        seen.most_at_once >= 2,
+        "Spark never added executors: at most {} at once ({:?})",
+        seen.most_at_once,
+        seen.pods.keys()
+    );
+    // Removed while the driver was still running: before it completed, an executor pod was
+    // deleted by Spark (decommissioned for idleness), not at the end of the application.
+    let terminated = done
+        .status
+        .as_ref()
+        .and_then(|s| s.termination_time.clone())
+        .context("no termination time")?;
+    let removed_early: Vec<&String> = seen
+        .deleted
+        .iter()
+        .filter(|name| {
+            seen.pods
+                .get(*name)
+                .and_then(|p| p.metadata.deletion_timestamp.as_ref())
+                .is_some_and(|t| t.0 < terminated.0)
+        })
+        .collect();
+    assert!(
+        !removed_early.is_empty(),
+        "no executor was removed before the application ended: deleted {:?}",
+        seen.deleted
+    );
+    Ok(())
+}
