@@ -351,6 +351,9 @@ def main():
     only = sys.argv[1:]
     if only:
         cases = [c for c in cases if c.stem in only]
+    if not cases:
+        # Nothing compared is no pass.
+        sys.exit(f"fidelity: no cases to run (in {CASES}, named {only})" if only else f"fidelity: no cases in {CASES}")
     ensure_m2()
     failed = 0
     with concurrent.futures.ThreadPoolExecutor(max_workers=int(os.environ.get("FIDELITY_JOBS", "3"))) as pool:

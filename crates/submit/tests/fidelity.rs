@@ -1,6 +1,6 @@
 //! Runs scripts/fidelity/run.py: real spark-submit (PyPI pyspark, JDK 17) against the testbed,
-//! compared field by field with our plans. In CI (`CI=true`) a missing pyspark fails; locally it skips
-//! with a loud message.
+//! compared field by field with our plans. Without pyspark the test fails, in CI and anywhere else:
+//! `scripts/fidelity/setup` installs it (`scripts/test` runs that first).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,20 +17,18 @@ fn spark_submit_creates_what_we_plan() -> anyhow::Result<()> {
             std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/sparkplane/pyspark"))
         })
         .unwrap_or_default();
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    if !pyspark.join("v4.0/bin/spark-submit").exists()
-        || !pyspark.join("v3.5/bin/spark-submit").exists()
-    {
-        let msg = format!(
-            "FIDELITY NOT RUN: pyspark is not installed under {}; run scripts/fidelity/setup",
-            pyspark.display()
+    // A check that did not run must not pass: no pyspark is a failure, not a skip.
+    for version in ["v4.0", "v3.5"] {
+        let submit = pyspark.join(version).join("bin/spark-submit");
+        anyhow::ensure!(
+            submit.exists(),
+            "fidelity not run: no {} (run scripts/fidelity/setup, or set SPARKPLANE_PYSPARK_DIR \
+             to where it installed pyspark)",
+            submit.display()
         );
-        if ci {
-            anyhow::bail!(msg);
-        }
-        eprintln!("\n*** {msg} ***\n");
-        return Ok(());
     }
+    let cases = case_count()?;
+    anyhow::ensure!(cases > 0, "no fidelity cases in scripts/fidelity/cases");
     let testbed = sparkplane_testbed::Testbed::get()?;
     // The render binary the script drives, built below into the same target directory (and profile)
     // as this test: <target>/debug/deps/fidelity-<hash> -> <target>/debug/sparkplane. This honours
@@ -56,9 +54,22 @@ fn spark_submit_creates_what_we_plan() -> anyhow::Result<()> {
     println!("{stdout}");
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
     anyhow::ensure!(out.status.success(), "fidelity differences:\n{stdout}");
+    // Every case ran and passed: "0 passed, 0 failed" (no case found) is no result.
+    let want = format!("fidelity: {cases} passed, 0 failed");
     anyhow::ensure!(
-        stdout.contains(" passed, 0 failed"),
-        "no fidelity result line:\n{stdout}"
+        stdout.lines().any(|l| l.trim() == want),
+        "no line {want:?} in:\n{stdout}"
     );
     Ok(())
+}
+
+/// The cases run.py runs: every `*.yaml` under scripts/fidelity/cases.
+fn case_count() -> anyhow::Result<usize> {
+    let mut count = 0;
+    for entry in std::fs::read_dir(root().join("scripts/fidelity/cases"))? {
+        if entry?.path().extension().is_some_and(|e| e == "yaml") {
+            count += 1;
+        }
+    }
+    Ok(count)
 }
