@@ -292,6 +292,87 @@ fn new_and_tracking_transitions() {
             events: &["SparkDriverRunning"],
         },
         Case {
+            name: "running, driver back to pending",
+            app: app_in(S::Running, 1),
+            observed: driver(Pending, 1),
+            now: t(5),
+            state: Some(S::Submitted),
+            actions: &[],
+            events: &["SparkDriverPending"],
+        },
+        Case {
+            name: "unknown, driver pending",
+            app: app_in(S::Unknown, 1),
+            observed: driver(Pending, 1),
+            now: t(5),
+            state: Some(S::Submitted),
+            actions: &[],
+            events: &["SparkDriverPending"],
+        },
+        Case {
+            name: "unknown, driver failed",
+            app: app_in(S::Unknown, 1),
+            observed: driver(Failed, 1),
+            now: t(5),
+            state: Some(S::Failing),
+            actions: &[],
+            events: &["SparkDriverFailed"],
+        },
+        Case {
+            name: "unknown, driver succeeded",
+            app: app_in(S::Unknown, 1),
+            observed: driver(Succeeded, 1),
+            now: t(5),
+            state: Some(S::Succeeding),
+            actions: &[],
+            events: &["SparkDriverCompleted"],
+        },
+        Case {
+            name: "unknown, driver still unknown: no change",
+            app: app_in(S::Unknown, 1),
+            observed: driver(PodPhase::Unknown, 1),
+            now: t(5),
+            state: None,
+            actions: &[],
+            events: &[],
+        },
+        Case {
+            name: "running, driver still running: no change",
+            app: app_in(S::Running, 1),
+            observed: driver(Running, 1),
+            now: t(5),
+            state: None,
+            actions: &[],
+            events: &[],
+        },
+        Case {
+            name: "submitted, driver succeeded before it was seen running",
+            app: app_in(S::Submitted, 1),
+            observed: driver(Succeeded, 1),
+            now: t(5),
+            state: Some(S::Succeeding),
+            actions: &[],
+            events: &["SparkDriverCompleted"],
+        },
+        Case {
+            name: "submitted, driver failed before it was seen running",
+            app: app_in(S::Submitted, 1),
+            observed: driver(Failed, 1),
+            now: t(5),
+            state: Some(S::Failing),
+            actions: &[],
+            events: &["SparkDriverFailed"],
+        },
+        Case {
+            name: "submitted, driver phase unknown",
+            app: app_in(S::Submitted, 1),
+            observed: driver(PodPhase::Unknown, 1),
+            now: t(5),
+            state: Some(S::Unknown),
+            actions: &[],
+            events: &["SparkDriverUnknownState"],
+        },
+        Case {
             name: "submitted, driver missing within the grace period: wait",
             app: app_in(S::Submitted, 1),
             observed: none(),
@@ -505,6 +586,21 @@ fn restart_policy_transitions() {
             events: &[],
         },
         Case {
+            name: "pending rerun, old driver being deleted: wait for it",
+            app: app_in(S::PendingRerun, 1),
+            observed: {
+                let mut d = driver(PodPhase::Failed, 1);
+                if let Some(pod) = d.driver.as_mut() {
+                    pod.deleting = true;
+                }
+                d
+            },
+            now: t(5),
+            state: None,
+            actions: &["delete-run"],
+            events: &[],
+        },
+        Case {
             name: "pending rerun, old driver gone: submit",
             app: app_in(S::PendingRerun, 1),
             observed: none(),
@@ -640,29 +736,74 @@ fn invalid_spec_fails_once_with_the_field_named() {
     assert_eq!(d, Decision::default());
 }
 
+/// `app` with its spec edited after the run was submitted (the recorded hash is the old spec's).
+fn edited(
+    mut app: SparkApplication,
+    edit: impl FnOnce(&mut SparkApplicationSpec),
+) -> SparkApplication {
+    edit(&mut app.spec);
+    app
+}
+
 #[test]
 fn spec_changes_invalidate_and_rerun() {
     let mut app = app_in(S::Running, 2);
     app.spec.arguments = Some(vec!["100".into()]);
     let d = decide(&app, &driver(PodPhase::Running, 2), t(5), &settings());
-    assert_eq!(state_of(&d), Some(S::Invalidating));
-    assert_eq!(kinds(&d), ["delete-run"]);
     let s = d.status.expect("status");
     assert_eq!(s.submission_attempts, Some(2), "counters go on");
     assert_eq!(s.submission_id, None);
 
-    // Terminal runs rerun too (Kubeflow #2618).
-    let mut failed = app_in(S::Failed, 1);
-    failed.spec.arguments = Some(vec!["1".into()]);
-    assert_eq!(
-        state_of(&decide(&failed, &none(), t(5), &settings())),
-        Some(S::Invalidating)
-    );
-
-    // suspend and timeToLiveSeconds are no spec change.
-    let mut app = app_in(S::Completed, 1);
-    app.spec.time_to_live_seconds = Some(3600);
-    assert_eq!(decide(&app, &none(), t(5), &settings()).status, None);
+    let arguments = |a: &mut SparkApplicationSpec| a.arguments = Some(vec!["100".into()]);
+    check(vec![
+        Case {
+            name: "running, spec changed: invalidating",
+            app: edited(app_in(S::Running, 2), arguments),
+            observed: driver(PodPhase::Running, 2),
+            now: t(5),
+            state: Some(S::Invalidating),
+            actions: &["delete-run"],
+            events: &["SparkApplicationSpecUpdateProcessed"],
+        },
+        Case {
+            name: "failed, spec changed: invalidating too (Kubeflow #2618)",
+            app: edited(app_in(S::Failed, 1), arguments),
+            observed: none(),
+            now: t(5),
+            state: Some(S::Invalidating),
+            actions: &["delete-run"],
+            events: &["SparkApplicationSpecUpdateProcessed"],
+        },
+        Case {
+            name: "completed, timeToLiveSeconds set: no spec change",
+            app: edited(app_in(S::Completed, 1), |a| {
+                a.time_to_live_seconds = Some(3600)
+            }),
+            observed: none(),
+            now: t(5),
+            state: None,
+            actions: &[],
+            events: &[],
+        },
+        Case {
+            name: "running, suspend: false set: no spec change",
+            app: edited(app_in(S::Running, 1), |a| a.suspend = Some(false)),
+            observed: driver(PodPhase::Running, 1),
+            now: t(5),
+            state: None,
+            actions: &[],
+            events: &[],
+        },
+        Case {
+            name: "running, timeToLiveSeconds set: no spec change",
+            app: edited(app_in(S::Running, 1), |a| a.time_to_live_seconds = Some(60)),
+            observed: driver(PodPhase::Running, 1),
+            now: t(5),
+            state: None,
+            actions: &[],
+            events: &[],
+        },
+    ]);
 
     check(vec![
         Case {
@@ -896,6 +1037,43 @@ fn executors_are_tracked_capped_and_resolved_when_gone() {
 }
 
 #[test]
+fn the_cap_keeps_the_executors_tracked_then_the_first_by_pod_name() {
+    use PodPhase::*;
+    let mut capped = settings();
+    capped.max_tracked_executors = 2;
+    // Three new executors and room for two: the first two by name, as strings.
+    let obs = Observed {
+        driver: Some(pod("pi-driver", Running, 1)),
+        executors: executors(&[
+            ("pi-exec-2", Running, 1),
+            ("pi-exec-10", Running, 1),
+            ("pi-exec-1", Running, 1),
+        ]),
+    };
+    let d = decide(&app_in(S::Running, 1), &obs, t(5), &capped);
+    let map = d.status.expect("status").executor_state.expect("executors");
+    let names: Vec<&str> = map.keys().map(String::as_str).collect();
+    assert_eq!(names, ["pi-exec-1", "pi-exec-10"]);
+
+    // Those tracked stay, even gone, and a newcomer finds no room.
+    let mut app = app_in(S::Running, 1);
+    app.status.as_mut().expect("status").executor_state = Some(map);
+    let later = Observed {
+        driver: Some(pod("pi-driver", Running, 1)),
+        executors: executors(&[("pi-exec-0", Running, 1), ("pi-exec-10", Running, 1)]),
+    };
+    let d = decide(&app, &later, t(6), &capped);
+    let map = d.status.expect("status").executor_state.expect("executors");
+    assert_eq!(
+        map,
+        BTreeMap::from([
+            ("pi-exec-1".into(), E::Unknown),
+            ("pi-exec-10".into(), E::Running)
+        ])
+    );
+}
+
+#[test]
 fn spec_hash_ignores_suspend_and_ttl_only() {
     let a = base();
     let mut b = a.clone();
@@ -915,8 +1093,12 @@ fn retry_due_is_interval_times_attempts() {
         Err(Duration::from_secs(5))
     );
     assert_eq!(retry_due(&app.spec, &status, t(6)), Ok(()));
-    let later = t(0)
-        .checked_add(SignedDuration::from_secs(6))
+    // Not a moment early: a millisecond before, a millisecond to wait.
+    let just_before = t(6)
+        .checked_sub(SignedDuration::from_millis(1))
         .expect("time");
-    assert_eq!(retry_due(&app.spec, &status, later), Ok(()));
+    assert_eq!(
+        retry_due(&app.spec, &status, just_before),
+        Err(Duration::from_millis(1))
+    );
 }
