@@ -213,10 +213,47 @@ mod tests {
         );
     }
 
+    /// Every application state, read from the CRD's enum of `status.applicationState.state`, so a
+    /// state added to the type is not missed here.
+    fn every_state() -> Vec<State> {
+        let crd = sparkplane_api::crds::spark_application().expect("the SparkApplication CRD");
+        let schema = serde_json::to_value(&crd.spec.versions[0].schema).expect("schema");
+        let states = &schema["openAPIV3Schema"]["properties"]["status"]["properties"]["applicationState"]
+            ["properties"]["state"]["enum"];
+        states
+            .as_array()
+            .expect("an enum of states")
+            .iter()
+            .map(|s| serde_json::from_value(s.clone()).expect("a state"))
+            .collect()
+    }
+
     #[test]
     fn every_state_explains_a_missing_driver() {
-        assert!(no_driver_hint(State::New).contains("operator"));
-        assert!(no_driver_hint(State::Suspended).contains("suspended"));
-        assert!(no_driver_hint(State::Completed).contains("deleted"));
+        let why = [
+            (State::New, "has not submitted it yet"),
+            (State::Submitted, "not created yet"),
+            (State::PendingRerun, "not created yet"),
+            (State::Resuming, "not created yet"),
+            (State::SubmissionFailed, "submission failed"),
+            (State::Suspending, "suspended"),
+            (State::Suspended, "suspended"),
+            (State::Invalidating, "spec changed"),
+            (State::Running, "deleted under the running application"),
+            (State::Succeeding, "was deleted"),
+            (State::Failing, "was deleted"),
+            (State::Completed, "was deleted"),
+            (State::Failed, "was deleted"),
+            (State::Unknown, "was deleted"),
+        ];
+        let mut listed: Vec<String> = why.iter().map(|(s, _)| format!("{s:?}")).collect();
+        let mut all: Vec<String> = every_state().iter().map(|s| format!("{s:?}")).collect();
+        listed.sort();
+        all.sort();
+        assert_eq!(listed, all, "a state without a row here");
+        for (state, words) in why {
+            let hint = no_driver_hint(state);
+            assert!(hint.contains(words), "{state:?}: {hint:?}");
+        }
     }
 }
