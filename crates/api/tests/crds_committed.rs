@@ -1,5 +1,7 @@
 //! The CRDs under `deploy/crds/` are what the types generate. Regenerate them with
-//! `SPARKPLANE_BLESS=1 cargo test -p sparkplane-api --test crds_committed`.
+//! `SPARKPLANE_BLESS=1 cargo test -p sparkplane-api --test crds_committed`: that rewrites the stale
+//! files and still fails, naming them, so the variable can never make stale CRDs pass (in CI or
+//! anywhere); the next run, without it, passes.
 
 use std::path::PathBuf;
 
@@ -14,15 +16,21 @@ fn committed_crds_are_current() {
     let mut stale = Vec::new();
     for (name, generated) in &files {
         let path = deploy_crds().join(name);
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        if &committed == generated {
+            continue;
+        }
+        stale.push(path.display().to_string());
         if bless {
             std::fs::create_dir_all(deploy_crds()).expect("create deploy/crds");
             std::fs::write(&path, generated).expect("write CRD");
-            continue;
         }
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        if &committed != generated {
-            stale.push(path.display().to_string());
-        }
+    }
+    if bless {
+        assert!(
+            stale.is_empty(),
+            "rewrote stale CRDs {stale:?}; check and commit them (a run that rewrites a file fails)"
+        );
     }
     assert!(
         stale.is_empty(),
