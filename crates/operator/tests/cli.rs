@@ -173,15 +173,7 @@ fn help_lists_every_command_and_the_docs_describe_each_flag() {
         let help = sparkplane(None, &[command, "--help"]);
         assert_eq!(help.code, Some(0), "{help:?}");
         let text = section(command).unwrap_or_else(|| panic!("no section for {command}"));
-        let flags: Vec<String> = help
-            .stdout
-            .split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']')
-            .filter(|w| w.starts_with("--") && w.len() > 2)
-            .map(|w| {
-                w.trim_end_matches(|c: char| !c.is_alphanumeric())
-                    .to_owned()
-            })
-            .collect();
+        let flags = long_flags(&help.stdout);
         assert!(
             flags.iter().any(|f| f == "--namespace") && flags.iter().any(|f| f == "--context"),
             "{command} --help lacks the cluster flags:\n{}",
@@ -207,6 +199,31 @@ fn help_lists_every_command_and_the_docs_describe_each_flag() {
             }
         }
     }
+
+    // The offline commands name their flags in prose; the operator's are in docs/configuration.md
+    // (tests/operator_docs.rs).
+    for command in ["crds", "render", "version"] {
+        let help = sparkplane(None, &[command, "--help"]);
+        assert_eq!(help.code, Some(0), "{help:?}");
+        let text = section(command).unwrap_or_else(|| panic!("no section for {command}"));
+        for flag in long_flags(&help.stdout).iter().filter(|f| *f != "--help") {
+            assert!(
+                text.contains(&format!("`{flag}`")),
+                "docs/cli.md's `sparkplane {command}` does not name {flag}"
+            );
+        }
+    }
+}
+
+/// The long flags (`--name`) a `--help` text mentions.
+fn long_flags(help: &str) -> Vec<String> {
+    help.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']')
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| {
+            w.trim_end_matches(|c: char| !c.is_alphanumeric())
+                .to_owned()
+        })
+        .collect()
 }
 
 fn section_text(docs: &str, heading: &str) -> String {
