@@ -678,6 +678,77 @@ fn host_args(args: &[String]) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
+/// The objects of a release as `helm get manifest` lists them: `Kind name` for cluster-scoped
+/// kinds, `Kind namespace/name` for the others (the release namespace when none is written).
+async fn manifest_objects(release: &Release, namespace: &str) -> anyhow::Result<BTreeSet<String>> {
+    let manifest = helm(&["get", "manifest", &release.name, "-n", namespace]).await?;
+    let mut out = BTreeSet::new();
+    for object in documents(&manifest)? {
+        let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        let key = match kind(&object) {
+            cluster @ ("ClusterRole" | "ClusterRoleBinding") => format!("{cluster} {name}"),
+            other => {
+                let ns = object["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or(namespace);
+                format!("{other} {ns}/{name}")
+            }
+        };
+        out.insert(key);
+    }
+    Ok(out)
+}
+
+/// The names of the objects `api` lists with `params`, keyed as [`manifest_objects`] keys them.
+async fn listed<K>(api: Api<K>, params: &ListParams) -> anyhow::Result<Vec<String>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let kind = K::kind(&());
+    Ok(api
+        .list(params)
+        .await?
+        .items
+        .iter()
+        .map(|o| match o.meta().namespace.as_deref() {
+            Some(ns) => format!(
+                "{kind} {ns}/{}",
+                o.meta().name.as_deref().unwrap_or_default()
+            ),
+            None => format!("{kind} {}", o.meta().name.as_deref().unwrap_or_default()),
+        })
+        .collect())
+}
+
+/// Every object carrying the release's instance label, of the kinds the chart makes, cluster-wide
+/// and in `namespaces`.
+async fn labelled_objects(
+    admin: &Client,
+    release: &str,
+    namespaces: &[&str],
+) -> anyhow::Result<BTreeSet<String>> {
+    use k8s_openapi::api::core::v1::Service;
+    let by_release = ListParams::default().labels(&format!("app.kubernetes.io/instance={release}"));
+    let mut out = BTreeSet::new();
+    out.extend(listed(Api::<ClusterRole>::all(admin.clone()), &by_release).await?);
+    out.extend(listed(Api::<ClusterRoleBinding>::all(admin.clone()), &by_release).await?);
+    for namespace in namespaces {
+        let c = || admin.clone();
+        out.extend(listed(Api::<Role>::namespaced(c(), namespace), &by_release).await?);
+        out.extend(listed(Api::<RoleBinding>::namespaced(c(), namespace), &by_release).await?);
+        out.extend(
+            listed(
+                Api::<ServiceAccount>::namespaced(c(), namespace),
+                &by_release,
+            )
+            .await?,
+        );
+        out.extend(listed(Api::<Service>::namespaced(c(), namespace), &by_release).await?);
+        out.extend(listed(Api::<Deployment>::namespaced(c(), namespace), &by_release).await?);
+    }
+    Ok(out)
+}
+
 fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     args.iter()
         .position(|a| a == name)
@@ -903,53 +974,24 @@ async fn installed_chart_runs_spark_pi_with_exactly_its_rbac() -> anyhow::Result
     }
     drop(op);
 
-    // Uninstall: none of the release's objects stay; Helm keeps the CRDs, as it always does.
+    // Uninstall: none of the release's objects stay; Helm keeps the CRDs, as it always does. The
+    // same listing first finds every object Helm installed, so an empty answer afterwards means gone.
+    let namespaces = [rel.as_str(), job.as_str(), job2.as_str(), other.as_str()];
+    let installed = manifest_objects(&release, &rel).await?;
+    assert!(
+        installed.iter().any(|o| o.starts_with("Deployment "))
+            && installed.iter().any(|o| o.starts_with("ClusterRole ")),
+        "helm get manifest lists {installed:?}"
+    );
+    let before = labelled_objects(&admin, &release.name, &namespaces).await?;
+    assert_same_set(
+        &before,
+        &installed,
+        "the release's objects found by its label",
+    );
     release.uninstall().await?;
-    let selector = format!("app.kubernetes.io/instance={}", release.name);
-    let by_release = ListParams::default().labels(&selector);
-    assert!(
-        Api::<ClusterRole>::all(admin.clone())
-            .list(&by_release)
-            .await?
-            .items
-            .is_empty()
-    );
-    assert!(
-        Api::<ClusterRoleBinding>::all(admin.clone())
-            .list(&by_release)
-            .await?
-            .items
-            .is_empty()
-    );
-    for namespace in [&rel, &job] {
-        assert!(
-            Api::<Role>::namespaced(admin.clone(), namespace)
-                .list(&by_release)
-                .await?
-                .items
-                .is_empty()
-        );
-        assert!(
-            Api::<RoleBinding>::namespaced(admin.clone(), namespace)
-                .list(&by_release)
-                .await?
-                .items
-                .is_empty()
-        );
-        assert!(
-            Api::<ServiceAccount>::namespaced(admin.clone(), namespace)
-                .list(&by_release)
-                .await?
-                .items
-                .is_empty()
-        );
-    }
-    assert!(
-        Api::<Deployment>::namespaced(admin.clone(), &rel)
-            .get_opt(&release.name)
-            .await?
-            .is_none()
-    );
+    let after = labelled_objects(&admin, &release.name, &namespaces).await?;
+    assert!(after.is_empty(), "left after uninstall: {after:?}");
     assert!(helm(&["status", &release.name, "-n", &rel]).await.is_err());
     let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
     assert!(
