@@ -200,13 +200,19 @@ async fn every_3s_creates_runs_on_time_and_trims_history() -> anyhow::Result<()>
     })
     .await
     .context("completed runs beyond the limit are deleted")?;
-    ensure!(kept.len() == 1, "{kept:?}");
-    // The oldest runs seen are gone.
+    // The run kept is one of this schedule's, a later one than the first seen: the history moved
+    // on with the runs rather than keeping the first.
     let first = seen
         .iter()
         .next()
         .map(|(name, _)| name.clone())
         .unwrap_or_default();
+    let kept_run = kept.first().context("no run in the history")?;
+    ensure!(
+        kept_run.starts_with("pi-") && due_of(kept_run)? > due_of(&first)?,
+        "history {kept:?}, first run seen {first}"
+    );
+    // The oldest runs seen are gone.
     ensure!(
         env.apps()
             .get_opt(&first)
@@ -394,6 +400,7 @@ async fn invalid_schedule_and_time_zone_are_reported_and_fixing_recovers() -> an
         "an invalid schedule ran"
     );
 
+    let fixed_at = Timestamp::now();
     patch_spec(&env, "bad", json!({"timeZone": "Europe/Paris"})).await?;
     let fixed = wait_schedule(
         &env,
@@ -407,7 +414,20 @@ async fn invalid_schedule_and_time_zone_are_reported_and_fixing_recovers() -> an
         },
     )
     .await?;
-    ensure!(!runs(&env, "bad").await?.is_empty() || last_run_name(&fixed).is_some());
+    // The run it names is a run of this schedule, planned from the fix (nothing owed from the
+    // time the spec was invalid).
+    let name = last_run_name(&fixed).context("no run name")?;
+    let run = env.apps().get(&name).await?;
+    ensure!(
+        run.metadata.labels.as_ref().and_then(|l| l.get(LABEL)) == Some(&"bad".to_owned()),
+        "{name} is not labelled as a run of bad: {:?}",
+        run.metadata.labels
+    );
+    let due = due_of(&name)?;
+    ensure!(
+        due.as_second() >= fixed_at.as_second(),
+        "run due {due} before the fix at {fixed_at}"
+    );
     Ok(())
 }
 
