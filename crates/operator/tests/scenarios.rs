@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use kube::api::{DeleteParams, ListParams, PostParams};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use serde_json::json;
 use sparkplane_api::v1beta2::{ApplicationStateType as State, ExecutorState};
@@ -106,59 +106,42 @@ async fn success_goes_submitted_running_completed() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The driver pods of one application as they come and go: submission id -> pod uids, and the
-/// time each submission's pod was first seen.
-struct DriverLog {
-    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String, Instant)>>>,
-    task: tokio::task::JoinHandle<()>,
-}
+/// The driver pods of one application as they come and go: (submission id, pod uid, the time the
+/// pod was first seen), in the order seen.
+struct DriverLog(Recorder<Vec<(String, String, Instant)>>);
 
 impl DriverLog {
     fn start(env: &Env, app: &str) -> DriverLog {
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = seen.clone();
         let config = watcher::Config::default().labels(&format!(
             "sparkoperator.k8s.io/app-name={app},spark-role=driver"
         ));
-        let api = env.pods();
-        let task = tokio::spawn(async move {
-            let mut stream = watcher(api, config).applied_objects().boxed();
-            while let Ok(Some(pod)) = stream.try_next().await {
+        DriverLog(Recorder::start(
+            env.pods(),
+            config,
+            |seen: &mut Vec<(String, String, Instant)>, pod: Pod| {
                 let sid = pod
                     .labels()
                     .get("sparkoperator.k8s.io/submission-id")
                     .cloned()
                     .unwrap_or_default();
                 let uid = pod.uid().unwrap_or_default();
-                if let Ok(mut v) = sink.lock()
-                    && !v.iter().any(|(_, u, _)| *u == uid)
-                {
-                    v.push((sid, uid, Instant::now()));
+                if !seen.iter().any(|(_, u, _)| *u == uid) {
+                    seen.push((sid, uid, Instant::now()));
                 }
-            }
-        });
-        DriverLog { seen, task }
+            },
+        ))
     }
 
-    fn pods_per_submission(&self) -> BTreeMap<String, usize> {
+    fn pods_per_submission(&self) -> anyhow::Result<BTreeMap<String, usize>> {
         let mut out = BTreeMap::new();
-        for (sid, _, _) in self.seen.lock().map(|v| v.clone()).unwrap_or_default() {
+        for (sid, _, _) in self.0.read()? {
             *out.entry(sid).or_default() += 1;
         }
-        out
+        Ok(out)
     }
 
-    fn first_seen(&self) -> Vec<Instant> {
-        self.seen
-            .lock()
-            .map(|v| v.iter().map(|(_, _, t)| *t).collect())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for DriverLog {
-    fn drop(&mut self) {
-        self.task.abort();
+    fn first_seen(&self) -> anyhow::Result<Vec<Instant>> {
+        Ok(self.0.read()?.iter().map(|(_, _, t)| *t).collect())
     }
 }
 
@@ -189,10 +172,10 @@ async fn driver_failure_is_retried_on_failure_with_linear_backoff() -> anyhow::R
 
     // Exactly one driver pod per attempt, and the attempts spaced by interval x attempts
     // (2 s after the first, 4 s after the second), less a little observation jitter.
-    let per = drivers.pods_per_submission();
+    let per = drivers.pods_per_submission()?;
     assert_eq!(per.len(), 3, "{per:?}");
     assert!(per.values().all(|n| *n == 1), "{per:?}");
-    let times = drivers.first_seen();
+    let times = drivers.first_seen()?;
     let gap = |a: usize, b: usize| times[b].duration_since(times[a]);
     assert!(gap(0, 1) >= Duration::from_millis(1700), "{:?}", gap(0, 1));
     assert!(gap(1, 2) >= Duration::from_millis(3700), "{:?}", gap(1, 2));
@@ -513,7 +496,7 @@ async fn suspend_deletes_the_run_and_resume_submits_again() -> anyhow::Result<()
     for s in [State::Suspending, State::Suspended, State::Resuming] {
         assert!(states.contains(&s), "{s:?} not in {states:?}");
     }
-    let per = drivers.pods_per_submission();
+    let per = drivers.pods_per_submission()?;
     assert_eq!(per.len(), 2, "{per:?}");
     assert!(per.values().all(|n| *n == 1), "{per:?}");
     wait_events(
@@ -567,7 +550,7 @@ async fn a_spec_change_reruns_and_suspend_or_ttl_changes_do_not() -> anyhow::Res
     let app = env.apps().get("edited").await?;
     assert_eq!(running_attempts(&app), Some(2));
     assert_eq!(state(&app), State::Running);
-    let per = drivers.pods_per_submission();
+    let per = drivers.pods_per_submission()?;
     assert_eq!(per.len(), 2, "{per:?}");
     assert!(per.values().all(|n| *n == 1), "{per:?}");
     Ok(())
@@ -627,7 +610,8 @@ async fn the_follower_takes_over_when_the_leader_dies() -> anyhow::Result<()> {
     let log = StateLog::start(&env, "after");
     create(&env, &app("after", "1s", 0)).await?;
     let done = wait_state(&env, "after", State::Completed, MINUTE).await?;
-    assert!(log.states().contains(&State::Submitted));
+    let states = log.states_until(State::Completed).await?;
+    assert!(states.contains(&State::Submitted), "{states:?}");
     let took = killed.elapsed();
     assert!(
         took < Duration::from_secs(15),
@@ -643,7 +627,7 @@ async fn the_follower_takes_over_when_the_leader_dies() -> anyhow::Result<()> {
     // No double submission across the handover.
     assert_eq!(running_attempts(&done), Some(1));
     for d in [&drivers, &drivers_after] {
-        let per = d.pods_per_submission();
+        let per = d.pods_per_submission()?;
         assert_eq!(per.len(), 1, "{per:?}");
         assert!(per.values().all(|n| *n == 1), "{per:?}");
     }
@@ -747,6 +731,28 @@ async fn only_namespaces_matching_the_selector_are_run() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A recorder whose watch fails says so on every read, rather than handing out what it saw before as
+/// if that were all (here the API server is a closed port, so the first list fails).
+#[tokio::test]
+async fn a_recorder_whose_watch_fails_fails_its_reads() -> anyhow::Result<()> {
+    let config = kube::Config::new("http://127.0.0.1:1".parse()?);
+    let apps: Api<sparkplane_api::SparkApplication> =
+        Api::namespaced(kube::Client::try_from(config)?, "nowhere");
+    let log = Recorder::start(
+        apps,
+        watcher::Config::default(),
+        |seen: &mut Vec<String>, app: sparkplane_api::SparkApplication| seen.push(app.name_any()),
+    );
+    let failed = wait::until(Duration::from_secs(10), || async {
+        Ok(log.read().is_err())
+    })
+    .await;
+    failed.map_err(|e| anyhow::anyhow!("reads still succeed after the watch failed: {e}"))?;
+    let error = log.read().err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(error.contains("the watch failed"), "{error}");
+    Ok(())
+}
+
 /// 200 applications submitted while the operator is SIGKILLed again and again: every one ends in
 /// its right state, with exactly one driver pod per attempt and nothing left without an owner.
 #[tokio::test]
@@ -758,27 +764,21 @@ async fn a_burst_survives_repeated_sigkills() -> anyhow::Result<()> {
     let env = setup("op-crash").await?;
     let pods = env.pods();
     // Every driver pod ever seen: (app, submission id) -> pod uids.
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(BTreeMap::<
-        (String, String),
-        std::collections::BTreeSet<String>,
-    >::new()));
-    let sink = seen.clone();
-    let watch = tokio::spawn(async move {
-        let config = watcher::Config::default().labels("spark-role=driver");
-        let mut stream = watcher(pods, config).applied_objects().boxed();
-        while let Ok(Some(pod)) = stream.try_next().await {
+    type Seen = BTreeMap<(String, String), std::collections::BTreeSet<String>>;
+    let watch = Recorder::start(
+        pods,
+        watcher::Config::default().labels("spark-role=driver"),
+        |seen: &mut Seen, pod: Pod| {
             let label = |k: &str| pod.labels().get(k).cloned().unwrap_or_default();
             let key = (
                 label("sparkoperator.k8s.io/app-name"),
                 label("sparkoperator.k8s.io/submission-id"),
             );
-            if let Ok(mut m) = sink.lock() {
-                m.entry(key)
-                    .or_default()
-                    .insert(pod.uid().unwrap_or_default());
-            }
-        }
-    });
+            seen.entry(key)
+                .or_default()
+                .insert(pod.uid().unwrap_or_default());
+        },
+    );
 
     // As deployed: leader election on; a restarted replica keeps its identity, so it takes its Lease
     // back at once.
@@ -869,8 +869,7 @@ async fn a_burst_survives_repeated_sigkills() -> anyhow::Result<()> {
         );
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    watch.abort();
-    let seen = seen.lock().map(|m| m.clone()).unwrap_or_default();
+    let seen = watch.read()?;
     for ((app, sid), uids) in &seen {
         assert_eq!(
             uids.len(),

@@ -415,52 +415,106 @@ pub async fn wait_state(
     }
 }
 
-/// Records every state an application passes through, from its watch events.
-pub struct StateLog {
-    states: Arc<Mutex<Vec<State>>>,
+/// What a background watch has recorded, and why it stopped if it did.
+struct Recording<T> {
+    data: T,
+    stopped: Option<String>,
+}
+
+/// A watch run in the background that folds every object it sees into a `T`. A watch that fails or
+/// ends would leave a record that silently stops short, and checks made on it could pass for want of
+/// data: once that happens, every read fails instead.
+pub struct Recorder<T> {
+    shared: Arc<Mutex<Recording<T>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl StateLog {
-    pub fn start(env: &Env, name: &str) -> StateLog {
-        let states = Arc::new(Mutex::new(Vec::new()));
-        let api = env.apps();
-        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-        let sink = states.clone();
+impl<T: Clone + Default + Send + 'static> Recorder<T> {
+    pub fn start<K>(
+        api: Api<K>,
+        config: watcher::Config,
+        mut record: impl FnMut(&mut T, K) + Send + 'static,
+    ) -> Recorder<T>
+    where
+        K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+        K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    {
+        let shared = Arc::new(Mutex::new(Recording {
+            data: T::default(),
+            stopped: None,
+        }));
+        let sink = shared.clone();
         let task = tokio::spawn(async move {
             let mut stream = watcher(api, config).applied_objects().boxed();
-            while let Ok(Some(app)) = stream.try_next().await {
-                let s = state(&app);
-                if let Ok(mut v) = sink.lock()
-                    && v.last() != Some(&s)
-                {
-                    v.push(s);
+            let stopped = loop {
+                match stream.try_next().await {
+                    Ok(Some(object)) => match sink.lock() {
+                        Ok(mut recording) => record(&mut recording.data, object),
+                        // Poisoned: every read fails already.
+                        Err(_) => return,
+                    },
+                    Ok(None) => break "the watch ended".to_owned(),
+                    Err(error) => break format!("the watch failed: {error}"),
                 }
+            };
+            if let Ok(mut recording) = sink.lock() {
+                recording.stopped = Some(stopped);
             }
         });
-        StateLog { states, task }
+        Recorder { shared, task }
     }
 
-    pub fn states(&self) -> Vec<State> {
-        self.states.lock().map(|v| v.clone()).unwrap_or_default()
+    /// What was recorded so far; an error once the watch has stopped.
+    pub fn read(&self) -> anyhow::Result<T> {
+        let recording = self
+            .shared
+            .lock()
+            .map_err(|_| anyhow::anyhow!("a recorder panicked"))?;
+        match &recording.stopped {
+            Some(why) => bail!("the recording stopped short: {why}"),
+            None => Ok(recording.data.clone()),
+        }
+    }
+}
+
+impl<T> Drop for Recorder<T> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Records every state an application passes through, from its watch events.
+pub struct StateLog(Recorder<Vec<State>>);
+
+impl StateLog {
+    pub fn start(env: &Env, name: &str) -> StateLog {
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        StateLog(Recorder::start(
+            env.apps(),
+            config,
+            |states: &mut Vec<State>, app: SparkApplication| {
+                let s = state(&app);
+                if states.last() != Some(&s) {
+                    states.push(s);
+                }
+            },
+        ))
+    }
+
+    pub fn states(&self) -> anyhow::Result<Vec<State>> {
+        self.0.read()
     }
 
     /// The states seen once the watch has caught up with `last`: a poll can see a state before
     /// the watch delivers it.
     pub async fn states_until(&self, last: State) -> anyhow::Result<Vec<State>> {
         let caught_up = wait::until(Duration::from_secs(10), || async {
-            Ok(self.states().last() == Some(&last))
+            Ok(self.states()?.last() == Some(&last))
         })
         .await;
-        let states = self.states();
+        let states = self.states()?;
         caught_up.with_context(|| format!("the watch saw {states:?}, not yet {last:?}"))?;
         Ok(states)
-    }
-}
-
-impl Drop for StateLog {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
