@@ -753,14 +753,42 @@ async fn a_recorder_whose_watch_fails_fails_its_reads() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The fewest applications `SPARKPLANE_CRASH_APPS` may ask for: a smaller burst would be over before
+/// most of the kills, and the test would prove little.
+const MIN_CRASH_APPS: usize = 50;
+
+/// The burst's size: 200, or `SPARKPLANE_CRASH_APPS` for a quicker local run (refused below
+/// [`MIN_CRASH_APPS`] or when not a number, rather than quietly testing less).
+fn crash_apps(value: Option<&std::ffi::OsStr>) -> anyhow::Result<usize> {
+    let Some(value) = value else {
+        return Ok(200);
+    };
+    let value = value.to_string_lossy();
+    let count: usize = value
+        .parse()
+        .map_err(|e| anyhow::anyhow!("SPARKPLANE_CRASH_APPS={value:?}: {e}"))?;
+    anyhow::ensure!(
+        count >= MIN_CRASH_APPS,
+        "SPARKPLANE_CRASH_APPS={count}: at least {MIN_CRASH_APPS} applications make a burst"
+    );
+    Ok(count)
+}
+
+#[test]
+fn the_crash_burst_cannot_be_made_empty() {
+    let size = |v: &str| crash_apps(Some(std::ffi::OsStr::new(v)));
+    assert_eq!(crash_apps(None).ok(), Some(200));
+    assert_eq!(size("50").ok(), Some(50));
+    for refused in ["0", "49", "", "lots", "-1"] {
+        assert!(size(refused).is_err(), "{refused:?} accepted");
+    }
+}
+
 /// 200 applications submitted while the operator is SIGKILLed again and again: every one ends in
 /// its right state, with exactly one driver pod per attempt and nothing left without an owner.
 #[tokio::test]
 async fn a_burst_survives_repeated_sigkills() -> anyhow::Result<()> {
-    let count: usize = std::env::var("SPARKPLANE_CRASH_APPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+    let count = crash_apps(std::env::var_os("SPARKPLANE_CRASH_APPS").as_deref())?;
     let env = setup("op-crash").await?;
     let pods = env.pods();
     // Every driver pod ever seen: (app, submission id) -> pod uids.
