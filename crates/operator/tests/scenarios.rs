@@ -544,12 +544,21 @@ async fn a_spec_change_reruns_and_suspend_or_ttl_changes_do_not() -> anyhow::Res
         .and_then(|s| s.containers.last().and_then(|c| c.args.clone()));
     assert!(args.is_some_and(|a| a.last().map(String::as_str) == Some("100")));
 
-    // timeToLiveSeconds is no rerun.
-    patch_spec(&env, "edited", json!({"timeToLiveSeconds": 3600})).await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let app = env.apps().get("edited").await?;
-    assert_eq!(running_attempts(&app), Some(2));
-    assert_eq!(state(&app), State::Running);
+    // Neither timeToLiveSeconds nor suspend is part of the spec that reruns: setting either (here
+    // `suspend: false`, which changes the spec without suspending) leaves the run alone.
+    for change in [
+        json!({"timeToLiveSeconds": 3600}),
+        json!({"suspend": false}),
+    ] {
+        patch_spec(&env, "edited", change.clone()).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let app = env.apps().get("edited").await?;
+        assert_eq!(running_attempts(&app), Some(2), "after {change}");
+        assert_eq!(state(&app), State::Running, "after {change}");
+    }
+    let states = log.states()?;
+    let reruns = states.iter().filter(|s| **s == State::Invalidating).count();
+    assert_eq!(reruns, 1, "{states:?}");
     let per = drivers.pods_per_submission()?;
     assert_eq!(per.len(), 2, "{per:?}");
     assert!(per.values().all(|n| *n == 1), "{per:?}");
