@@ -55,3 +55,18 @@ ensure_debian_packages() {
   "${install[@]}" >/dev/null 2>&1 || { apt-get update -q >/dev/null && "${install[@]}" >/dev/null; } ||
     die "apt-get install ${missing[*]} failed"
 }
+
+# detach LOG COMMAND...: runs COMMAND in the background in a session of its own, its output in LOG,
+# holding no file descriptor of this shell but stdin/stdout/stderr: a lock held here (up's own, or a
+# caller's `flock`) must not live on in a daemon for as long as the testbed runs. `$!` is its pid.
+detach() {
+  local log=$1
+  shift
+  (
+    for fd in /proc/"$BASHPID"/fd/*; do
+      fd=${fd##*/}
+      [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done
+    exec setsid "$@" >"$log" 2>&1 </dev/null
+  ) &
+}

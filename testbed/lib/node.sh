@@ -94,8 +94,8 @@ node_network_up() {
   state=$(node_state)
   mkdir -p "$state"/{kubelet,containerd,pod-logs,cni/net.d,cni/ipam}
   # The holder: a process in new network and mount namespaces that every node process joins.
-  setsid unshare --net --mount --propagation slave -- \
-    bash -c "exec -a $NODE_HOLDER_NAME sleep infinity" </dev/null >/dev/null 2>&1 9>&- &
+  detach /dev/null unshare --net --mount --propagation slave -- \
+    bash -c "exec -a $NODE_HOLDER_NAME sleep infinity"
   holder=$!
   echo "$holder" >"$TESTBED_STATE/pids/node-holder.pid"
   local deadline=$((SECONDS + 10))
@@ -150,7 +150,7 @@ start_in_node() {
   local name=$1 holder
   shift
   holder=$(node_holder_pid) || die "the real node's namespaces are gone"
-  setsid nsenter --target "$holder" --net --mount -- "$bin/$name" "$@" >"$TESTBED_LOGS/$name.log" 2>&1 </dev/null 9>&- &
+  detach "$TESTBED_LOGS/$name.log" nsenter --target "$holder" --net --mount -- "$bin/$name" "$@"
   echo $! >"$TESTBED_STATE/pids/$name.pid"
 }
 
