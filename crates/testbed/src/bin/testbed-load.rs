@@ -1,8 +1,11 @@
 //! `testbed-load`: measures the raw capacity of the testbed's control plane, with no operator involved.
 //!
-//! Creates N pods (or, with `--objects app`, the ConfigMap + Service + Pod that one Spark submission
-//! needs) from C concurrent tasks in a namespace of its own, then waits until kwok has moved every pod to
-//! Running. Prints one JSON object: creation rate, latency percentiles and the time to all-Running.
+//! Creates N items from C concurrent tasks in a namespace of its own, then waits until kwok has moved
+//! every pod to Running. An item is a pod; or (`--objects app`) a small ConfigMap, Service and Pod, the
+//! old three-object stand-in for a submission; or (`--objects submission`) exactly what Sparkplane
+//! creates to start one spark-pi driver: the objects of its submission plan, same kinds and sizes, in
+//! the same order (the driver pod, then what it owns, at once). Prints one JSON object: creation rate,
+//! latency percentiles and the time to all-Running.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,8 +25,11 @@ use tokio::sync::Semaphore;
 enum Objects {
     /// One Pod per item.
     Pod,
-    /// A ConfigMap, a headless Service and a Pod per item: what one submission creates.
+    /// A ConfigMap, a headless Service and a Pod per item: a simplified submission.
     App,
+    /// The objects of Sparkplane's submission plan for a spark-pi application: the driver pod, its
+    /// conf and executor-template ConfigMaps and its headless Service.
+    Submission,
 }
 
 /// Measures how fast this control plane accepts objects and how fast kwok runs pods.
@@ -117,6 +123,7 @@ async fn measure(
     let objects_per_item = match args.objects {
         Objects::Pod => 1,
         Objects::App => 3,
+        Objects::Submission => submission_plan(namespace, 0)?.len(),
     };
     let seconds = created_after.as_secs_f64();
     Ok(json!({
@@ -138,6 +145,9 @@ async fn create_item(
     i: usize,
     objects: Objects,
 ) -> anyhow::Result<()> {
+    if matches!(objects, Objects::Submission) {
+        return create_submission(client, namespace, i).await;
+    }
     let name = format!("load-{i}");
     let params = PostParams::default();
     if matches!(objects, Objects::App) {
@@ -167,6 +177,95 @@ async fn create_item(
     Api::<Pod>::namespaced(client, namespace)
         .create(&params, &pod)
         .await?;
+    Ok(())
+}
+
+/// The driver pod and what it owns, as Sparkplane's plan has them for the `i`-th spark-pi
+/// application of the namespace.
+struct SubmissionObjects {
+    pod: Pod,
+    owned: Vec<Owned>,
+}
+
+enum Owned {
+    ConfigMap(Box<ConfigMap>),
+    Service(Box<Service>),
+}
+
+impl SubmissionObjects {
+    fn len(&self) -> usize {
+        1 + self.owned.len()
+    }
+}
+
+fn submission_plan(namespace: &str, i: usize) -> anyhow::Result<SubmissionObjects> {
+    let mut manifest = sparkplane_testbed::spark_pi(&format!("load-{i}"), "5s", 0);
+    manifest["metadata"]["namespace"] = json!(namespace);
+    manifest["metadata"]["uid"] = json!(format!("00000000-0000-4000-8000-{i:012}"));
+    let app: sparkplane_api::SparkApplication = serde_json::from_value(manifest)?;
+    let mut app = app;
+    app.spec = sparkplane_api::defaults::spark_application_spec(app.spec);
+    let plan = sparkplane_submit::build(
+        &app,
+        &sparkplane_submit::Settings::default(),
+        sparkplane_submit::Attempt(1),
+    )?;
+    anyhow::ensure!(
+        plan.prometheus_config_map.is_none() && plan.claims.is_empty(),
+        "spark-pi's plan grew objects testbed-load does not create"
+    );
+    let mut owned: Vec<Owned> = plan
+        .config_maps
+        .into_iter()
+        .map(|cm| Owned::ConfigMap(Box::new(cm)))
+        .collect();
+    owned.push(Owned::Service(Box::new(plan.driver_service)));
+    Ok(SubmissionObjects {
+        pod: plan.driver_pod,
+        owned,
+    })
+}
+
+/// Creates one submission's objects as Sparkplane does: the driver pod first, then what it owns
+/// (owner references set to the pod's uid), all at once.
+async fn create_submission(client: Client, namespace: &str, i: usize) -> anyhow::Result<()> {
+    let objects = submission_plan(namespace, i)?;
+    let params = PostParams::default();
+    let pod = Api::<Pod>::namespaced(client.clone(), namespace)
+        .create(&params, &objects.pod)
+        .await?;
+    let owner = k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+        api_version: "v1".into(),
+        kind: "Pod".into(),
+        name: pod.metadata.name.clone().unwrap_or_default(),
+        uid: pod.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: None,
+    };
+    let creates = objects.owned.into_iter().map(|object| {
+        let (client, owner, params) = (client.clone(), owner.clone(), params.clone());
+        async move {
+            match object {
+                Owned::ConfigMap(mut cm) => {
+                    cm.metadata.owner_references = Some(vec![owner]);
+                    Api::<ConfigMap>::namespaced(client, namespace)
+                        .create(&params, &cm)
+                        .await
+                        .map(|_| ())
+                }
+                Owned::Service(mut svc) => {
+                    svc.metadata.owner_references = Some(vec![owner]);
+                    Api::<Service>::namespaced(client, namespace)
+                        .create(&params, &svc)
+                        .await
+                        .map(|_| ())
+                }
+            }
+        }
+    });
+    for outcome in futures::future::join_all(creates).await {
+        outcome?;
+    }
     Ok(())
 }
 
