@@ -4,17 +4,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod apply;
+mod application;
 mod cli;
-mod controller;
-mod events;
 mod http;
 mod lifecycle;
 mod metrics;
 mod operator;
-mod pods;
 mod scheduled;
 mod settings;
+mod watch;
 
 /// Sparkplane runs Apache Spark applications on Kubernetes, serving the Kubeflow Spark Operator's
 /// `sparkoperator.k8s.io/v1beta2` API.

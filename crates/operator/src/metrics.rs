@@ -33,6 +33,13 @@ pub struct StateLabel {
     pub state: String,
 }
 
+/// One kind of write to the API server: the object's kind and the verb.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WriteLabel {
+    pub kind: &'static str,
+    pub verb: &'static str,
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
     app_count: Gauge,
@@ -54,7 +61,10 @@ pub struct Metrics {
     pub reconcile_duration: Histogram,
     pub in_flight: Gauge,
     pub submissions_in_flight: Gauge,
-    pub submissions_deferred: Counter,
+    pub submissions_waiting: Gauge,
+    pub submission_limit: Gauge,
+    pub driver_conflicts: Counter,
+    pub writes: Family<WriteLabel, Counter>,
     pub applications: Family<StateLabel, Gauge>,
     pub malformed: Counter,
     pub leader: Gauge,
@@ -93,7 +103,10 @@ impl Metrics {
             reconcile_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             in_flight: g(),
             submissions_in_flight: g(),
-            submissions_deferred: Counter::default(),
+            submissions_waiting: g(),
+            submission_limit: g(),
+            driver_conflicts: Counter::default(),
+            writes: Family::default(),
             applications: Family::default(),
             malformed: Counter::default(),
             leader: g(),
@@ -195,9 +208,24 @@ impl Metrics {
             m.submissions_in_flight.clone(),
         );
         r.register(
-            "sparkplane_submissions_deferred",
-            "Submissions that found every submission slot taken and came back later",
-            m.submissions_deferred.clone(),
+            "sparkplane_submissions_waiting",
+            "Applications in the submission queue, waiting for a submitter",
+            m.submissions_waiting.clone(),
+        );
+        r.register(
+            "sparkplane_submission_concurrency_limit",
+            "How many submissions may run at once now (adapted to the API server's latency)",
+            m.submission_limit.clone(),
+        );
+        r.register(
+            "sparkplane_driver_create_conflicts",
+            "Driver pod creations that found the pod already there (409), a repeated submission",
+            m.driver_conflicts.clone(),
+        );
+        r.register(
+            "sparkplane_api_writes",
+            "Writes to the API server by object kind and verb",
+            m.writes.clone(),
         );
         r.register(
             "sparkplane_applications",
@@ -218,6 +246,11 @@ impl Metrics {
         r.register_collector(Box::new(process::ProcessCollector::new()));
         *m.registry.lock().unwrap_or_else(|e| e.into_inner()) = registry;
         m
+    }
+
+    /// Counts one write to the API server.
+    pub fn write(&self, kind: &'static str, verb: &'static str) {
+        self.writes.get_or_create(&WriteLabel { kind, verb }).inc();
     }
 
     /// Registers further metrics (the ScheduledSparkApplication controller's).
@@ -287,7 +320,10 @@ impl Metrics {
         if from == State::New && to != State::New {
             self.app_count.inc();
         }
-        if to == State::Submitted && new.submission_id != old.submission_id {
+        // A new submission, whether written as SUBMITTED or, when the driver was already seen
+        // running, straight as RUNNING in the same write.
+        if matches!(to, State::Submitted | State::Running) && new.submission_id != old.submission_id
+        {
             self.submit_count.inc();
             if new.submission_attempts == Some(1)
                 && let Some(s) = secs(created)

@@ -7,14 +7,12 @@ use std::time::Duration;
 use kube::Client;
 use kube_lease_manager::LeaseManagerBuilder;
 use thiserror::Error;
-use tokio::sync::Semaphore;
 
-use crate::controller::{self, Context, Scope};
-use crate::events::Events;
+use crate::application;
 use crate::http::{self, Health, HttpError};
 use crate::metrics::Metrics;
-use crate::pods::PodIndex;
 use crate::settings::OperatorArgs;
+use crate::watch::{self, Scope};
 
 #[derive(Debug, Error)]
 pub enum OperatorError {
@@ -49,8 +47,23 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// Clients to the API server as kubectl finds it: one for watches (long requests), and one whose
+/// every call is abandoned after `timeout`.
+async fn clients(timeout: Duration) -> Result<(Client, Client), OperatorError> {
+    let config = kube::Config::infer()
+        .await
+        .map_err(|e| OperatorError::Client(kube::Error::InferConfig(e)))?;
+    let watch = Client::try_from(config.clone()).map_err(OperatorError::Client)?;
+    let mut bounded = config;
+    bounded.read_timeout = Some(timeout);
+    bounded.write_timeout = Some(timeout);
+    let calls = Client::try_from(bounded).map_err(OperatorError::Client)?;
+    Ok((watch, calls))
+}
+
 pub async fn run(args: OperatorArgs) -> Result<(), OperatorError> {
-    let client = Client::try_default().await.map_err(OperatorError::Client)?;
+    let (watch_client, client) =
+        clients(Duration::from_secs(args.api_timeout_seconds.max(1))).await?;
     let metrics = Arc::new(Metrics::new());
     let ready = Arc::new(AtomicBool::new(false));
     let server = http::serve(
@@ -99,23 +112,25 @@ pub async fn run(args: OperatorArgs) -> Result<(), OperatorError> {
 
     let (selected, selected_stream) = match args.namespace_selector.as_deref() {
         Some(selector) => {
-            let (store, stream) = controller::namespace_scope(&client, selector);
+            let (store, stream) = watch::namespace_scope(&watch_client, selector);
             (Some(store), Some(stream))
         }
         None => (None, None),
     };
-    let ctx = Arc::new(Context {
+    let scope = Scope {
+        namespaces: args.namespaces.iter().cloned().collect(),
+        selected,
+    };
+    let options = application::Options {
+        watch_client: watch_client.clone(),
         client: client.clone(),
-        pods: Arc::new(PodIndex::new(args.namespaces.len().max(1))),
+        identity: identity.clone(),
         settings: args.lifecycle(),
-        events: Events::new(client.clone(), &identity),
         metrics: metrics.clone(),
-        submissions: Semaphore::new(args.submission_concurrency.max(1)),
-        scope: Scope {
-            namespaces: args.namespaces.iter().cloned().collect(),
-            selected,
-        },
-    });
+        scope: scope.clone(),
+        workers: args.workers.max(1),
+        concurrency: args.submission_concurrency(),
+    };
     let (lost_tx, mut lost_rx) = tokio::sync::oneshot::channel::<()>();
     let lease_watch = lease_rx.map(|mut rx| {
         tokio::spawn(async move {
@@ -140,10 +155,16 @@ pub async fn run(args: OperatorArgs) -> Result<(), OperatorError> {
         }
     };
     let scheduled = tokio::spawn(crate::scheduled::controller::run(
-        Arc::new(scheduled_context(&client, &ctx.scope, &identity, &metrics)),
+        // Its watches need the client without a response timeout.
+        Arc::new(scheduled_context(
+            &watch_client,
+            &scope,
+            &identity,
+            &metrics,
+        )),
         std::future::pending(),
     ));
-    controller::run(ctx, selected_stream, args.workers.max(1), ready, stop).await;
+    application::run(options, selected_stream, ready, stop).await;
     scheduled.abort();
     server.abort();
     // Release the Lease on the way out, so that a standby replica takes over at once rather than

@@ -23,12 +23,32 @@ pub struct OperatorArgs {
     /// `spark.jobNamespaceSelector`. Combined with --namespace, both must hold.
     #[arg(long, env = "SPARKPLANE_NAMESPACE_SELECTOR")]
     pub namespace_selector: Option<String>,
-    /// Reconciles that run at once (tracking and submission together).
+    /// Tracking reconciles that run at once (status, retries, TTL); submissions have their own.
     #[arg(long, env = "SPARKPLANE_WORKERS", default_value_t = 10)]
     pub workers: u16,
-    /// Submissions that run at once; kept below --workers so status tracking always has room.
-    #[arg(long, env = "SPARKPLANE_SUBMISSION_CONCURRENCY", default_value_t = 4)]
+    /// Submissions that run at once; 0 adapts it to the API server's latency, between 4 and
+    /// --submission-concurrency-max.
+    #[arg(long, env = "SPARKPLANE_SUBMISSION_CONCURRENCY", default_value_t = 0)]
     pub submission_concurrency: usize,
+    /// The most submissions at once when adapting.
+    #[arg(
+        long,
+        env = "SPARKPLANE_SUBMISSION_CONCURRENCY_MAX",
+        default_value_t = 64
+    )]
+    pub submission_concurrency_max: usize,
+    /// When adapting, more submissions run at once while driver creations answer within this
+    /// (milliseconds), fewer when slower or refused.
+    #[arg(
+        long,
+        env = "SPARKPLANE_SUBMISSION_LATENCY_TARGET_MS",
+        default_value_t = 250
+    )]
+    pub submission_latency_target_ms: u64,
+    /// Every API call but watches is abandoned after this long (seconds), so that a hung call
+    /// frees what it holds; it is retried with backoff.
+    #[arg(long, env = "SPARKPLANE_API_TIMEOUT", default_value_t = 30)]
+    pub api_timeout_seconds: u64,
     /// At most this many executors per application are kept in status.executorState.
     #[arg(long, env = "SPARKPLANE_MAX_TRACKED_EXECUTORS", default_value_t = 1000)]
     pub max_tracked_executors: usize,
@@ -109,6 +129,18 @@ impl OperatorArgs {
             max_tracked_executors: self.max_tracked_executors,
             default_ttl_seconds: self.default_time_to_live_seconds,
             resync: Duration::from_secs(self.resync_seconds.max(1)),
+        }
+    }
+
+    pub fn submission_concurrency(&self) -> crate::application::Concurrency {
+        use crate::application::Concurrency;
+        match self.submission_concurrency {
+            0 => Concurrency::Adaptive {
+                min: 4.min(self.submission_concurrency_max.max(1)),
+                max: self.submission_concurrency_max.max(1),
+                target: Duration::from_millis(self.submission_latency_target_ms.max(1)),
+            },
+            n => Concurrency::Fixed(n),
         }
     }
 

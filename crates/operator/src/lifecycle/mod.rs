@@ -2,8 +2,10 @@
 //! observed of its pods and the time, decide the next status, what to create or delete, which events
 //! to record and when to look again. No client, no clock, no I/O: the controller does the doing.
 //!
-//! One step per call. Each status write makes the watch deliver the application again, so a chain of
-//! transitions (FAILING -> PENDING_RERUN -> SUBMITTED) is a chain of calls, each one observable.
+//! One step per call (`decide`). `settle` chains the steps that follow at once from what is already
+//! observed (RUNNING -> SUCCEEDING -> COMPLETED when the driver has ended) into one status write; a
+//! step that acts or waits (deleting a run, submitting, a retry interval) ends the chain, and the next
+//! look takes it from there.
 
 use std::time::Duration;
 
@@ -16,10 +18,12 @@ use sparkplane_submit::{Attempt, SubmissionPlan};
 
 mod executors;
 mod restart;
+mod settle;
 #[cfg(test)]
 mod tests;
 
 pub use restart::{retry_due, should_retry};
+pub use settle::settle;
 
 /// The annotation that holds the hash of the spec the current run was submitted with, so a spec
 /// change is noticed after a restart of the operator too (the status has no room for it).
@@ -85,6 +89,8 @@ pub struct Terminated {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodObs {
     pub name: String,
+    /// The pod's uid: deletes of this pod carry it as a precondition.
+    pub uid: Option<String>,
     pub submission_id: Option<String>,
     pub phase: PodPhase,
     /// The Spark container (driver or executor), once terminated.
@@ -132,6 +138,8 @@ impl EventSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunObjects {
     pub driver_pod: Option<String>,
+    /// The driver pod's uid when it was observed: the delete only removes that very pod.
+    pub driver_uid: Option<String>,
     pub services: Vec<String>,
     pub ingresses: Vec<String>,
 }
@@ -544,6 +552,7 @@ fn run_objects(app: &SparkApplication, observed: &Observed) -> RunObjects {
     }
     RunObjects {
         driver_pod: observed.driver.as_ref().map(|d| d.name.clone()),
+        driver_uid: observed.driver.as_ref().and_then(|d| d.uid.clone()),
         services,
         ingresses,
     }

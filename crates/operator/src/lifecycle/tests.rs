@@ -96,6 +96,7 @@ fn with_policy(
 fn pod(name: &str, phase: PodPhase, attempt: u32) -> PodObs {
     PodObs {
         name: name.into(),
+        uid: Some(format!("uid-of-{name}")),
         submission_id: Some(sid(attempt)),
         phase,
         terminated: None,

@@ -20,7 +20,7 @@ use kube::{Client, Resource, ResourceExt, core::ApiResource};
 use sparkplane_api::v1beta2::ApplicationStateType;
 use sparkplane_api::{ScheduledSparkApplication, SparkApplication};
 
-use crate::controller::{scoped_api, without_relists};
+use crate::watch::{dynamic_gone, scoped_api, without_relists};
 
 use super::decide::{self, Decision, DeletionCause, Input, Outcome, Reason, Run};
 use super::metrics::ScheduledMetrics;
@@ -137,7 +137,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         let api = scoped_api(&ctx.client, scope, &resource);
         without_relists(
             watcher(api, watcher::Config::default()).default_backoff(),
-            resource.clone(),
+            dynamic_gone(resource.clone()),
             listed.clone(),
         )
         .boxed()

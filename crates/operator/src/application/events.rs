@@ -11,6 +11,7 @@ use kube::{Client, Resource};
 use sparkplane_api::SparkApplication;
 
 use crate::lifecycle::EventSpec;
+use crate::metrics::Metrics;
 
 /// The reporting controller's name on every event.
 pub const CONTROLLER: &str = "sparkplane";
@@ -19,38 +20,72 @@ pub const CONTROLLER: &str = "sparkplane";
 /// aggregate repeats, and walks that cache on each publish: memory and time that grow with the
 /// number of applications, for events that here never repeat on one object (each step records
 /// its own).
+///
+/// Events go through a bounded queue to a few writer tasks: a step hands its events over and goes
+/// on, and when the API server falls behind, the queue fills and the steps wait for room (back
+/// pressure) instead of piling up tasks without bound.
 #[derive(Clone)]
 pub struct Events {
+    queue: tokio::sync::mpsc::Sender<(ObjectReference, Vec<EventSpec>)>,
+}
+
+/// Writes the events of the queue.
+#[derive(Clone)]
+struct Writer {
     client: Client,
     instance: String,
     sequence: Arc<AtomicU64>,
+    metrics: Arc<Metrics>,
 }
 
+/// How many steps' events may wait to be written.
+const QUEUE: usize = 4096;
+/// How many events are written at once.
+const WRITERS: usize = 4;
+
 impl Events {
-    pub fn new(client: Client, identity: &str) -> Self {
-        Events {
+    /// Starts the writers (on the current runtime) and returns the queue's entrance.
+    pub fn start(client: Client, identity: &str, metrics: Arc<Metrics>) -> Self {
+        let (queue, receiver) = tokio::sync::mpsc::channel(QUEUE);
+        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+        let writer = Writer {
             client,
             instance: identity.to_owned(),
             sequence: Arc::new(AtomicU64::new(0)),
+            metrics,
+        };
+        for _ in 0..WRITERS {
+            let (writer, receiver) = (writer.clone(), receiver.clone());
+            tokio::spawn(async move {
+                loop {
+                    let next = receiver.lock().await.recv().await;
+                    let Some((reference, specs)) = next else {
+                        return;
+                    };
+                    // One step's events in order, by one writer.
+                    for spec in &specs {
+                        writer.publish(&reference, spec).await;
+                    }
+                }
+            });
         }
+        Events { queue }
     }
 
-    /// Records the events of one step on the application in a task of their own, in order: the
-    /// worker goes on at once. A failure is logged, never fatal: events are a courtesy, the status
-    /// is the record.
-    pub fn publish_in_background(&self, app: &SparkApplication, specs: Vec<EventSpec>) {
+    /// Records the events of one step on the application, waiting for room in the queue when the
+    /// writers are behind. A failure is logged, never fatal: events are a courtesy, the status is
+    /// the record.
+    pub async fn publish(&self, app: &SparkApplication, specs: Vec<EventSpec>) {
         if specs.is_empty() {
             return;
         }
-        let events = self.clone();
-        let reference = app.object_ref(&());
-        tokio::spawn(async move {
-            for spec in &specs {
-                events.publish(&reference, spec).await;
-            }
-        });
+        if self.queue.send((app.object_ref(&()), specs)).await.is_err() {
+            tracing::warn!("the event writers are gone; events dropped");
+        }
     }
+}
 
+impl Writer {
     async fn publish(&self, reference: &ObjectReference, spec: &EventSpec) {
         let now = jiff::Timestamp::now();
         // Unique per replica and event: the object's name, the time and a sequence number.
@@ -79,6 +114,7 @@ impl Events {
         };
         let namespace = reference.namespace.as_deref().unwrap_or("default");
         let api: Api<Event> = Api::namespaced(self.client.clone(), namespace);
+        self.metrics.write("event", "create");
         if let Err(error) = api.create(&PostParams::default(), &event).await {
             tracing::warn!(%error, reason = spec.reason, "could not record an event");
         }

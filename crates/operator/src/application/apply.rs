@@ -20,6 +20,7 @@ use sparkplane_submit::conf::LABEL_SUBMISSION_ID;
 use thiserror::Error;
 
 use crate::lifecycle::{RunObjects, SPEC_HASH_ANNOTATION, UiService};
+use crate::metrics::Metrics;
 
 /// The field manager of the operator's server-side applies.
 pub const FIELD_MANAGER: &str = "sparkplane";
@@ -45,6 +46,18 @@ impl ApplyError {
         ApplyError::Kube {
             what: what.into(),
             source,
+        }
+    }
+
+    /// Whether the API server pushed back or did not answer (429, 5xx, a transport error or a
+    /// timeout), as opposed to answering: the submission limit backs off.
+    pub fn is_overload(&self) -> bool {
+        match self {
+            ApplyError::Kube { source, .. } => match code(source) {
+                Some(code) => code == 429 || code >= 500,
+                None => true,
+            },
+            _ => false,
         }
     }
 
@@ -106,6 +119,7 @@ fn name_of<K: Resource>(obj: &K) -> String {
 /// create-if-absent. `Ok(Some(message))`: the API server refused an object.
 pub async fn create_driver(
     client: &Client,
+    metrics: &Metrics,
     namespace: &str,
     plan: &mut SubmissionPlan,
 ) -> Result<Option<String>, ApplyError> {
@@ -120,6 +134,7 @@ pub async fn create_driver(
     if let Some(cm) = &plan.prometheus_config_map {
         let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
         let name = name_of(cm);
+        metrics.write("configmap", "apply");
         match api.patch(&name, &apply, &Patch::Apply(cm)).await {
             Ok(_) => {}
             Err(e) if is_rejection(&e) => {
@@ -132,9 +147,11 @@ pub async fn create_driver(
             Err(e) => return Err(ApplyError::kube(what("configmap", &name), e)),
         }
     }
+    metrics.write("pod", "create");
     let uid = match create_if_absent(&pods, &plan.driver_pod).await {
         Ok(Created::New(pod)) => pod.metadata.uid,
         Ok(Created::Existed) => {
+            metrics.driver_conflicts.inc();
             let pod = pods
                 .get(&driver_name)
                 .await
@@ -189,11 +206,12 @@ pub async fn create_driver(
     // The driver's objects only need its uid, not each other: created at once.
     let mut creates: Vec<BoxFuture<'_, Result<Option<String>, ApplyError>>> = Vec::new();
     for cm in &plan.config_maps {
-        creates.push(create_owned(client, namespace, "configmap", cm).boxed());
+        creates.push(create_owned(client, metrics, namespace, "configmap", cm).boxed());
     }
-    creates.push(create_owned(client, namespace, "service", &plan.driver_service).boxed());
+    creates.push(create_owned(client, metrics, namespace, "service", &plan.driver_service).boxed());
     for claim in &plan.claims {
-        creates.push(create_owned(client, namespace, "persistentvolumeclaim", claim).boxed());
+        creates
+            .push(create_owned(client, metrics, namespace, "persistentvolumeclaim", claim).boxed());
     }
     for outcome in futures::future::join_all(creates).await {
         if let Some(rejection) = outcome? {
@@ -206,8 +224,9 @@ pub async fn create_driver(
 /// Creates one object the driver pod owns; `Ok(Some(message))` when the API server refuses it.
 async fn create_owned<K>(
     client: &Client,
+    metrics: &Metrics,
     namespace: &str,
-    kind: &str,
+    kind: &'static str,
     obj: &K,
 ) -> Result<Option<String>, ApplyError>
 where
@@ -216,6 +235,7 @@ where
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let what = format!("creating {kind} {namespace}/{}", name_of(obj));
+    metrics.write(kind, "create");
     match create_if_absent(&api, obj).await {
         Ok(_) => Ok(None),
         Err(e) if is_rejection(&e) => Ok(Some(format!("{what}: {}", api_message(&e)))),
@@ -227,6 +247,7 @@ where
 /// made after its submission slot is given back).
 pub async fn expose_ui(
     client: &Client,
+    metrics: &Metrics,
     namespace: &str,
     plan: &SubmissionPlan,
 ) -> Result<Submitted, ApplyError> {
@@ -236,6 +257,7 @@ pub async fn expose_ui(
     let mut ui = UiService::default();
     for (i, svc) in plan.ui_services.iter().enumerate() {
         let name = name_of(svc);
+        metrics.write("service", "apply");
         match services.patch(&name, &apply, &Patch::Apply(svc)).await {
             Ok(applied) if i == 0 => {
                 ui.cluster_ip = applied.spec.and_then(|s| s.cluster_ip);
@@ -254,6 +276,7 @@ pub async fn expose_ui(
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), namespace);
     for ing in &plan.ingresses {
         let name = name_of(ing);
+        metrics.write("ingress", "apply");
         match ingresses.patch(&name, &apply, &Patch::Apply(ing)).await {
             Ok(_) => {}
             Err(e) if is_rejection(&e) => {
@@ -276,13 +299,29 @@ fn api_message(e: &kube::Error) -> String {
     }
 }
 
-async fn delete_quietly<K>(api: &Api<K>, name: &str) -> Result<(), ApplyError>
+/// Deletes `name` (only the object with `uid`, when given); gone already, or replaced by another
+/// object of the same name (the uid precondition fails), counts as done.
+async fn delete_quietly<K>(
+    api: &Api<K>,
+    metrics: &Metrics,
+    kind: &'static str,
+    name: &str,
+    uid: Option<&str>,
+) -> Result<(), ApplyError>
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
-    match api.delete(name, &DeleteParams::background()).await {
+    metrics.write(kind, "delete");
+    let params = DeleteParams {
+        preconditions: uid.map(|uid| Preconditions {
+            uid: Some(uid.to_owned()),
+            resource_version: None,
+        }),
+        ..DeleteParams::background()
+    };
+    match api.delete(name, &params).await {
         Ok(_) => Ok(()),
-        Err(e) if code(&e) == Some(404) => Ok(()),
+        Err(e) if matches!(code(&e), Some(404 | 409)) => Ok(()),
         Err(e) => Err(ApplyError::kube(format!("deleting {name}"), e)),
     }
 }
@@ -290,20 +329,21 @@ where
 /// Deletes a run's driver pod (the garbage collector takes what it owns) and the UI objects.
 pub async fn delete_run(
     client: &Client,
+    metrics: &Metrics,
     namespace: &str,
     run: &RunObjects,
 ) -> Result<(), ApplyError> {
     if let Some(pod) = &run.driver_pod {
         let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-        delete_quietly(&pods, pod).await?;
+        delete_quietly(&pods, metrics, "pod", pod, run.driver_uid.as_deref()).await?;
     }
     let services: Api<Service> = Api::namespaced(client.clone(), namespace);
     for s in &run.services {
-        delete_quietly(&services, s).await?;
+        delete_quietly(&services, metrics, "service", s, None).await?;
     }
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), namespace);
     for i in &run.ingresses {
-        delete_quietly(&ingresses, i).await?;
+        delete_quietly(&ingresses, metrics, "ingress", i, None).await?;
     }
     Ok(())
 }
@@ -312,9 +352,11 @@ pub async fn delete_run(
 /// is the precondition of the status write that follows).
 pub async fn record_spec_hash(
     api: &Api<SparkApplication>,
+    metrics: &Metrics,
     name: &str,
     hash: &str,
 ) -> Result<SparkApplication, ApplyError> {
+    metrics.write("sparkapplication", "patch");
     let patch = serde_json::json!({"metadata": {"annotations": {SPEC_HASH_ANNOTATION: hash}}});
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
@@ -325,9 +367,11 @@ pub async fn record_spec_hash(
 /// a decision taken on stale data never lands.
 pub async fn write_status(
     api: &Api<SparkApplication>,
+    metrics: &Metrics,
     app: &SparkApplication,
     status: SparkApplicationStatus,
 ) -> Result<SparkApplication, ApplyError> {
+    metrics.write("sparkapplication/status", "update");
     let name = app.metadata.name.clone().unwrap_or_default();
     let mut body = app.clone();
     body.status = Some(status);
@@ -345,8 +389,10 @@ pub async fn write_status(
 /// Deletes an application whose TTL passed, only if it is still the same object (uid).
 pub async fn delete_application(
     api: &Api<SparkApplication>,
+    metrics: &Metrics,
     app: &SparkApplication,
 ) -> Result<(), ApplyError> {
+    metrics.write("sparkapplication", "delete");
     let name = app.metadata.name.clone().unwrap_or_default();
     let dp = DeleteParams {
         preconditions: Some(Preconditions {

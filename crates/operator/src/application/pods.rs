@@ -96,6 +96,7 @@ fn summarize(pod: &Pod) -> Option<(AppKey, String, Entry)> {
     });
     let obs = PodObs {
         name: name.clone(),
+        uid: pod.metadata.uid.clone(),
         submission_id: labels.get(LABEL_SUBMISSION_ID).cloned(),
         phase: PodPhase::parse(status.and_then(|s| s.phase.as_deref())),
         terminated,

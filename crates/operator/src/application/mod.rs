@@ -1,0 +1,535 @@
+//! The SparkApplication controller: watches applications and their pods, asks the lifecycle what to
+//! do, and does it.
+//!
+//! Two kinds of work, with capacity of their own:
+//! - **tracking** (`track`): the reconciles kube-runtime runs on every change of an application or of
+//!   its pods: status writes, deletions, retries, TTL;
+//! - **submission** (`submit`): applications whose next step is a submission wait in a queue in the
+//!   order they were created (`queue`), and dedicated submitters create their drivers, as many at once
+//!   as the API server answers quickly (`limit`). A backlog of submissions never delays tracking.
+//!
+//! Writes are in `apply`, the pod index in `pods`, events (through a bounded queue) in `events`.
+
+pub mod apply;
+pub mod cache;
+pub mod events;
+pub mod limit;
+pub mod pods;
+pub mod queue;
+pub mod submit;
+pub mod track;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::channel::mpsc::UnboundedSender;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Client;
+use kube::api::ApiResource;
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use sparkplane_api::SparkApplication;
+use tokio::sync::Semaphore;
+
+use self::cache::CachedApp;
+use self::events::Events;
+use self::limit::{Aimd, Gate};
+use self::pods::PodIndex;
+use self::queue::{AppKey, SubmitQueue};
+use crate::lifecycle;
+use crate::metrics::Metrics;
+use crate::watch::{NamespaceStream, Scope, pods_api, scoped_api, without_relists};
+use kube::Resource;
+
+/// How many submissions run at once.
+#[derive(Debug, Clone, Copy)]
+pub enum Concurrency {
+    /// Always this many.
+    Fixed(usize),
+    /// Between `min` and `max`, raised while driver creations answer within `target`.
+    Adaptive {
+        min: usize,
+        max: usize,
+        target: Duration,
+    },
+}
+
+impl Concurrency {
+    fn rule(self) -> Aimd {
+        match self {
+            Concurrency::Fixed(n) => Aimd::fixed(n),
+            Concurrency::Adaptive { min, max, target } => Aimd::new(min, max, target),
+        }
+    }
+
+    /// How many submitter tasks there are: the most that may ever run at once.
+    fn submitters(self) -> usize {
+        match self {
+            Concurrency::Fixed(n) => n.max(1),
+            Concurrency::Adaptive { max, .. } => max.max(1),
+        }
+    }
+}
+
+/// What the controller is given.
+pub struct Options {
+    /// For watches (long requests).
+    pub watch_client: Client,
+    /// For every other call: with response timeouts, so that a hung call frees its worker.
+    pub client: Client,
+    pub identity: String,
+    pub settings: lifecycle::Settings,
+    pub metrics: Arc<Metrics>,
+    pub scope: Scope,
+    /// Tracking reconciles that run at once.
+    pub workers: u16,
+    pub concurrency: Concurrency,
+}
+
+/// Everything the reconciles and submitters share.
+pub struct Context {
+    pub client: Client,
+    pub apps: Store<CachedApp>,
+    pub pods: Arc<PodIndex>,
+    pub settings: lifecycle::Settings,
+    pub events: Events,
+    pub metrics: Arc<Metrics>,
+    pub scope: Scope,
+    pub queue: SubmitQueue,
+    pub gate: Gate,
+    /// Bounds the submissions finishing (UI objects, status, events) after their slot was given back.
+    pub finishers: Arc<Semaphore>,
+    /// Asks for a reconcile of an application.
+    trigger: UnboundedSender<ObjectRef<CachedApp>>,
+    pub own_writes: OwnWrites,
+    pub backoff: Backoff,
+}
+
+impl Context {
+    /// Has the application reconciled soon, from outside a reconcile (a submitter that finished).
+    pub fn reconcile(&self, key: &AppKey) {
+        let _ = self
+            .trigger
+            .unbounded_send(ObjectRef::new(&key.1).within(&key.0));
+    }
+
+    /// Has the application reconciled after `delay`.
+    pub fn reconcile_after(self: &Arc<Self>, key: AppKey, delay: Duration) {
+        let ctx = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            ctx.reconcile(&key);
+        });
+    }
+}
+
+/// The resourceVersions the operator's own writes produced, so that their echo in the watch updates
+/// the cache without starting a reconcile (a write is the end of a step, not news), and so that a
+/// reconcile that comes before the echo knows its copy is older than what was written.
+#[derive(Default)]
+pub struct OwnWrites(Mutex<HashMap<AppKey, (String, Instant)>>);
+
+/// How long a write's echo is waited for; past it (a watch that lost the event), the cache is trusted.
+const ECHO_WAIT: Duration = Duration::from_secs(5);
+
+impl OwnWrites {
+    pub fn record(&self, app: &impl Resource) {
+        let app = app.meta();
+        if let (Some(ns), Some(name), Some(rv)) = (&app.namespace, &app.name, &app.resource_version)
+        {
+            self.lock()
+                .insert((ns.clone(), name.clone()), (rv.clone(), Instant::now()));
+        }
+    }
+
+    /// Whether `app` is exactly what the operator wrote last (the entry is used up).
+    fn is_echo(&self, app: &impl Resource) -> bool {
+        let app = app.meta();
+        let (Some(ns), Some(name), Some(rv)) = (&app.namespace, &app.name, &app.resource_version)
+        else {
+            return false;
+        };
+        let mut writes = self.lock();
+        let key = (ns.clone(), name.clone());
+        if writes.get(&key).is_some_and(|(written, _)| written == rv) {
+            writes.remove(&key);
+            return true;
+        }
+        false
+    }
+
+    /// Whether a write to `key` has not come back through the watch yet (the cache is behind it).
+    pub fn pending(&self, key: &AppKey) -> bool {
+        let mut writes = self.lock();
+        match writes.get(key) {
+            Some((_, at)) if at.elapsed() < ECHO_WAIT => true,
+            Some(_) => {
+                writes.remove(key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AppKey, (String, Instant)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Per-application retry delays after API errors: exponential from half a second to a minute, with
+/// jitter so that applications failing together do not come back together.
+#[derive(Default)]
+pub struct Backoff(Mutex<HashMap<AppKey, u32>>);
+
+impl Backoff {
+    const BASE: Duration = Duration::from_millis(500);
+    const MAX: Duration = Duration::from_secs(60);
+
+    /// The delay before the next try of `key`, which just failed.
+    pub fn failed(&self, key: &AppKey) -> Duration {
+        let mut failures = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = failures.entry(key.clone()).or_default();
+        *n = n.saturating_add(1);
+        delay(key, *n)
+    }
+
+    pub fn succeeded(&self, key: &AppKey) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+}
+
+/// The `n`-th retry's delay: 2^(n-1) times the base, capped, times a jitter factor in [0.5, 1.5)
+/// drawn from the key, the attempt and the clock.
+fn delay(key: &AppKey, n: u32) -> Duration {
+    let exponential = Backoff::BASE
+        .saturating_mul(1u32 << n.saturating_sub(1).min(16))
+        .min(Backoff::MAX);
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default() as u64
+        ^ u64::from(n);
+    for byte in key.0.bytes().chain(key.1.bytes()) {
+        seed = seed
+            .wrapping_mul(0x100000001b3)
+            .wrapping_add(u64::from(byte));
+    }
+    let jitter = 0.5 + (seed % 1000) as f64 / 1000.0;
+    exponential.mul_f64(jitter)
+}
+
+/// Turns a watched object into a SparkApplication, stripped of what is never read. An object that
+/// does not parse is reported and skipped: it must not stop the watch of every other application.
+fn convert(obj: kube::api::DynamicObject, metrics: &Metrics) -> Option<CachedApp> {
+    let name = obj.metadata.name.clone().unwrap_or_default();
+    let namespace = obj.metadata.namespace.clone().unwrap_or_default();
+    let parsed = serde_json::to_value(obj).and_then(serde_json::from_value::<SparkApplication>);
+    match parsed {
+        Ok(app) => Some(CachedApp::from(app)),
+        Err(error) => {
+            metrics.malformed.inc();
+            tracing::warn!(%namespace, %name, %error, "skipping a SparkApplication that cannot be read");
+            None
+        }
+    }
+}
+
+fn convert_event(
+    ev: watcher::Event<kube::api::DynamicObject>,
+    metrics: &Metrics,
+) -> Option<watcher::Event<CachedApp>> {
+    use watcher::Event as E;
+    Some(match ev {
+        E::Apply(o) => E::Apply(convert(o, metrics)?),
+        E::InitApply(o) => E::InitApply(convert(o, metrics)?),
+        E::Delete(o) => {
+            // A deleted object only needs its identity to leave the store.
+            let metadata = o.metadata.clone();
+            E::Delete(convert(o, metrics).unwrap_or_else(|| gone_app(metadata)))
+        }
+        E::Init => E::Init,
+        E::InitDone => E::InitDone,
+    })
+}
+
+/// An application with only its identity: what leaves the store on a Delete.
+fn gone_app(metadata: ObjectMeta) -> CachedApp {
+    CachedApp::from(SparkApplication {
+        metadata,
+        spec: Default::default(),
+        status: None,
+    })
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(
+    options: Options,
+    selected_namespaces: Option<NamespaceStream>,
+    ready: Arc<AtomicBool>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let Options {
+        watch_client,
+        client,
+        identity,
+        settings,
+        metrics,
+        scope,
+        workers,
+        concurrency,
+    } = options;
+    let ar = ApiResource::erase::<SparkApplication>(&());
+    let scopes = scope.watch_scopes();
+    let (reader, mut writer) = reflector::store::<CachedApp>();
+    // The watches below send only Applies and Deletes (their relists are resolved per
+    // namespace), so the store is declared listed from the start: the controller holds its
+    // reconciles until then, and each reconcile's trigger is applied to the store before it runs.
+    writer.apply_watcher_event(&watcher::Event::Init);
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    let (trigger, triggered) = futures::channel::mpsc::unbounded();
+    let rule = concurrency.rule();
+    metrics.submission_limit.set(rule.limit() as i64);
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        apps: reader.clone(),
+        pods: Arc::new(PodIndex::new(scopes.len())),
+        settings,
+        events: Events::start(client.clone(), &identity, metrics.clone()),
+        metrics: metrics.clone(),
+        scope: scope.clone(),
+        queue: SubmitQueue::default(),
+        gate: Gate::new(rule),
+        finishers: Arc::new(Semaphore::new(2 * concurrency.submitters())),
+        trigger,
+        own_writes: OwnWrites::default(),
+        backoff: Backoff::default(),
+    });
+
+    let apps_listed = Arc::new(AtomicUsize::new(0));
+    // Each object is reduced to its cached form as it arrives, before a relist gathers its items.
+    let app_watches = scopes.iter().map(|scope| {
+        let api = scoped_api(&watch_client, scope, &ar);
+        let convert_metrics = metrics.clone();
+        let converted = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .try_filter_map(move |ev| {
+                let converted = convert_event(ev, &convert_metrics);
+                async move { Ok(converted) }
+            });
+        without_relists(
+            converted,
+            |namespace: &str, name: &str| {
+                gone_app(ObjectMeta {
+                    namespace: Some(namespace.to_owned()),
+                    name: Some(name.to_owned()),
+                    ..ObjectMeta::default()
+                })
+            },
+            apps_listed.clone(),
+        )
+        .boxed()
+    });
+    let echo_ctx = ctx.clone();
+    let app_stream = futures::stream::select_all(app_watches)
+        .map_ok(move |ev| {
+            writer.apply_watcher_event(&ev);
+            ev
+        })
+        .applied_objects()
+        // The echo of the operator's own write is in the cache now; it needs no reconcile.
+        .try_filter(move |app| {
+            let echo = echo_ctx.own_writes.is_echo(app);
+            async move { !echo }
+        });
+
+    let pod_watches = scopes.iter().map(|scope| {
+        let index = ctx.pods.clone();
+        let scope = scope.clone();
+        watcher(
+            pods_api(&watch_client, &scope),
+            watcher::Config::default().labels(pods::SELECTOR),
+        )
+        .default_backoff()
+        .map_ok(move |ev| {
+            index.apply(&scope, &ev);
+            ev
+        })
+        .touched_objects()
+        .boxed()
+    });
+    let pod_stream = futures::stream::select_all(pod_watches);
+
+    let mut controller = Controller::for_stream(app_stream, reader.clone())
+        .with_config(ControllerConfig::default().concurrency(workers.max(1)))
+        .watches_stream(pod_stream, |pod| {
+            pods::app_key(&pod).map(|(ns, app)| ObjectRef::<CachedApp>::new(&app).within(&ns))
+        })
+        .reconcile_on(triggered);
+    if let Some(namespaces) = selected_namespaces {
+        // A namespace that starts matching the selector brings its applications in. The trigger is
+        // the stream that feeds the Scope's store, so the store knows the namespace before its
+        // applications are reconciled.
+        let apps = reader.clone();
+        controller = controller.watches_stream(namespaces, move |ns: Namespace| {
+            let name = ns.metadata.name.unwrap_or_default();
+            apps.state()
+                .into_iter()
+                .filter(|a| a.metadata.namespace.as_deref() == Some(name.as_str()))
+                .map(|a| ObjectRef::from_obj(&*a))
+                .collect::<Vec<_>>()
+        });
+    }
+
+    // The cache-wide gauges, refreshed on a timer rather than per reconcile.
+    let snapshot_ctx = ctx.clone();
+    let gauges = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            let ctx = &snapshot_ctx;
+            let apps = ctx.apps.state();
+            ctx.metrics.snapshot(
+                apps.iter()
+                    .filter(|a| {
+                        ctx.scope
+                            .allows(a.metadata.namespace.as_deref().unwrap_or_default())
+                    })
+                    .map(|a| a.status.as_ref()),
+            );
+        }
+    });
+
+    let pods_index = ctx.pods.clone();
+    let readiness = tokio::spawn(async move {
+        while !(apps_listed.load(Ordering::Relaxed) >= scopes.len() && pods_index.is_ready()) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        ready.store(true, Ordering::Relaxed);
+        tracing::info!("caches filled");
+    });
+
+    let submitters: Vec<_> = (0..concurrency.submitters())
+        .map(|_| tokio::spawn(submit::submitter(ctx.clone())))
+        .collect();
+
+    controller
+        .graceful_shutdown_on(shutdown)
+        .run(track::reconcile, track::error_policy, ctx)
+        .for_each(|_| async {})
+        .await;
+    for task in submitters {
+        task.abort();
+    }
+    gauges.abort();
+    readiness.abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::api::DynamicObject;
+
+    fn object(value: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(value).expect("object")
+    }
+
+    fn app(name: &str, rv: &str) -> SparkApplication {
+        let mut app = SparkApplication {
+            metadata: Default::default(),
+            spec: Default::default(),
+            status: None,
+        };
+        app.metadata.namespace = Some("ns".into());
+        app.metadata.name = Some(name.into());
+        app.metadata.resource_version = Some(rv.into());
+        app
+    }
+
+    #[test]
+    fn only_the_exact_echo_of_an_own_write_is_skipped_and_only_once() {
+        let writes = OwnWrites::default();
+        writes.record(&app("a", "10"));
+        assert!(!writes.is_echo(&app("a", "9")), "an older version is news");
+        assert!(
+            !writes.is_echo(&app("b", "10")),
+            "another application is news"
+        );
+        assert!(
+            writes.pending(&("ns".into(), "a".into())),
+            "the cache is behind the write"
+        );
+        assert!(writes.is_echo(&app("a", "10")));
+        assert!(!writes.pending(&("ns".into(), "a".into())), "caught up");
+        assert!(
+            !writes.is_echo(&app("a", "10")),
+            "a second delivery is news"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_a_minute_and_resets() {
+        let backoff = Backoff::default();
+        let key: AppKey = ("ns".into(), "a".into());
+        let delays: Vec<Duration> = (0..12).map(|_| backoff.failed(&key)).collect();
+        for (n, d) in delays.iter().enumerate() {
+            let nominal = Backoff::BASE
+                .saturating_mul(1 << n.min(16) as u32)
+                .min(Backoff::MAX);
+            assert!(
+                *d >= nominal.mul_f64(0.5) && *d < nominal.mul_f64(1.5),
+                "retry {n}: {d:?} not within jitter of {nominal:?}"
+            );
+        }
+        assert!(delays[11] <= Backoff::MAX.mul_f64(1.5));
+        backoff.succeeded(&key);
+        assert!(
+            backoff.failed(&key) < Backoff::BASE.mul_f64(1.5),
+            "reset after success"
+        );
+    }
+
+    #[test]
+    fn a_malformed_application_is_skipped_and_still_leaves_the_store() {
+        let metrics = Metrics::new();
+        // Unreadable: a state no version of the API has.
+        let bad = object(serde_json::json!({
+            "apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
+            "metadata": {"name": "bad", "namespace": "ns",
+                "managedFields": [{"manager": "kubectl"}]},
+            "spec": {"sparkVersion": "4.0.4", "mainApplicationFile": "x", "driver": {}, "executor": {}},
+            "status": {"applicationState": {"state": "EXPLODED"}}
+        }));
+        assert!(convert_event(watcher::Event::Apply(bad.clone()), &metrics).is_none());
+        assert!(convert_event(watcher::Event::InitApply(bad.clone()), &metrics).is_none());
+        assert_eq!(metrics.malformed.get(), 2);
+        match convert_event(watcher::Event::Delete(bad), &metrics) {
+            Some(watcher::Event::Delete(app)) => {
+                assert_eq!(app.metadata.name.as_deref(), Some("bad"));
+            }
+            other => panic!("expected a deletion, got {other:?}"),
+        }
+
+        let mut good = object(serde_json::json!({
+            "apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
+            "metadata": {"name": "good", "namespace": "ns",
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "keep": "me"}},
+            "spec": {"sparkVersion": "4.0.4", "mainApplicationFile": "x", "driver": {}, "executor": {}}
+        }));
+        good.metadata.managed_fields = Some(vec![Default::default()]);
+        let Some(watcher::Event::Apply(app)) = convert_event(watcher::Event::Apply(good), &metrics)
+        else {
+            panic!("a readable application passes");
+        };
+        let app = app.app().expect("decodes");
+        assert_eq!(app.metadata.managed_fields, None, "stripped");
+        assert_eq!(
+            app.metadata.annotations,
+            Some([("keep".to_string(), "me".to_string())].into())
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! Tracking: the reconcile of one application. It asks the lifecycle what follows from the
+//! application and its pods; a submission goes to the submission queue, everything else (deleting a
+//! run, writing the status, events, TTL) is done here. An application in the submission queue is the
+//! submitters' until they are done with it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use kube::Api;
+use kube::runtime::controller::Action;
+use sparkplane_api::SparkApplication;
+use thiserror::Error;
+use tracing::Instrument;
+
+use super::Context;
+use super::apply::{self, ApplyError};
+use super::cache::CachedApp;
+use super::queue::AppKey;
+use crate::lifecycle::{self, Decision};
+use crate::metrics::ResultLabel;
+
+#[derive(Debug, Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error("the application has no namespace or name")]
+    Unnamed,
+    #[error("the cached application cannot be decoded: {0}")]
+    Cache(#[from] serde_json::Error),
+}
+
+/// How soon to look again after a lost race (a status write on a stale read).
+const CONFLICT_REQUEUE: Duration = Duration::from_millis(300);
+/// How soon to look again when the cache is behind the operator's own write.
+const ECHO_REQUEUE: Duration = Duration::from_millis(50);
+
+fn key_of(metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Option<AppKey> {
+    Some((metadata.namespace.clone()?, metadata.name.clone()?))
+}
+
+pub fn error_policy(app: Arc<CachedApp>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    let delay = key_of(&app.metadata)
+        .map(|key| ctx.backoff.failed(&key))
+        .unwrap_or(Duration::from_secs(5));
+    tracing::warn!(
+        namespace = app.metadata.namespace.as_deref().unwrap_or_default(),
+        name = app.metadata.name.as_deref().unwrap_or_default(),
+        %error,
+        retry_in = ?delay,
+        "reconcile failed; retrying"
+    );
+    Action::requeue(delay)
+}
+
+struct InFlight<'a>(&'a crate::metrics::Metrics);
+
+impl<'a> InFlight<'a> {
+    fn new(m: &'a crate::metrics::Metrics) -> Self {
+        m.in_flight.inc();
+        InFlight(m)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}
+
+pub async fn reconcile(
+    cached: Arc<CachedApp>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let app = cached.app()?;
+    let namespace = app.metadata.namespace.clone().unwrap_or_default();
+    let name = app.metadata.name.clone().unwrap_or_default();
+    let span = tracing::info_span!("reconcile", %namespace, %name);
+    async move {
+        if !ctx.scope.allows(&namespace) {
+            return Ok(Action::await_change());
+        }
+        // Until the first pod list is in, a missing driver means nothing: wait for it.
+        if !ctx.pods.is_ready() {
+            return Ok(Action::requeue(Duration::from_millis(200)));
+        }
+        let _in_flight = InFlight::new(&ctx.metrics);
+        let started = Instant::now();
+        let result = reconcile_app(&app, &ctx).await;
+        ctx.metrics
+            .reconcile_duration
+            .observe(started.elapsed().as_secs_f64());
+        let label = match &result {
+            Ok(_) => "ok",
+            Err(ReconcileError::Apply(e)) => e.category(),
+            Err(_) => "error",
+        };
+        ctx.metrics
+            .reconciles
+            .get_or_create(&ResultLabel {
+                result: label.into(),
+            })
+            .inc();
+        if result.is_ok() {
+            ctx.backoff.succeeded(&(namespace, name));
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+async fn reconcile_app(app: &SparkApplication, ctx: &Context) -> Result<Action, ReconcileError> {
+    let key = key_of(&app.metadata).ok_or(ReconcileError::Unnamed)?;
+    if app.metadata.deletion_timestamp.is_some() {
+        ctx.queue.remove(&key);
+    }
+    // Waiting for, or in, a submission: the submitters write its status; they ask for a reconcile
+    // when they are done.
+    if ctx.queue.holds(&key) {
+        return Ok(Action::await_change());
+    }
+    // The cache has not caught up with the operator's own last write: deciding now would act on
+    // the state before it. Its echo starts no reconcile, so look again shortly.
+    if ctx.own_writes.pending(&key) {
+        return Ok(Action::requeue(ECHO_REQUEUE));
+    }
+    let observed = observe(app, ctx);
+    let now = Timestamp::now();
+    let decision = lifecycle::settle(
+        app,
+        lifecycle::decide(app, &observed, now, &ctx.settings),
+        &observed,
+        now,
+        &ctx.settings,
+    );
+    if decision.submits() {
+        let created = app
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map_or(now, |t| t.0);
+        ctx.queue.push(key, created);
+        ctx.metrics
+            .submissions_waiting
+            .set(ctx.queue.waiting() as i64);
+        return Ok(Action::await_change());
+    }
+    execute(app, decision, ctx, now).await
+}
+
+/// The application's pods as the lifecycle sees them.
+pub fn observe(app: &SparkApplication, ctx: &Context) -> lifecycle::Observed {
+    let driver_name = app
+        .status
+        .as_ref()
+        .and_then(|s| s.driver_info.pod_name.clone())
+        .unwrap_or_else(|| app.driver_pod_name());
+    ctx.pods.observed(
+        app.metadata.namespace.as_deref().unwrap_or_default(),
+        app.metadata.name.as_deref().unwrap_or_default(),
+        &driver_name,
+    )
+}
+
+/// Does a decision that submits nothing: its actions in order, then its status (a write that only
+/// lands on the application as it was read), then its events.
+async fn execute(
+    app: &SparkApplication,
+    mut decision: Decision,
+    ctx: &Context,
+    now: Timestamp,
+) -> Result<Action, ReconcileError> {
+    let namespace = app.metadata.namespace.clone().unwrap_or_default();
+    let name = app.metadata.name.clone().unwrap_or_default();
+    let api: Api<SparkApplication> = Api::namespaced(ctx.client.clone(), &namespace);
+    let mut current = app.clone();
+    for action in std::mem::take(&mut decision.actions) {
+        match action {
+            lifecycle::Action::RecordSpecHash(hash) => {
+                let updated = apply::record_spec_hash(&api, &ctx.metrics, &name, &hash).await?;
+                if updated.status != current.status {
+                    // Someone wrote the status since the read: decide again on fresh data.
+                    return Ok(Action::requeue(CONFLICT_REQUEUE));
+                }
+                current.metadata.resource_version = updated.metadata.resource_version;
+                current.metadata.annotations = updated.metadata.annotations;
+            }
+            lifecycle::Action::DeleteRun(run) => {
+                apply::delete_run(&ctx.client, &ctx.metrics, &namespace, &run).await?;
+            }
+            lifecycle::Action::DeleteApplication => {
+                tracing::info!("timeToLiveSeconds passed; deleting the application");
+                apply::delete_application(&api, &ctx.metrics, &current).await?;
+                return Ok(Action::await_change());
+            }
+            lifecycle::Action::Submit { .. } => {
+                // Submissions go through the queue (reconcile_app); a decision never mixes them in.
+                tracing::error!("a submission reached tracking; it is left to the queue");
+            }
+        }
+    }
+    let mut wrote = false;
+    if let Some(status) = decision.status {
+        match write_status(ctx, &api, &current, status, now).await {
+            Ok(written) => {
+                current = written;
+                wrote = true;
+            }
+            Err(ApplyError::Conflict(_)) => return Ok(Action::requeue(CONFLICT_REQUEUE)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    ctx.events
+        .publish(&current, std::mem::take(&mut decision.events))
+        .await;
+    Ok(match decision.requeue_after {
+        Some(after) => Action::requeue(after),
+        // The write's echo starts no reconcile: a state whose next step follows at once (PENDING_RERUN
+        // submits, SUSPENDING deletes) is looked at again now; a state with nothing to do then waits.
+        None if wrote => Action::requeue(Duration::ZERO),
+        None => Action::await_change(),
+    })
+}
+
+/// Writes a status (conflict-safe), records the write so that its echo starts no reconcile, logs a
+/// state change and updates the metrics. Returns the application as written.
+pub async fn write_status(
+    ctx: &Context,
+    api: &Api<SparkApplication>,
+    app: &SparkApplication,
+    status: sparkplane_api::SparkApplicationStatus,
+    now: Timestamp,
+) -> Result<SparkApplication, ApplyError> {
+    let old = app.status.clone().unwrap_or_default();
+    let written = apply::write_status(api, &ctx.metrics, app, status.clone()).await?;
+    ctx.own_writes.record(&written);
+    if old.application_state.state != status.application_state.state {
+        tracing::info!(
+            from = ?old.application_state.state,
+            to = ?status.application_state.state,
+            error = status.application_state.error_message.as_deref().unwrap_or_default(),
+            "state changed"
+        );
+    }
+    let created = app.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    ctx.metrics.transition(&old, &status, created, now);
+    Ok(written)
+}
