@@ -404,29 +404,65 @@ pub async fn run(
         }
     });
 
-    let pods_index = ctx.pods.clone();
-    let readiness = tokio::spawn(async move {
-        while !(apps_listed.load(Ordering::Relaxed) >= scopes.len() && pods_index.is_ready()) {
+    // Once the caches are filled, the applications never submitted go in line oldest first, all at
+    // once; then the submitters start. Otherwise the first reconciles of the initial list (in name
+    // order, several at once) would decide who goes first.
+    let start_ctx = ctx.clone();
+    let submitters_count = concurrency.submitters();
+    let starting = tokio::spawn(async move {
+        let ctx = start_ctx;
+        while !(apps_listed.load(Ordering::Relaxed) >= scopes.len() && ctx.pods.is_ready()) {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         ready.store(true, Ordering::Relaxed);
-        tracing::info!("caches filled");
+        let queued = queue_new_applications(&ctx);
+        tracing::info!(queued, "caches filled");
+        let submitters: Vec<_> = (0..submitters_count)
+            .map(|_| tokio::spawn(submit::submitter(ctx.clone())))
+            .collect();
+        futures::future::join_all(submitters).await;
     });
-
-    let submitters: Vec<_> = (0..concurrency.submitters())
-        .map(|_| tokio::spawn(submit::submitter(ctx.clone())))
-        .collect();
 
     controller
         .graceful_shutdown_on(shutdown)
         .run(track::reconcile, track::error_policy, ctx)
         .for_each(|_| async {})
         .await;
-    for task in submitters {
-        task.abort();
-    }
+    starting.abort();
     gauges.abort();
-    readiness.abort();
+}
+
+/// Puts every application in scope that was never submitted (no state yet) in the submission queue,
+/// oldest first. Returns how many.
+fn queue_new_applications(ctx: &Context) -> usize {
+    let mut new: Vec<(jiff::Timestamp, AppKey)> = ctx
+        .apps
+        .state()
+        .iter()
+        .filter(|app| {
+            app.metadata.deletion_timestamp.is_none()
+                && app.status.as_ref().is_none_or(|s| {
+                    s.application_state.state == sparkplane_api::v1beta2::ApplicationStateType::New
+                })
+        })
+        .filter_map(|app| {
+            let namespace = app.metadata.namespace.clone()?;
+            if !ctx.scope.allows(&namespace) {
+                return None;
+            }
+            let created = app.metadata.creation_timestamp.as_ref()?.0;
+            Some((created, (namespace, app.metadata.name.clone()?)))
+        })
+        .collect();
+    new.sort();
+    let count = new.len();
+    for (created, key) in new {
+        ctx.queue.push(key, created);
+    }
+    ctx.metrics
+        .submissions_waiting
+        .set(ctx.queue.waiting() as i64);
+    count
 }
 
 #[cfg(test)]
