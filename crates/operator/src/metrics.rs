@@ -337,7 +337,9 @@ impl Metrics {
         }
         if to == State::Running && from != State::Running {
             self.running_count.inc();
+            // The first run's start, once: not again when it comes back from UNKNOWN.
             if new.execution_attempts == Some(1)
+                && matches!(from, State::New | State::Submitted)
                 && let Some(s) = secs(created)
             {
                 self.start_latency.observe(s);
@@ -424,6 +426,11 @@ mod tests {
         done.executor_state = Some([("e1".into(), ExecutorState::Completed)].into());
         m.transition(&running, &done, created, now);
         let text = m.encode();
+        // A driver that goes UNKNOWN and comes back is not a second start.
+        let unknown = status(State::Unknown, 1);
+        m.transition(&running, &unknown, created, now);
+        m.transition(&unknown, &running, created, now);
+        m.transition(&running, &done, created, now);
         for line in [
             "spark_application_count 1",
             "spark_application_submit_count 1",

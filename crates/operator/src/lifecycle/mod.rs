@@ -493,7 +493,6 @@ fn invalidate(
     }
 }
 
-/// How long until the application's TTL expires (zero: now); None without a TTL.
 /// FAILED, for good: the Warning event quotes the error message (or `fallback`), and the TTL clock
 /// starts from the termination time the caller set.
 fn fail(
@@ -523,6 +522,7 @@ fn fail(
     }
 }
 
+/// How long until the application's TTL expires (zero: now); None without a TTL.
 fn ttl_wait(
     app: &SparkApplication,
     status: &SparkApplicationStatus,
