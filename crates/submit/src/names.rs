@@ -22,43 +22,75 @@ pub enum NameError {
     InvalidPodName { field: String, value: String },
 }
 
-/// The identifiers Spark draws at random for a submission, derived here from uid and attempt.
+/// The hash of everything in a spec whose change means a new run: all but `suspend` and
+/// `timeToLiveSeconds`. The submission id carries it, so a run records the spec it was built from.
+pub fn spec_hash(spec: &sparkplane_api::SparkApplicationSpec) -> String {
+    let mut spec = spec.clone();
+    spec.suspend = None;
+    spec.time_to_live_seconds = None;
+    // Serialising a typed spec cannot fail (string keys only); an empty input still hashes.
+    let bytes = serde_json::to_vec(&spec).unwrap_or_default();
+    hex_string(&Sha256::digest(&bytes)[..12])
+}
+
+/// The identifiers Spark draws at random for a submission, derived here from uid and attempt (and,
+/// for the submission id, the spec's hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ids {
     /// `spark-` and 32 hex digits, as Spark's `getKubernetesAppId`.
     pub app_id: String,
     /// 16 hex digits, the shape of Spark's `uniqueID` (6 random + 10 time digits).
     pub unique_id: String,
-    /// A UUID, as Kubeflow's per-submission id.
+    /// A UUID, as Kubeflow's per-submission id: version 8 (a vendor's own), derived from the uid, the
+    /// attempt and the spec's hash, so that it tells which spec a run was submitted with.
     pub submission_id: String,
     /// A UUID for the default local dir `/var/data/spark-<uuid>`.
     pub local_dir_uuid: String,
 }
 
 impl Ids {
-    pub fn derive(uid: &str, attempt: u32) -> Result<Self, NameError> {
+    pub fn derive(uid: &str, attempt: u32, spec_hash: &str) -> Result<Self, NameError> {
         if uid.trim().is_empty() {
             return Err(NameError::MissingUid);
         }
-        let hex = |purpose: &str| -> String {
-            let mut h = Sha256::new();
-            h.update(uid.as_bytes());
-            h.update([0]);
-            h.update(attempt.to_be_bytes());
-            h.update([0]);
-            h.update(purpose.as_bytes());
-            hex_string(&h.finalize())
-        };
+        let hex = |purpose: &str| derived_hex(uid, attempt, purpose);
         let app = hex("app-id");
-        let sub = hex("submission-id");
         let dir = hex("local-dir");
         Ok(Ids {
             app_id: format!("spark-{}", &app[..32]),
             unique_id: hex("unique-id")[..16].to_owned(),
-            submission_id: uuid_shape(&sub),
-            local_dir_uuid: uuid_shape(&dir),
+            submission_id: submission_id(uid, attempt, spec_hash),
+            local_dir_uuid: uuid_shape(&dir, '4'),
         })
     }
+}
+
+/// 64 hex digits from the uid, the attempt and what they are for.
+fn derived_hex(uid: &str, attempt: u32, purpose: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(uid.as_bytes());
+    h.update([0]);
+    h.update(attempt.to_be_bytes());
+    h.update([0]);
+    h.update(purpose.as_bytes());
+    hex_string(&h.finalize())
+}
+
+/// The submission id of `attempt` of the application `uid` with the spec of `spec_hash`.
+pub fn submission_id(uid: &str, attempt: u32, spec_hash: &str) -> String {
+    uuid_shape(
+        &derived_hex(uid, attempt, &format!("submission-id\0{spec_hash}")),
+        SUBMISSION_ID_VERSION,
+    )
+}
+
+/// The UUID version of the submission ids derived here (8: a vendor's own layout). Others (random
+/// version-4 ids of Kubeflow's submissions, or of older Sparkplane releases) carry no spec hash.
+const SUBMISSION_ID_VERSION: char = '8';
+
+/// Whether `id` is a submission id derived here, which carries its spec's hash.
+pub fn is_derived_submission_id(id: &str) -> bool {
+    id.len() == 36 && id.as_bytes()[14] == SUBMISSION_ID_VERSION as u8
 }
 
 fn hex_string(bytes: &[u8]) -> String {
@@ -71,10 +103,10 @@ fn hex_string(bytes: &[u8]) -> String {
     out
 }
 
-/// 32 hex digits laid out as a version-4-shaped UUID.
-fn uuid_shape(hex: &str) -> String {
+/// 32 hex digits laid out as a UUID of `version`.
+fn uuid_shape(hex: &str, version: char) -> String {
     format!(
-        "{}-{}-4{}-{}{}-{}",
+        "{}-{}-{version}{}-{}{}-{}",
         &hex[0..8],
         &hex[8..12],
         &hex[13..16],
@@ -234,9 +266,9 @@ mod tests {
 
     #[test]
     fn ids_are_deterministic_and_change_per_attempt() {
-        let a = Ids::derive(UID, 1).expect("ids");
-        assert_eq!(a, Ids::derive(UID, 1).expect("ids"));
-        let b = Ids::derive(UID, 2).expect("ids");
+        let a = Ids::derive(UID, 1, "h").expect("ids");
+        assert_eq!(a, Ids::derive(UID, 1, "h").expect("ids"));
+        let b = Ids::derive(UID, 2, "h").expect("ids");
         assert_ne!(a.app_id, b.app_id);
         assert_ne!(a.unique_id, b.unique_id);
         assert_ne!(a.submission_id, b.submission_id);
@@ -244,17 +276,51 @@ mod tests {
         assert!(a.app_id.starts_with("spark-"));
         assert_eq!(a.unique_id.len(), 16);
         assert_eq!(a.submission_id.len(), 36);
-        assert_eq!(a.submission_id.as_bytes()[14], b'4');
+        assert_eq!(a.submission_id.as_bytes()[14], b'8');
+        assert_eq!(a.local_dir_uuid.as_bytes()[14], b'4');
         assert!(matches!(
             a.submission_id.as_bytes()[19],
             b'8' | b'9' | b'a' | b'b'
         ));
-        assert_ne!(a.app_id, Ids::derive("another-uid", 1).expect("ids").app_id);
+        assert_ne!(
+            a.app_id,
+            Ids::derive("another-uid", 1, "h").expect("ids").app_id
+        );
+    }
+
+    #[test]
+    fn only_the_submission_id_tells_the_spec() {
+        let a = Ids::derive(UID, 1, "spec-a").expect("ids");
+        let b = Ids::derive(UID, 1, "spec-b").expect("ids");
+        assert_ne!(a.submission_id, b.submission_id);
+        assert_eq!(a.submission_id, submission_id(UID, 1, "spec-a"));
+        // The objects' names stay those of the attempt.
+        assert_eq!(
+            (&a.app_id, &a.unique_id, &a.local_dir_uuid),
+            (&b.app_id, &b.unique_id, &b.local_dir_uuid)
+        );
+        assert!(is_derived_submission_id(&a.submission_id));
+        // Kubeflow's random ids (and older Sparkplane's) are version 4.
+        assert!(!is_derived_submission_id(
+            "3f1c2e4a-0f3d-4c1e-9a2b-5d6e7f8a9b0c"
+        ));
+        assert!(!is_derived_submission_id("not-a-uuid"));
+    }
+
+    #[test]
+    fn the_spec_hash_ignores_suspend_and_time_to_live_only() {
+        let mut spec = sparkplane_api::SparkApplicationSpec::default();
+        let base = spec_hash(&spec);
+        spec.suspend = Some(true);
+        spec.time_to_live_seconds = Some(60);
+        assert_eq!(spec_hash(&spec), base);
+        spec.arguments = Some(vec!["1".into()]);
+        assert_ne!(spec_hash(&spec), base);
     }
 
     #[test]
     fn missing_uid_is_an_error() {
-        assert_eq!(Ids::derive(" ", 1), Err(NameError::MissingUid));
+        assert_eq!(Ids::derive(" ", 1, "h"), Err(NameError::MissingUid));
     }
 
     #[test]

@@ -163,7 +163,7 @@ pub fn build(
 ) -> Result<SubmissionPlan, PlanError> {
     let version = SparkVersion::parse("spec.sparkVersion", &app.spec.spark_version)?;
     let uid = app.metadata.uid.as_deref().unwrap_or_default();
-    let ids = Ids::derive(uid, attempt.0)?;
+    let ids = Ids::derive(uid, attempt.0, &names::spec_hash(&app.spec))?;
     let name = app.metadata.name.as_deref().ok_or(ConfError::MissingName)?;
     let namespace = app
         .metadata

@@ -73,15 +73,23 @@ async fn submit(ctx: &Arc<Context>, key: &AppKey) -> Outcome {
                     Err(error) => return give_up(ctx, key, Some(error)),
                 }
             }
-            lifecycle::Action::Submit { plan, attempt } => submission = Some((plan, attempt)),
+            lifecycle::Action::Submit { attempt } => submission = Some(attempt),
             other => {
                 tracing::error!(action = ?other, "a submission decision with another action; left to tracking");
                 return give_up(ctx, key, None);
             }
         }
     }
-    let Some((mut plan, attempt)) = submission else {
+    let Some(attempt) = submission else {
         return give_up(ctx, key, None);
+    };
+    // The plan is built here, once, from the application as it is now.
+    let mut plan = match lifecycle::plan(&current, attempt, now, &ctx.settings) {
+        Ok(plan) => Box::new(plan),
+        Err(refused) => {
+            refuse(ctx, key, &current, *refused, now).await;
+            return Outcome::Answered(std::time::Duration::ZERO);
+        }
     };
     ctx.metrics.submissions_in_flight.inc();
     let started = Instant::now();
@@ -108,6 +116,30 @@ async fn submit(ctx: &Arc<Context>, key: &AppKey) -> Outcome {
     let span = tracing::info_span!("submission", namespace = %key.0, name = %key.1, attempt);
     tokio::spawn(finisher.run(created, permit).instrument(span));
     outcome
+}
+
+/// Records that Spark's rules refuse the application (its status and events), and lets it go.
+async fn refuse(
+    ctx: &Arc<Context>,
+    key: &AppKey,
+    app: &SparkApplication,
+    refused: Decision,
+    now: Timestamp,
+) {
+    let api: Api<SparkApplication> = Api::namespaced(ctx.client.clone(), &key.0);
+    let written = match refused.status {
+        Some(status) => match write_status(ctx, &api, app, status, now).await {
+            Ok(written) => written,
+            Err(error) => {
+                give_up(ctx, key, Some(error));
+                return;
+            }
+        },
+        None => app.clone(),
+    };
+    ctx.queue.done(key);
+    ctx.reconcile(key);
+    ctx.events.publish(&written, refused.events).await;
 }
 
 /// Leaves a submission for later: out of the queue, tracked again after a backoff when an API call

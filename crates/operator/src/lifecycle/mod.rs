@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use sha2::{Digest, Sha256};
 use sparkplane_api::v1beta2::{ApplicationStateType as State, DriverInfo};
 use sparkplane_api::{SparkApplication, SparkApplicationSpec, SparkApplicationStatus};
+use sparkplane_submit::names;
 use sparkplane_submit::{Attempt, SubmissionPlan};
 
 mod executors;
@@ -25,8 +25,10 @@ mod tests;
 pub use restart::{retry_due, should_retry};
 pub use settle::settle;
 
-/// The annotation that holds the hash of the spec the current run was submitted with, so a spec
-/// change is noticed after a restart of the operator too (the status has no room for it).
+/// The annotation that holds the hash of the spec of the current run where no submission id of
+/// Sparkplane's carries it: applications that ended without being submitted (an invalid spec, every
+/// submission refused), runs adopted from Kubeflow, and runs of older releases, which wrote it before
+/// every submission. A run submitted now records its spec in its submission id instead, at no cost.
 pub const SPEC_HASH_ANNOTATION: &str = "sparkplane.io/spec-hash";
 
 /// What shapes decisions, besides the application.
@@ -149,9 +151,10 @@ pub struct RunObjects {
 pub enum Action {
     /// Write [`SPEC_HASH_ANNOTATION`] on the application.
     RecordSpecHash(String),
-    /// Create the plan's objects (if absent), then report with [`submitted`] or [`submission_failed`].
+    /// Submit `attempt`: build its plan ([`plan`]), create its objects (if absent), then report with
+    /// [`submitted`] or [`submission_failed`]. The spec is valid; the plan is built by whoever
+    /// submits, from the application as it is then.
     Submit {
-        plan: Box<SubmissionPlan>,
         attempt: u32,
     },
     DeleteRun(RunObjects),
@@ -184,15 +187,28 @@ pub fn is_terminal(state: State) -> bool {
     matches!(state, State::Completed | State::Failed)
 }
 
-/// The hash of everything in the spec whose change means a rerun (all but suspend and TTL).
+/// The hash of everything in the spec whose change means a rerun (all but suspend and TTL), as the
+/// annotation holds it.
 pub fn spec_hash(spec: &SparkApplicationSpec) -> String {
-    let mut spec = spec.clone();
-    spec.suspend = None;
-    spec.time_to_live_seconds = None;
-    // Serialising a typed spec cannot fail (string keys only); an empty input still hashes.
-    let bytes = serde_json::to_vec(&spec).unwrap_or_default();
-    let digest = Sha256::digest(&bytes);
-    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+    names::spec_hash(spec)
+}
+
+/// Whether the run recorded in the status was submitted with another spec than the current one:
+/// its submission id is one Sparkplane derived, and no attempt of this application with the current
+/// spec gives it. `None` when the status holds no such id (nothing to compare).
+fn submitted_with_another_spec(
+    app: &SparkApplication,
+    status: &SparkApplicationStatus,
+) -> Option<bool> {
+    let id = status.submission_id.as_deref()?;
+    if !names::is_derived_submission_id(id) {
+        return None;
+    }
+    let uid = app.metadata.uid.as_deref()?;
+    let attempts = u32::try_from(status.submission_attempts.unwrap_or(0)).unwrap_or(0);
+    // Plans are built from the defaulted spec, and so is the hash their submission id carries.
+    let hash = names::spec_hash(&defaulted(app).spec);
+    Some(!(1..=attempts.max(1)).any(|attempt| names::submission_id(uid, attempt, &hash) == id))
 }
 
 fn name(app: &SparkApplication) -> &str {
@@ -240,15 +256,18 @@ pub fn decide(
             | State::Resuming
     );
     if has_run {
-        match recorded {
-            Some(r) if *r != hash => return invalidate(app, status, observed),
-            // An application from before this operator (or a lost annotation): adopt its spec.
-            None => {
+        match (recorded, submitted_with_another_spec(app, &status)) {
+            (Some(r), _) if *r != hash => return invalidate(app, status, observed),
+            (Some(_), _) => {}
+            (None, Some(true)) => return invalidate(app, status, observed),
+            (None, Some(false)) => {}
+            // A run no submission id of ours describes (adopted from Kubeflow, or ended unsubmitted
+            // under an older release): adopt the spec it has.
+            (None, None) => {
                 let mut d = step(app, status, observed, now, settings);
                 d.actions.insert(0, Action::RecordSpecHash(hash));
                 return d;
             }
-            Some(_) => {}
         }
     }
     step(app, status, observed, now, settings)
@@ -565,7 +584,8 @@ pub fn defaulted(app: &SparkApplication) -> SparkApplication {
     app
 }
 
-/// The next submission: validate, wait for the last run's driver to be gone, build the plan.
+/// The next submission: validate, wait for the last run's driver to be gone, then submit (the plan is
+/// built by the submitter, with [`plan`]).
 fn submit(
     app: &SparkApplication,
     status: &SparkApplicationStatus,
@@ -573,35 +593,20 @@ fn submit(
     now: Timestamp,
     settings: &Settings,
 ) -> Decision {
-    let hash = spec_hash(&app.spec);
-    let record = |actions: &mut Vec<Action>| {
-        let recorded = app
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(SPEC_HASH_ANNOTATION));
-        if recorded != Some(&hash) {
-            actions.insert(0, Action::RecordSpecHash(hash.clone()));
-        }
-    };
     let app_d = defaulted(app);
     if let Err(invalid) = sparkplane_api::validate::spark_application(&app_d) {
         // Retrying cannot fix a spec: fail at once; editing the spec reruns it.
-        let mut d = fail_permanently(app, status, now, settings, invalid.to_string());
-        record(&mut d.actions);
-        return d;
+        return fail_permanently(app, status, now, settings, invalid.to_string());
     }
     let attempt = status.submission_attempts.unwrap_or(0).max(0) as u32 + 1;
-    let plan = match sparkplane_submit::build(&app_d, &settings.plan, Attempt(attempt)) {
-        Ok(plan) => plan,
-        Err(e) => {
-            let mut d = fail_permanently(app, status, now, settings, e.to_string());
-            record(&mut d.actions);
-            return d;
-        }
-    };
+    let submission_id = app
+        .metadata
+        .uid
+        .as_deref()
+        .map(|uid| names::submission_id(uid, attempt, &names::spec_hash(&app_d.spec)));
     if let Some(driver) = &observed.driver
-        && driver.submission_id.as_deref() != Some(plan.submission_id.as_str())
+        && driver.submission_id.is_some()
+        && driver.submission_id != submission_id
     {
         // The last run's driver holds the name: delete it and come back when it is gone.
         let mut objects = run_objects(app, observed);
@@ -615,16 +620,32 @@ fn submit(
         };
     }
     // A driver with this attempt's submission id means a submission was cut short (the operator
-    // stopped before writing the status): submitting again creates only what is missing.
-    let mut actions = vec![Action::Submit {
-        plan: Box::new(plan),
-        attempt,
-    }];
-    record(&mut actions);
+    // stopped before writing the status): submitting again creates only what is missing. An
+    // annotation left by an older release is kept true to the spec being submitted.
+    let legacy = app
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(SPEC_HASH_ANNOTATION));
+    let mut actions = if legacy { remember_spec(app) } else { vec![] };
+    actions.push(Action::Submit { attempt });
     Decision {
         actions,
         ..Decision::default()
     }
+}
+
+/// The plan of `attempt`, or, when Spark's rules refuse the application, the decision that fails it
+/// for good.
+pub fn plan(
+    app: &SparkApplication,
+    attempt: u32,
+    now: Timestamp,
+    settings: &Settings,
+) -> Result<SubmissionPlan, Box<Decision>> {
+    let status = app.status.clone().unwrap_or_default();
+    sparkplane_submit::build(&defaulted(app), &settings.plan, Attempt(attempt))
+        .map_err(|e| Box::new(fail_permanently(app, &status, now, settings, e.to_string())))
 }
 
 fn fail_permanently(
@@ -641,12 +662,28 @@ fn fail_permanently(
     let requeue_after = ttl_wait(app, &status, now, settings);
     Decision {
         status: Some(status),
-        actions: vec![],
+        // No run records this spec: the annotation does, so that editing it reruns the application.
+        actions: remember_spec(app),
         events: vec![EventSpec::warning(
             "SparkApplicationFailed",
             format!("SparkApplication {} is invalid: {message}", name(app)),
         )],
         requeue_after,
+    }
+}
+
+/// The annotation write that records the spec, unless the annotation already holds it.
+fn remember_spec(app: &SparkApplication) -> Vec<Action> {
+    let hash = spec_hash(&app.spec);
+    let recorded = app
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(SPEC_HASH_ANNOTATION));
+    if recorded == Some(&hash) {
+        vec![]
+    } else {
+        vec![Action::RecordSpecHash(hash)]
     }
 }
 

@@ -107,7 +107,7 @@ mod tests {
                 state,
                 error_message: None,
             },
-            submission_id: Some(Ids::derive(UID, 1).expect("ids").submission_id),
+            submission_id: Some(Ids::derive(UID, 1, "h").expect("ids").submission_id),
             submission_attempts: Some(1),
             execution_attempts: Some(1),
             last_submission_attempt_time: Some(Time(t(0))),
@@ -138,7 +138,7 @@ mod tests {
             driver: Some(PodObs {
                 name: "pi-driver".into(),
                 uid: Some("uid-of-pi-driver".into()),
-                submission_id: Some(Ids::derive(UID, 1).expect("ids").submission_id),
+                submission_id: Some(Ids::derive(UID, 1, "h").expect("ids").submission_id),
                 phase,
                 terminated: exit_code.map(|exit_code| Terminated {
                     exit_code,

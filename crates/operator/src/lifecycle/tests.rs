@@ -21,8 +21,14 @@ fn t(secs: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + secs).expect("valid")
 }
 
+/// The submission id of `attempt` of the base application (its spec, as plans are built from it).
 fn sid(attempt: u32) -> String {
-    Ids::derive(UID, attempt).expect("ids").submission_id
+    sid_of(&base(), attempt)
+}
+
+fn sid_of(app: &SparkApplication, attempt: u32) -> String {
+    let hash = sparkplane_submit::names::spec_hash(&defaulted(app).spec);
+    Ids::derive(UID, attempt, &hash).expect("ids").submission_id
 }
 
 fn base() -> SparkApplication {
@@ -153,9 +159,9 @@ fn kinds(d: &Decision) -> Vec<&'static str> {
         .collect()
 }
 
-fn submitted_attempt(d: &Decision) -> Option<String> {
+fn submitted_attempt(d: &Decision) -> Option<u32> {
     d.actions.iter().find_map(|a| match a {
-        Action::Submit { plan, .. } => Some(plan.submission_id.clone()),
+        Action::Submit { attempt } => Some(*attempt),
         _ => None,
     })
 }
@@ -184,6 +190,7 @@ fn new_and_tracking_transitions() {
     use PodPhase::*;
     check(vec![
         Case {
+            // No annotation write: the submission id records the spec.
             name: "new application is submitted",
             app: {
                 let mut a = base();
@@ -193,7 +200,7 @@ fn new_and_tracking_transitions() {
             observed: none(),
             now: t(0),
             state: None,
-            actions: &["record", "submit"],
+            actions: &["submit"],
             events: &["SparkApplicationAdded"],
         },
         Case {
@@ -414,13 +421,43 @@ fn new_and_tracking_transitions() {
             events: &[],
         },
         Case {
-            name: "running without the spec-hash annotation adopts the spec",
+            name: "a run whose submission id records its spec needs no annotation",
             app: {
                 let mut a = app_in(S::Running, 1);
                 a.metadata.annotations = None;
                 a
             },
             observed: driver(Running, 1),
+            now: t(5),
+            state: None,
+            actions: &[],
+            events: &[],
+        },
+        Case {
+            name: "a run whose submission id records another spec is invalidated",
+            app: {
+                let mut a = app_in(S::Running, 1);
+                a.metadata.annotations = None;
+                a.spec.arguments = Some(vec!["9999".into()]);
+                a
+            },
+            observed: driver(Running, 1),
+            now: t(5),
+            state: Some(S::Invalidating),
+            actions: &["delete-run"],
+            events: &["SparkApplicationSpecUpdateProcessed"],
+        },
+        Case {
+            name: "a run submitted by Kubeflow (a random submission id) adopts the spec",
+            app: {
+                let mut a = app_in(S::Running, 1);
+                a.metadata.annotations = None;
+                if let Some(status) = a.status.as_mut() {
+                    status.submission_id = Some("3f1c2e4a-0f3d-4c1e-9a2b-5d6e7f8a9b0c".into());
+                }
+                a
+            },
+            observed: none(),
             now: t(5),
             state: None,
             actions: &["record"],
@@ -624,13 +661,13 @@ fn retries_count_attempts_and_back_off_linearly() {
     let d = decide(&app, &none(), t(1), &settings());
     assert_eq!(d.requeue_after, Some(Duration::from_secs(5)));
     let d = decide(&app, &none(), t(6), &settings());
-    assert_eq!(submitted_attempt(&d), Some(sid(3)));
+    assert_eq!(submitted_attempt(&d), Some(3));
 
     let app = app_in(S::PendingRerun, 4);
     let d = decide(&app, &none(), t(6), &settings());
     assert_eq!(
         submitted_attempt(&d),
-        Some(sid(5)),
+        Some(5),
         "attempt n+1 names the objects"
     );
 }
@@ -638,7 +675,7 @@ fn retries_count_attempts_and_back_off_linearly() {
 #[test]
 fn submission_outcomes_update_counters() {
     let app = app_in(S::PendingRerun, 2);
-    let Action::Submit { plan, attempt } = decide(&app, &none(), t(9), &settings())
+    let Action::Submit { attempt } = decide(&app, &none(), t(9), &settings())
         .actions
         .pop()
         .expect("action")
@@ -646,6 +683,7 @@ fn submission_outcomes_update_counters() {
         panic!("not a submission");
     };
     assert_eq!(attempt, 3);
+    let plan = plan(&app, attempt, t(9), &settings()).expect("a plan");
     let ui = UiService {
         cluster_ip: Some("10.0.0.7".into()),
     };
