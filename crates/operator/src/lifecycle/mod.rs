@@ -346,9 +346,10 @@ fn step(
                     format!("SparkApplication {} completed", name(app)),
                 ));
                 let requeue_after = ttl_wait(app, &status, now, settings);
+                let actions = ui_gone(app, &status);
                 Decision {
                     status: Some(status),
-                    actions: vec![],
+                    actions,
                     events,
                     requeue_after,
                 }
@@ -533,9 +534,10 @@ fn fail(
         format!("SparkApplication {} failed: {reason}", name(app)),
     ));
     let requeue_after = ttl_wait(app, &status, now, settings);
+    let actions = ui_gone(app, &status);
     Decision {
         status: Some(status),
-        actions: vec![],
+        actions,
         events,
         requeue_after,
     }
@@ -670,6 +672,20 @@ fn fail_permanently(
         )],
         requeue_after,
     }
+}
+
+/// At the end of an application, its UI Service and Ingress go (the driver pod stays, with its log):
+/// a finished driver serves no UI, and every Service left behind adds environment variables to each
+/// new pod of the namespace (Kubeflow #2984). Only when the run made them.
+fn ui_gone(app: &SparkApplication, status: &SparkApplicationStatus) -> Vec<Action> {
+    if status.driver_info.web_ui_service_name.is_none()
+        && status.driver_info.web_ui_ingress_name.is_none()
+    {
+        return vec![];
+    }
+    let mut objects = run_objects(app, &Observed::default());
+    objects.driver_pod = None;
+    vec![Action::DeleteRun(objects)]
 }
 
 /// The annotation write that records the spec, unless the annotation already holds it.

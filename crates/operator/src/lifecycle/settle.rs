@@ -183,6 +183,34 @@ mod tests {
     }
 
     #[test]
+    fn the_end_of_an_application_deletes_its_ui_objects_and_keeps_the_driver() {
+        let mut running = app(S::Running);
+        if let Some(status) = running.status.as_mut() {
+            status.driver_info.web_ui_service_name = Some("pi-ui-svc".into());
+        }
+        for observed in [
+            driver(PodPhase::Succeeded, Some(0)),
+            driver(PodPhase::Failed, Some(1)),
+        ] {
+            let d = settled(&running, &observed);
+            assert!(
+                matches!(state(&d), Some(S::Completed | S::Failed)),
+                "{:?}",
+                state(&d)
+            );
+            let [Action::DeleteRun(objects)] = d.actions.as_slice() else {
+                panic!("the UI objects are not deleted: {:?}", d.actions);
+            };
+            assert_eq!(
+                objects.driver_pod, None,
+                "the driver pod (and its log) stays"
+            );
+            assert!(objects.services.contains(&"pi-ui-svc".to_string()));
+            assert!(objects.ingresses.contains(&"pi-ui-ingress".to_string()));
+        }
+    }
+
+    #[test]
     fn a_failed_driver_without_retries_fails_the_application_in_one_write() {
         let d = settled(&app(S::Running), &driver(PodPhase::Failed, Some(3)));
         assert_eq!(state(&d), Some(S::Failed));
