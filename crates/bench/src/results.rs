@@ -18,7 +18,12 @@ pub struct Results {
     pub versions: Versions,
     /// The driver pods' `testbed.sparkplane.io/complete-after`: how long kwok runs each driver.
     pub driver_runs_for: String,
+    /// The fair raw limit: the objects of Sparkplane's submission of a spark-pi driver, created
+    /// with no operator.
     pub raw_limit: Option<RawLimit>,
+    /// The older reference: a small ConfigMap, Service and Pod per application.
+    #[serde(default)]
+    pub raw_limit_three_objects: Option<RawLimit>,
     pub sparkplane: OperatorRun,
     pub kubeflow: Option<OperatorRun>,
     /// Why the Kubeflow column is empty, when it is.
@@ -58,6 +63,10 @@ pub struct Versions {
 /// `testbed-load --objects app`: the ConfigMap, Service and Pod of N submissions, no operator.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RawLimit {
+    /// What one application is (testbed-load's `--objects`): `submission`, or `app` (three small
+    /// objects, the older figure).
+    #[serde(default = "three_objects")]
+    pub objects: String,
     pub applications: usize,
     pub concurrency: usize,
     pub applications_per_second: f64,
@@ -65,6 +74,10 @@ pub struct RawLimit {
     pub all_running_seconds: f64,
     /// testbed-load's own output, as printed.
     pub output: serde_json::Value,
+}
+
+fn three_objects() -> String {
+    "app".into()
 }
 
 /// One operator's workloads and memory figures.
@@ -83,6 +96,16 @@ pub struct OperatorRun {
     pub tree_peak_rss_kib: Option<u64>,
     /// Memory with many applications held in the cluster.
     pub held: Vec<Held>,
+    /// Writes to the API server over the whole run, by `<kind> <verb>` (Sparkplane's
+    /// `sparkplane_api_writes_total`; empty where the operator does not count them).
+    #[serde(default)]
+    pub writes: std::collections::BTreeMap<String, f64>,
+    /// Applications the operator handled over the run (`spark_application_count`).
+    #[serde(default)]
+    pub applications_handled: Option<f64>,
+    /// Driver pod creations that found the pod there (409): repeated submissions.
+    #[serde(default)]
+    pub driver_create_conflicts: Option<f64>,
 }
 
 /// Resident memory with `applications` SparkApplications (and their driver pods) in the watched
@@ -186,6 +209,10 @@ pub struct Summary {
     /// First create sent -> last application seen finished; `None` unless every one finished.
     pub all_finished_seconds: Option<f64>,
     pub cpu_seconds_per_1000: Option<f64>,
+    /// How far drivers came from creation order: the mean, over applications, of the distance
+    /// between an application's rank by creation (create call returned) and its rank by driver pod
+    /// seen, as a fraction of the applications ranked.
+    pub mean_displacement: Option<f64>,
 }
 
 impl Workload {
@@ -240,6 +267,7 @@ impl Workload {
                 .cpu_seconds
                 .filter(|_| finished > 0)
                 .map(|cpu| cpu * 1000.0 / finished as f64),
+            mean_displacement: stats::mean_displacement(&s.create_returned_ms, &s.driver_seen_ms),
         }
     }
 
@@ -250,6 +278,20 @@ impl Workload {
 }
 
 impl OperatorRun {
+    /// Writes per application handled, over the whole run: by kind, and in all.
+    pub fn writes_per_application(&self) -> Option<(f64, Vec<(String, f64)>)> {
+        let apps = self.applications_handled.filter(|n| *n > 0.0)?;
+        if self.writes.is_empty() {
+            return None;
+        }
+        let by_kind: Vec<(String, f64)> = self
+            .writes
+            .iter()
+            .map(|(kind, n)| (kind.clone(), n / apps))
+            .collect();
+        Some((by_kind.iter().map(|(_, n)| n).sum(), by_kind))
+    }
+
     pub fn workload(&self, name: &str) -> Option<&Workload> {
         self.workloads.iter().find(|w| w.name == name)
     }
@@ -388,7 +430,17 @@ mod tests {
             peak_rss_kib: None,
             tree_peak_rss_kib: None,
             held: vec![],
+            writes: [("pod create".to_string(), 20.0), ("event create".to_string(), 50.0)].into(),
+            applications_handled: Some(10.0),
+            driver_create_conflicts: Some(0.0),
         };
+        assert_eq!(
+            run.writes_per_application(),
+            Some((
+                7.0,
+                vec![("event create".into(), 5.0), ("pod create".into(), 2.0)]
+            ))
+        );
         assert_eq!(
             run.largest_burst().map(|w| w.name.as_str()),
             Some("burst-3")

@@ -98,9 +98,57 @@ pub fn earliest(values: &[Option<f64>]) -> Option<f64> {
     values.iter().flatten().copied().reduce(f64::min)
 }
 
+/// How far one order strays from another: for the items known in both `first` and `then` (times),
+/// the mean distance between an item's rank in `first` and its rank in `then`, as a fraction of the
+/// number of items. 0 when `then` keeps `first`'s order; about 1/3 for an unrelated order.
+pub fn mean_displacement(first: &[Option<f64>], then: &[Option<f64>]) -> Option<f64> {
+    let both: Vec<(f64, f64)> = first
+        .iter()
+        .zip(then)
+        .filter_map(|(a, b)| Some(((*a)?, (*b)?)))
+        .collect();
+    if both.len() < 2 {
+        return None;
+    }
+    let ranks = |key: fn(&(f64, f64)) -> f64| -> Vec<usize> {
+        let mut order: Vec<usize> = (0..both.len()).collect();
+        order.sort_by(|&i, &j| key(&both[i]).total_cmp(&key(&both[j])).then(i.cmp(&j)));
+        let mut rank = vec![0; both.len()];
+        for (r, i) in order.into_iter().enumerate() {
+            rank[i] = r;
+        }
+        rank
+    };
+    let by_first = ranks(|p| p.0);
+    let by_then = ranks(|p| p.1);
+    let total: usize = by_first
+        .iter()
+        .zip(&by_then)
+        .map(|(a, b)| a.abs_diff(*b))
+        .sum();
+    Some(total as f64 / both.len() as f64 / both.len() as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn displacement_is_zero_in_order_and_grows_with_disorder() {
+        let created: Vec<Option<f64>> = (0..4).map(|i| Some(f64::from(i))).collect();
+        let same: Vec<Option<f64>> = (0..4).map(|i| Some(10.0 + f64::from(i))).collect();
+        assert_eq!(mean_displacement(&created, &same), Some(0.0));
+        let reversed: Vec<Option<f64>> = (0..4).map(|i| Some(10.0 - f64::from(i))).collect();
+        // Ranks 0..3 against 3..0: distances 3, 1, 1, 3 -> mean 2, over 4 items.
+        assert_eq!(mean_displacement(&created, &reversed), Some(0.5));
+        // Items without a driver are left out.
+        let partial = vec![Some(1.0), None, Some(3.0), Some(2.0)];
+        assert_eq!(
+            mean_displacement(&created, &partial),
+            Some((0.0 + 1.0 + 1.0) / 3.0 / 3.0)
+        );
+        assert_eq!(mean_displacement(&created[..1], &same[..1]), None);
+    }
 
     #[test]
     fn nearest_rank_percentiles_of_one_to_a_hundred() {

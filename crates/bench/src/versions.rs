@@ -82,6 +82,36 @@ pub fn metric_sum(text: &str, metric: &str, labels: &[(&str, &str)]) -> Option<f
     found
 }
 
+/// Every series of `metric` with its label values for `keys` (in that order), and its value.
+pub fn metric_series(text: &str, metric: &str, keys: &[&str]) -> Vec<(Vec<String>, f64)> {
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Some((name, label_text)) = series.split_once('{') else {
+            continue;
+        };
+        let (Ok(value), true) = (value.parse::<f64>(), name == metric) else {
+            continue;
+        };
+        let label_text = label_text.trim_end_matches('}');
+        let labels: Option<Vec<String>> = keys
+            .iter()
+            .map(|key| {
+                label_text.split(',').find_map(|pair| {
+                    let (k, v) = pair.split_once('=')?;
+                    (k == *key).then(|| v.trim_matches('"').to_owned())
+                })
+            })
+            .collect();
+        if let Some(labels) = labels {
+            out.push((labels, value));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
