@@ -61,6 +61,9 @@ struct RunArgs {
     /// Kubeflow's steady rate, applications per second (default: 0.1 for 120 s, quick: for 10 s).
     #[arg(long)]
     kubeflow_rate: Option<f64>,
+    /// Applications held for the memory figures (default: 10,000, quick: 600).
+    #[arg(long, env = "BENCH_HOLD")]
+    hold: Option<usize>,
     /// The command line recorded in the results.
     #[arg(long, default_value = "bench/run")]
     command: String,
@@ -138,6 +141,9 @@ impl Plan {
         }
         if let Some(rate) = args.kubeflow_rate {
             plan.kubeflow_rate = rate;
+        }
+        if let Some(hold) = args.hold {
+            plan.hold_total = hold;
         }
         plan
     }

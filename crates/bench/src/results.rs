@@ -430,7 +430,11 @@ mod tests {
             peak_rss_kib: None,
             tree_peak_rss_kib: None,
             held: vec![],
-            writes: [("pod create".to_string(), 20.0), ("event create".to_string(), 50.0)].into(),
+            writes: [
+                ("pod create".to_string(), 20.0),
+                ("event create".to_string(), 50.0),
+            ]
+            .into(),
             applications_handled: Some(10.0),
             driver_create_conflicts: Some(0.0),
         };

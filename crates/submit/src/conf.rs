@@ -11,15 +11,12 @@ use sparkplane_api::v1beta2::{
 };
 use thiserror::Error;
 
+use crate::identity::{
+    DRIVER_CONTAINER, EXECUTOR_CONTAINER, LABEL_APP_NAME, LABEL_LAUNCHED_BY, LABEL_SUBMISSION_ID,
+    LOCAL_DIR_PREFIX,
+};
 use crate::monitoring;
 use crate::properties::SparkConf;
-
-pub const LABEL_APP_NAME: &str = "sparkoperator.k8s.io/app-name";
-pub const LABEL_LAUNCHED_BY: &str = "sparkoperator.k8s.io/launched-by-spark-operator";
-pub const LABEL_SUBMISSION_ID: &str = "sparkoperator.k8s.io/submission-id";
-pub const DRIVER_CONTAINER: &str = "spark-kubernetes-driver";
-pub const EXECUTOR_CONTAINER: &str = "spark-kubernetes-executor";
-pub const LOCAL_DIR_PREFIX: &str = "spark-local-dir-";
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfError {

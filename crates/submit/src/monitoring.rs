@@ -97,7 +97,7 @@ pub fn config_map(app: &SparkApplication, namespace: &str) -> Option<ConfigMap> 
                 LABEL_CREATED_BY.to_owned(),
                 "true".to_owned(),
             )])),
-            owner_references: Some(vec![crate::template::owner_reference(app, true)]),
+            owner_references: Some(vec![crate::identity::owner_reference(app, true)]),
             ..Default::default()
         },
         data: Some(data),

@@ -335,13 +335,13 @@ fn ui_objects(
     let mut services = Vec::new();
     let mut ingresses = Vec::new();
     let labels = BTreeMap::from([
-        (conf::LABEL_APP_NAME.to_owned(), name.to_owned()),
+        (crate::identity::LABEL_APP_NAME.to_owned(), name.to_owned()),
         (
-            conf::LABEL_SUBMISSION_ID.to_owned(),
+            crate::identity::LABEL_SUBMISSION_ID.to_owned(),
             ids.submission_id.clone(),
         ),
     ]);
-    let owner = template::owner_reference(app, true);
+    let owner = crate::identity::owner_reference(app, true);
     let own = |meta: &mut ObjectMeta| meta.owner_references = Some(vec![owner.clone()]);
     // Each exposure is a Service, and an Ingress when it has a URL (already validated).
     let mut expose = |e: &Exposure, url: Option<(String, String)>| {

@@ -8,12 +8,11 @@ use k8s_openapi::api::core::v1::{
     ResourceRequirements, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use sparkplane_api::SparkApplication;
 use sparkplane_api::v1beta2::{Port, SparkPodSpec};
 use thiserror::Error;
 
-use crate::conf::{self, LOCAL_DIR_PREFIX};
+use crate::identity::{self, LOCAL_DIR_PREFIX};
 use crate::steps::SparkPod;
 use crate::{monitoring, names};
 
@@ -43,21 +42,9 @@ impl Role {
     }
     fn container(self) -> &'static str {
         match self {
-            Role::Driver => conf::DRIVER_CONTAINER,
-            Role::Executor => conf::EXECUTOR_CONTAINER,
+            Role::Driver => identity::DRIVER_CONTAINER,
+            Role::Executor => identity::EXECUTOR_CONTAINER,
         }
-    }
-}
-
-/// The owner reference of everything a SparkApplication causes (Kubeflow's `GetOwnerReference`).
-pub fn owner_reference(app: &SparkApplication, controller: bool) -> OwnerReference {
-    OwnerReference {
-        api_version: "sparkoperator.k8s.io/v1beta2".into(),
-        kind: "SparkApplication".into(),
-        name: app.metadata.name.clone().unwrap_or_default(),
-        uid: app.metadata.uid.clone().unwrap_or_default(),
-        controller: controller.then_some(true),
-        block_owner_deletion: controller.then_some(true),
     }
 }
 
@@ -107,7 +94,7 @@ pub fn build(app: &SparkApplication, role: Role) -> Result<SparkPod, TemplateErr
         container,
     };
     let refs = p.pod.metadata.owner_references.get_or_insert_with(Vec::new);
-    let owner = owner_reference(app, role == Role::Driver);
+    let owner = identity::owner_reference(app, role == Role::Driver);
     if !refs.contains(&owner) {
         refs.push(owner);
     }

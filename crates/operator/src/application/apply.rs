@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sparkplane_api::{SparkApplication, SparkApplicationStatus};
 use sparkplane_submit::SubmissionPlan;
-use sparkplane_submit::conf::LABEL_SUBMISSION_ID;
+use sparkplane_submit::identity::LABEL_SUBMISSION_ID;
 use thiserror::Error;
 
 use crate::lifecycle::{RunObjects, SPEC_HASH_ANNOTATION, UiService};

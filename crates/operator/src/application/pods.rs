@@ -7,7 +7,7 @@ use std::sync::RwLock;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::watcher;
-use sparkplane_submit::conf::{
+use sparkplane_submit::identity::{
     DRIVER_CONTAINER, EXECUTOR_CONTAINER, LABEL_APP_NAME, LABEL_SUBMISSION_ID,
 };
 

@@ -357,7 +357,7 @@ fn container_summary(pod: &Pod) -> Option<String> {
     let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
     let spark = statuses
         .iter()
-        .find(|c| c.name == sparkplane_submit::conf::DRIVER_CONTAINER)
+        .find(|c| c.name == sparkplane_submit::identity::DRIVER_CONTAINER)
         .or(statuses.first())?;
     let state = spark.state.as_ref()?;
     let summary = if state.running.is_some() {

@@ -7,7 +7,7 @@ use kube::Api;
 use kube::api::{ListParams, LogParams};
 use sparkplane_api::SparkApplication;
 use sparkplane_api::v1beta2::ApplicationStateType as State;
-use sparkplane_submit::conf::{DRIVER_CONTAINER, EXECUTOR_CONTAINER, LABEL_APP_NAME};
+use sparkplane_submit::identity::{DRIVER_CONTAINER, EXECUTOR_CONTAINER, LABEL_APP_NAME};
 
 use super::connect::{ClusterArgs, Session, connect};
 use super::error::{CliError, Subject};

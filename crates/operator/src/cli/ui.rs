@@ -4,7 +4,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use sparkplane_api::SparkApplication;
-use sparkplane_submit::conf::DRIVER_CONTAINER;
+use sparkplane_submit::identity::DRIVER_CONTAINER;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::connect::{ClusterArgs, connect};

@@ -108,7 +108,7 @@ pub fn apply(
 
     let c = &mut p.container;
     if c.name.is_empty() {
-        c.name = crate::conf::DRIVER_CONTAINER.to_owned();
+        c.name = crate::identity::DRIVER_CONTAINER.to_owned();
     }
     c.image = Some(image.to_owned());
     c.image_pull_policy = Some(

@@ -10,7 +10,7 @@ pub fn apply(ctx: &StepContext<'_>, p: &mut SparkPod) {
         .volume_mounts
         .iter()
         .flatten()
-        .filter(|m| m.name.starts_with(crate::conf::LOCAL_DIR_PREFIX))
+        .filter(|m| m.name.starts_with(crate::identity::LOCAL_DIR_PREFIX))
         .map(|m| m.mount_path.clone())
         .collect();
     let dirs = if !existing.is_empty() {
