@@ -91,6 +91,15 @@ async fn measure(
         Ok(accounts.get_opt("default").await?.is_some())
     })
     .await?;
+    let default_account = accounts.get("default").await?;
+    let stand_in = Arc::new(k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+        api_version: "v1".into(),
+        kind: "ServiceAccount".into(),
+        name: "default".into(),
+        uid: default_account.metadata.uid.unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    });
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let running_watch = tokio::spawn(count_running(pods.clone(), args.count));
@@ -103,9 +112,10 @@ async fn measure(
         let client = client.clone();
         let namespace = namespace.to_string();
         let objects = args.objects;
+        let stand_in = stand_in.clone();
         tasks.push(tokio::spawn(async move {
             let began = Instant::now();
-            let result = create_item(client, &namespace, i, objects).await;
+            let result = create_item(client, &namespace, i, objects, &stand_in).await;
             drop(permit);
             result.map(|()| began.elapsed())
         }));
@@ -144,9 +154,10 @@ async fn create_item(
     namespace: &str,
     i: usize,
     objects: Objects,
+    stand_in: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference,
 ) -> anyhow::Result<()> {
     if matches!(objects, Objects::Submission) {
-        return create_submission(client, namespace, i).await;
+        return create_submission(client, namespace, i, stand_in).await;
     }
     let name = format!("load-{i}");
     let params = PostParams::default();
@@ -227,9 +238,20 @@ fn submission_plan(namespace: &str, i: usize) -> anyhow::Result<SubmissionObject
 }
 
 /// Creates one submission's objects as Sparkplane does: the driver pod first, then what it owns
-/// (owner references set to the pod's uid), all at once.
-async fn create_submission(client: Client, namespace: &str, i: usize) -> anyhow::Result<()> {
-    let objects = submission_plan(namespace, i)?;
+/// (owner references set to the pod's uid), all at once. With no operator there is no
+/// SparkApplication: the driver pod's owner reference names the namespace's `default`
+/// ServiceAccount instead (same size), since an owner that does not exist would have the garbage
+/// collector delete the pod.
+async fn create_submission(
+    client: Client,
+    namespace: &str,
+    i: usize,
+    stand_in: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference,
+) -> anyhow::Result<()> {
+    let mut objects = submission_plan(namespace, i)?;
+    for owner in objects.pod.metadata.owner_references.iter_mut().flatten() {
+        *owner = stand_in.clone();
+    }
     let params = PostParams::default();
     let pod = Api::<Pod>::namespaced(client.clone(), namespace)
         .create(&params, &objects.pod)
