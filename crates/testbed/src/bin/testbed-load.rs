@@ -102,10 +102,17 @@ async fn measure(
     });
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let running_watch = tokio::spawn(count_running(pods.clone(), args.count));
+    // The watch starts from before the first create, so no pod's progress is missed.
+    let version = pods
+        .list_metadata(&ListParams::default().limit(1))
+        .await?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
+    let start = Instant::now();
+    let running_watch = tokio::spawn(count_running(pods.clone(), args.count, version, start));
 
     let limit = Arc::new(Semaphore::new(args.concurrency));
-    let start = Instant::now();
     let mut tasks = Vec::with_capacity(args.count);
     for i in 0..args.count {
         let permit = limit.clone().acquire_owned().await?;
@@ -291,17 +298,15 @@ async fn create_submission(
     Ok(())
 }
 
-/// Watches the namespace's pods from now on and returns how long until `count` of them were Running.
-async fn count_running(pods: Api<Pod>, count: usize) -> anyhow::Result<Duration> {
-    let start = Instant::now();
+/// Watches the namespace's pods from `version` on and returns how long after `start` `count` of
+/// them had run (Running, or already ended: a pod kwok ends quickly may be seen Succeeded first).
+async fn count_running(
+    pods: Api<Pod>,
+    count: usize,
+    mut version: String,
+    start: Instant,
+) -> anyhow::Result<Duration> {
     let mut running = std::collections::HashSet::new();
-    let version = pods
-        .list_metadata(&ListParams::default().limit(1))
-        .await?
-        .metadata
-        .resource_version
-        .unwrap_or_default();
-    let mut version = version;
     loop {
         let mut stream = pods
             .watch(&WatchParams::default().timeout(290), &version)
@@ -311,7 +316,10 @@ async fn count_running(pods: Api<Pod>, count: usize) -> anyhow::Result<Duration>
             match event {
                 WatchEvent::Added(pod) | WatchEvent::Modified(pod) => {
                     version = pod.metadata.resource_version.clone().unwrap_or(version);
-                    if pod.status.and_then(|s| s.phase).as_deref() == Some("Running") {
+                    if matches!(
+                        pod.status.and_then(|s| s.phase).as_deref(),
+                        Some("Running" | "Succeeded" | "Failed")
+                    ) {
                         running.insert(pod.metadata.name.unwrap_or_default());
                         if running.len() >= count {
                             return Ok(start.elapsed());
