@@ -64,6 +64,7 @@ pub struct Metrics {
     pub submissions_waiting: Gauge,
     pub submission_limit: Gauge,
     pub driver_conflicts: Counter,
+    pub events_dropped: Counter,
     pub writes: Family<WriteLabel, Counter>,
     pub applications: Family<StateLabel, Gauge>,
     pub malformed: Counter,
@@ -106,6 +107,7 @@ impl Metrics {
             submissions_waiting: g(),
             submission_limit: g(),
             driver_conflicts: Counter::default(),
+            events_dropped: Counter::default(),
             writes: Family::default(),
             applications: Family::default(),
             malformed: Counter::default(),
@@ -221,6 +223,11 @@ impl Metrics {
             "sparkplane_driver_create_conflicts",
             "Driver pod creations that found the pod already there (409), a repeated submission",
             m.driver_conflicts.clone(),
+        );
+        r.register(
+            "sparkplane_events_dropped",
+            "Events dropped because their queue was full (the status was written all the same)",
+            m.events_dropped.clone(),
         );
         r.register(
             "sparkplane_api_writes",

@@ -26,7 +26,7 @@ pub struct OperatorArgs {
     /// Tracking reconciles that run at once (status, retries, TTL); submissions have their own.
     #[arg(long, env = "SPARKPLANE_WORKERS", default_value_t = 10)]
     pub workers: u16,
-    /// Submissions that run at once; 0 adapts it to the API server's latency, between 4 and
+    /// Submissions that run at once; 0 adapts it to the API server's latency, from 16, between 4 and
     /// --submission-concurrency-max.
     #[arg(long, env = "SPARKPLANE_SUBMISSION_CONCURRENCY", default_value_t = 0)]
     pub submission_concurrency: usize,

@@ -22,11 +22,14 @@ pub const CONTROLLER: &str = "sparkplane";
 /// its own).
 ///
 /// Events go through a bounded queue to a few writer tasks: a step hands its events over and goes
-/// on, and when the API server falls behind, the queue fills and the steps wait for room (back
-/// pressure) instead of piling up tasks without bound.
+/// on, never waiting for them. Events are the least urgent writes (about five per application, as
+/// many as the driver's own objects): during a burst they fall behind the submissions and the status
+/// writes and catch up after it. Should the queue ever fill, the step's events are dropped and
+/// counted, as client-go's recorder drops them, rather than stalling the submissions behind them.
 #[derive(Clone)]
 pub struct Events {
     queue: tokio::sync::mpsc::Sender<(ObjectReference, Vec<EventSpec>)>,
+    dropped: prometheus_client::metrics::counter::Counter,
 }
 
 /// Writes the events of the queue.
@@ -38,8 +41,9 @@ struct Writer {
     metrics: Arc<Metrics>,
 }
 
-/// How many steps' events may wait to be written.
-const QUEUE: usize = 4096;
+/// How many steps' events may wait to be written: a 10,000-application burst's worth (about 300 bytes
+/// a step).
+const QUEUE: usize = 32_768;
 /// How many events are written at once.
 const WRITERS: usize = 4;
 
@@ -69,18 +73,28 @@ impl Events {
                 }
             });
         }
-        Events { queue }
+        Events {
+            queue,
+            dropped: writer.metrics.events_dropped.clone(),
+        }
     }
 
-    /// Records the events of one step on the application, waiting for room in the queue when the
-    /// writers are behind. A failure is logged, never fatal: events are a courtesy, the status is
-    /// the record.
-    pub async fn publish(&self, app: &SparkApplication, specs: Vec<EventSpec>) {
+    /// Records the events of one step on the application, later. A failure is logged, never
+    /// fatal: events are a courtesy, the status is the record.
+    pub fn publish(&self, app: &SparkApplication, specs: Vec<EventSpec>) {
         if specs.is_empty() {
             return;
         }
-        if self.queue.send((app.object_ref(&()), specs)).await.is_err() {
-            tracing::warn!("the event writers are gone; events dropped");
+        let count = specs.len() as u64;
+        match self.queue.try_send((app.object_ref(&()), specs)) {
+            Ok(()) => {}
+            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                self.dropped.inc_by(count);
+                tracing::debug!(count, "the event queue is full; events dropped");
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+                tracing::warn!("the event writers are gone; events dropped");
+            }
         }
     }
 }

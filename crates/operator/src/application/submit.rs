@@ -139,7 +139,7 @@ async fn refuse(
     };
     ctx.queue.done(key);
     ctx.reconcile(key);
-    ctx.events.publish(&written, refused.events).await;
+    ctx.events.publish(&written, refused.events);
 }
 
 /// Leaves a submission for later: out of the queue, tracked again after a backoff when an API call
@@ -241,6 +241,6 @@ impl Finish {
         // Tracking takes over (the write's echo starts no reconcile): it sets its own timers, such
         // as the grace period of a driver pod not seen yet.
         ctx.reconcile(&key);
-        ctx.events.publish(&written, events).await;
+        ctx.events.publish(&written, events);
     }
 }

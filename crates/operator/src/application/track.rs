@@ -212,8 +212,7 @@ async fn execute(
         }
     }
     ctx.events
-        .publish(&current, std::mem::take(&mut decision.events))
-        .await;
+        .publish(&current, std::mem::take(&mut decision.events));
     Ok(match decision.requeue_after {
         Some(after) => Action::requeue(after),
         // The write's echo starts no reconcile: a state whose next step follows at once (PENDING_RERUN
