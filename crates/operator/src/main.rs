@@ -4,11 +4,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc rather than glibc's malloc: glibc keeps per-thread arenas and the peak of a burst resident;
-/// mimalloc returns freed pages to the system (measured in docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod application;
 mod cli;
 mod http;
