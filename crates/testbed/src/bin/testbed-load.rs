@@ -92,14 +92,16 @@ async fn measure(
     })
     .await?;
     let default_account = accounts.get("default").await?;
-    let stand_in = Arc::new(k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
-        api_version: "v1".into(),
-        kind: "ServiceAccount".into(),
-        name: "default".into(),
-        uid: default_account.metadata.uid.unwrap_or_default(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    });
+    let stand_in = Arc::new(
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "v1".into(),
+            kind: "ServiceAccount".into(),
+            name: "default".into(),
+            uid: default_account.metadata.uid.unwrap_or_default(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        },
+    );
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     // The watch starts from before the first create, so no pod's progress is missed.
