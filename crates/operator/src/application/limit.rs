@@ -24,16 +24,25 @@ pub struct Aimd {
     min: f64,
     max: f64,
     target: Duration,
+    /// Answers since the limit was last lowered: it is lowered at most once a round (a limit's
+    /// worth of answers), since the answers of one round all saw the same load.
+    since_decrease: f64,
 }
+
+/// Where an adaptive limit starts: a burst needs a fair number of submissions at once from its first
+/// round, and a slow API server brings it down within a few rounds.
+const START: f64 = 16.0;
 
 impl Aimd {
     pub fn new(min: usize, max: usize, target: Duration) -> Aimd {
         let min = min.max(1) as f64;
+        let max = (max as f64).max(min);
         Aimd {
-            limit: min,
+            limit: START.clamp(min, max),
             min,
-            max: (max as f64).max(min),
+            max,
             target,
+            since_decrease: f64::INFINITY,
         }
     }
 
@@ -47,11 +56,20 @@ impl Aimd {
     }
 
     pub fn record(&mut self, outcome: Outcome) {
+        self.since_decrease += 1.0;
+        let once_a_round = self.since_decrease >= self.limit;
         self.limit = match outcome {
             // One more slot per limit's worth of fast answers: about +1 per round trip.
             Outcome::Answered(latency) if latency <= self.target => self.limit + 1.0 / self.limit,
-            Outcome::Answered(_) => self.limit * 0.9,
-            Outcome::Overloaded => self.limit * 0.5,
+            Outcome::Answered(_) if once_a_round => {
+                self.since_decrease = 0.0;
+                self.limit * 0.9
+            }
+            Outcome::Overloaded if once_a_round => {
+                self.since_decrease = 0.0;
+                self.limit * 0.5
+            }
+            Outcome::Answered(_) | Outcome::Overloaded => self.limit,
         }
         .clamp(self.min, self.max);
     }
@@ -120,24 +138,31 @@ mod tests {
     #[test]
     fn fast_answers_raise_the_limit_about_one_per_round() {
         let mut rule = Aimd::new(4, 64, 100 * MS);
-        for _ in 0..4 {
+        assert_eq!(rule.limit(), 16, "it starts at 16");
+        for _ in 0..15 {
             rule.record(Outcome::Answered(10 * MS));
         }
         assert_eq!(
             rule.limit(),
-            4,
-            "four answers at limit 4 are one round: not yet 5"
+            16,
+            "15 answers at limit 16 are not yet a round"
         );
         rule.record(Outcome::Answered(10 * MS));
-        assert_eq!(rule.limit(), 5);
+        rule.record(Outcome::Answered(10 * MS));
+        assert_eq!(rule.limit(), 17);
         for _ in 0..10_000 {
             rule.record(Outcome::Answered(10 * MS));
         }
         assert_eq!(rule.limit(), 64, "never above the maximum");
+        assert_eq!(
+            Aimd::new(1, 8, MS).limit(),
+            8,
+            "the start is within the bounds"
+        );
     }
 
     #[test]
-    fn slow_answers_and_push_back_lower_it_down_to_the_minimum() {
+    fn slow_answers_and_push_back_lower_it_once_a_round_down_to_the_minimum() {
         let mut rule = Aimd::new(4, 64, 100 * MS);
         for _ in 0..10_000 {
             rule.record(Outcome::Answered(MS));
@@ -145,8 +170,16 @@ mod tests {
         rule.record(Outcome::Overloaded);
         assert_eq!(rule.limit(), 32);
         rule.record(Outcome::Answered(500 * MS));
-        assert_eq!(rule.limit(), 28);
-        for _ in 0..100 {
+        assert_eq!(
+            rule.limit(),
+            32,
+            "once a round: the answers in flight saw the same load"
+        );
+        for _ in 0..31 {
+            rule.record(Outcome::Answered(500 * MS));
+        }
+        assert_eq!(rule.limit(), 28, "a round later, a slow answer lowers it");
+        for _ in 0..1000 {
             rule.record(Outcome::Overloaded);
         }
         assert_eq!(rule.limit(), 4);
