@@ -19,7 +19,7 @@ use super::Context;
 use super::apply::{self, ApplyError, Submitted};
 use super::limit::Outcome;
 use super::queue::AppKey;
-use super::track::{observe, write_status};
+use super::track::{ReconcileError, execute, observe, write_status};
 use crate::lifecycle::{self, Decision};
 
 /// One submitter: forever, a place in the gate, then the oldest application waiting.
@@ -111,7 +111,6 @@ async fn submit(ctx: &Arc<Context>, key: &AppKey) -> Outcome {
         added: decision,
         plan,
         attempt,
-        now,
     };
     let span = tracing::info_span!("submission", namespace = %key.0, name = %key.1, attempt);
     tokio::spawn(finisher.run(created, permit).instrument(span));
@@ -174,7 +173,6 @@ struct Finish {
     added: Decision,
     plan: Box<SubmissionPlan>,
     attempt: u32,
-    now: Timestamp,
 }
 
 impl Finish {
@@ -186,13 +184,15 @@ impl Finish {
             added,
             plan,
             attempt,
-            now,
         } = self;
         let outcome = match created {
             Ok(None) => apply::expose_ui(&ctx.client, &ctx.metrics, &key.0, &plan).await,
             Ok(Some(rejection)) => Ok(Submitted::Rejected(rejection)),
             Err(error) => Err(error),
         };
+        // The attempt's time is when its objects exist, as Kubeflow records it after spark-submit
+        // returns: retry intervals count from there, not from a wait in the queue.
+        let now = Timestamp::now();
         let next = match outcome {
             Ok(Submitted::Done(ui)) => {
                 tracing::info!(submission_id = %plan.submission_id, "submitted");
@@ -213,34 +213,28 @@ impl Finish {
                 return;
             }
         };
-        // What the pods already show is written with it (a driver already running: RUNNING).
+        // What the pods already show is written with it (a driver already running: RUNNING; one
+        // already ended: COMPLETED, its UI objects deleted), done as tracking does it.
         let observed = observe(&app, &ctx);
         let mut settled = lifecycle::settle(&app, next, &observed, now, &ctx.settings);
         let mut events = added.events;
         events.append(&mut settled.events);
-        let api: Api<SparkApplication> = Api::namespaced(ctx.client.clone(), &key.0);
-        let written = match settled.status {
-            Some(status) => match write_status(&ctx, &api, &app, status, now).await {
-                Ok(written) => written,
-                Err(ApplyError::Conflict(_)) => {
-                    // Changed meanwhile (deleted, edited): the objects exist, and the next look
-                    // finds them by their names.
-                    ctx.queue.done(&key);
-                    ctx.reconcile(&key);
-                    return;
-                }
-                Err(error) => {
-                    give_up(&ctx, &key, Some(error));
-                    return;
-                }
-            },
-            None => app,
-        };
-        ctx.backoff.succeeded(&key);
+        settled.events = events;
+        match execute(&app, settled, &ctx, now).await {
+            Ok(_) => ctx.backoff.succeeded(&key),
+            Err(ReconcileError::Apply(error)) => {
+                give_up(&ctx, &key, Some(error));
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "finishing a submission failed");
+                give_up(&ctx, &key, None);
+                return;
+            }
+        }
         ctx.queue.done(&key);
         // Tracking takes over (the write's echo starts no reconcile): it sets its own timers, such
         // as the grace period of a driver pod not seen yet.
         ctx.reconcile(&key);
-        ctx.events.publish(&written, events);
     }
 }

@@ -165,7 +165,7 @@ pub fn observe(app: &SparkApplication, ctx: &Context) -> lifecycle::Observed {
 
 /// Does a decision that submits nothing: its actions in order, then its status (a write that only
 /// lands on the application as it was read), then its events.
-async fn execute(
+pub(super) async fn execute(
     app: &SparkApplication,
     mut decision: Decision,
     ctx: &Context,

@@ -685,6 +685,10 @@ fn ui_gone(app: &SparkApplication, status: &SparkApplicationStatus) -> Vec<Actio
     }
     let mut objects = run_objects(app, &Observed::default());
     objects.driver_pod = None;
+    // Only what the run made: an Ingress only with an Ingress name in the status.
+    if status.driver_info.web_ui_ingress_name.is_none() {
+        objects.ingresses.clear();
+    }
     vec![Action::DeleteRun(objects)]
 }
 

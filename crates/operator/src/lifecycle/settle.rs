@@ -187,6 +187,7 @@ mod tests {
         let mut running = app(S::Running);
         if let Some(status) = running.status.as_mut() {
             status.driver_info.web_ui_service_name = Some("pi-ui-svc".into());
+            status.driver_info.web_ui_ingress_name = Some("pi-ui-ingress".into());
         }
         for observed in [
             driver(PodPhase::Succeeded, Some(0)),
@@ -208,6 +209,15 @@ mod tests {
             assert!(objects.services.contains(&"pi-ui-svc".to_string()));
             assert!(objects.ingresses.contains(&"pi-ui-ingress".to_string()));
         }
+        // Without an Ingress, none is deleted.
+        if let Some(status) = running.status.as_mut() {
+            status.driver_info.web_ui_ingress_name = None;
+        }
+        let d = settled(&running, &driver(PodPhase::Succeeded, Some(0)));
+        let [Action::DeleteRun(objects)] = d.actions.as_slice() else {
+            panic!("{:?}", d.actions);
+        };
+        assert!(objects.ingresses.is_empty(), "{objects:?}");
     }
 
     #[test]
