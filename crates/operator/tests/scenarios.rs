@@ -124,6 +124,33 @@ async fn success_goes_running_then_completed_in_few_writes() -> anyhow::Result<(
     Ok(())
 }
 
+/// Each move to PENDING_RERUN as the watch delivers it: (when it was seen, the
+/// lastSubmissionAttemptTime and submissionAttempts it was decided on).
+type Reruns = Vec<(jiff::Timestamp, jiff::Timestamp, i64)>;
+
+fn rerun_log(env: &Env, app: &str) -> Recorder<Reruns> {
+    let config = watcher::Config::default().fields(&format!("metadata.name={app}"));
+    Recorder::start(
+        env.apps(),
+        config,
+        |seen: &mut Reruns, app: sparkplane_api::SparkApplication| {
+            let Some(status) = app.status else { return };
+            let (Some(last), Some(attempts)) = (
+                status.last_submission_attempt_time,
+                status.submission_attempts,
+            ) else {
+                return;
+            };
+            let attempts = i64::from(attempts);
+            if status.application_state.state == State::PendingRerun
+                && seen.last().map(|r| r.2) != Some(attempts)
+            {
+                seen.push((jiff::Timestamp::now(), last.0, attempts));
+            }
+        },
+    )
+}
+
 /// The driver pods of one application as they come and go: (submission id, pod uid, the time the
 /// pod was first seen), in the order seen.
 struct DriverLog(Recorder<Vec<(String, String, Instant)>>);
@@ -169,9 +196,10 @@ async fn driver_failure_is_retried_on_failure_with_linear_backoff() -> anyhow::R
     let _op = Operator::start(&env, &[])?;
     let log = StateLog::start(&env, "flaky");
     let drivers = DriverLog::start(&env, "flaky");
+    let reruns = rerun_log(&env, "flaky");
     let mut manifest = app("flaky", "1s", 1);
     manifest["spec"]["restartPolicy"] = json!({
-        "type": "OnFailure", "onFailureRetries": 2, "onFailureRetryInterval": 2,
+        "type": "OnFailure", "onFailureRetries": 2, "onFailureRetryInterval": 6,
         "onSubmissionFailureRetries": 1, "onSubmissionFailureRetryInterval": 1
     });
     create(&env, &manifest).await?;
@@ -190,18 +218,27 @@ async fn driver_failure_is_retried_on_failure_with_linear_backoff() -> anyhow::R
     assert_eq!(count(State::PendingRerun), 2, "{states:?}");
     assert_eq!(states.last(), Some(&State::Failed));
 
-    // Exactly one driver pod per attempt, and the attempts spaced by interval x attempts after
-    // lastSubmissionAttemptTime (2 s after the first, 4 s after the second). That time is kept in
-    // whole seconds, cut down by up to one, as Kubeflow keeps it: a retry comes at least 1 s and 3 s
-    // after the drivers seen, less a little observation jitter.
+    // Exactly one driver pod per attempt, and the linear backoff: a rerun is decided no earlier
+    // than interval x submissionAttempts after lastSubmissionAttemptTime (6 s after the first
+    // attempt, 12 s after the second). How much later depends on when the driver's end is seen
+    // (kwok takes 1 to 5 s here, so the interval is long enough that a constant one would show);
+    // only the lower bound is the operator's, and the watch's delivery only adds to the time seen.
     let per = drivers.pods_per_submission()?;
     assert_eq!(per.len(), 3, "{per:?}");
     assert!(per.values().all(|n| *n == 1), "{per:?}");
+    let reruns = reruns.read()?;
+    let attempts: Vec<i64> = reruns.iter().map(|r| r.2).collect();
+    assert_eq!(attempts, [1, 2], "{reruns:?}");
+    for (seen, last, attempts) in &reruns {
+        let due = *last + jiff::SignedDuration::from_secs(6 * attempts);
+        assert!(seen >= &due, "rerun seen at {seen}, due at {due}");
+    }
+    // lastSubmissionAttemptTime is kept in whole seconds, cut down by up to one, as Kubeflow keeps
+    // it: the drivers come at least 5 s and 11 s apart.
     let times = drivers.first_seen()?;
     let gap = |a: usize, b: usize| times[b].duration_since(times[a]);
-    assert!(gap(0, 1) >= Duration::from_millis(900), "{:?}", gap(0, 1));
-    assert!(gap(1, 2) >= Duration::from_millis(2900), "{:?}", gap(1, 2));
-    assert!(gap(1, 2) > gap(0, 1), "linear: the second wait is longer");
+    assert!(gap(0, 1) >= Duration::from_millis(4900), "{:?}", gap(0, 1));
+    assert!(gap(1, 2) >= Duration::from_millis(10900), "{:?}", gap(1, 2));
 
     let reasons = wait_events(
         &env,

@@ -885,11 +885,18 @@ fn track(
     );
     new.executor_state = executors;
     events.extend(executor_events);
+    // A run that just ended has a next step of its own (retry, TTL, the final state): look again
+    // at once after the write rather than wait for another pod event or the resync.
+    let ended_now = new.application_state.state != state
+        && matches!(
+            new.application_state.state,
+            State::Succeeding | State::Failing
+        );
     Decision {
         status: (new != status).then_some(new),
         actions: vec![],
         events,
-        requeue_after: Some(settings.resync),
+        requeue_after: (!ended_now).then_some(settings.resync),
     }
 }
 

@@ -494,6 +494,35 @@ fn failed_driver_reports_the_exit_code() {
 }
 
 #[test]
+fn a_run_that_just_ended_is_looked_at_again_at_once_and_a_running_one_at_the_resync() {
+    // The write's echo starts no reconcile: without an immediate look the retry (or the final
+    // state) would wait for an unrelated pod event or the resync.
+    for (phase, ended) in [
+        (PodPhase::Failed, S::Failing),
+        (PodPhase::Succeeded, S::Succeeding),
+    ] {
+        let d = decide(&app_in(S::Running, 1), &driver(phase, 1), t(5), &settings());
+        let status = d.status.expect("status");
+        assert_eq!(status.application_state.state, ended);
+        assert_eq!(d.requeue_after, None, "{ended:?}");
+    }
+    let d = decide(
+        &app_in(S::Submitted, 1),
+        &driver(PodPhase::Running, 1),
+        t(5),
+        &settings(),
+    );
+    assert_eq!(d.requeue_after, Some(settings().resync));
+    let d = decide(
+        &app_in(S::Running, 1),
+        &driver(PodPhase::Running, 1),
+        t(5),
+        &settings(),
+    );
+    assert_eq!(d.requeue_after, Some(settings().resync));
+}
+
+#[test]
 fn restart_policy_transitions() {
     use RestartPolicyType::*;
     check(vec![
