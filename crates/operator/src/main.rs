@@ -8,6 +8,7 @@ mod application;
 mod cli;
 mod http;
 mod lifecycle;
+mod memory;
 mod metrics;
 mod operator;
 mod scheduled;

@@ -80,6 +80,7 @@ pub async fn run(args: OperatorArgs) -> Result<(), OperatorError> {
     )
     .await?;
     let server = tokio::spawn(server);
+    let trimmer = tokio::spawn(crate::memory::release_periodically(Duration::from_secs(30)));
     let identity = args.identity();
     tracing::info!(
         %identity,
@@ -172,6 +173,7 @@ pub async fn run(args: OperatorArgs) -> Result<(), OperatorError> {
     application::run(options, selected_stream, ready, stop).await;
     scheduled.abort();
     server.abort();
+    trimmer.abort();
     // Release the Lease on the way out, so that a standby replica takes over at once rather than
     // after the Lease expires: the lease manager releases it when its channel closes.
     if let Some(watch) = lease_watch {

@@ -1,17 +1,21 @@
 //! The watch plumbing both controllers share: which namespaces the operator serves, the API of a kind
-//! in one watch scope, and watches of several namespaces merged without one namespace's relist
-//! disturbing another's.
+//! in one watch scope, objects read one by one so that one unreadable object harms no other, and
+//! watches of several namespaces merged without one namespace's relist disturbing another's.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{ApiResource, DynamicObject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::NamespaceResourceScope;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
 
 /// Which namespaces the operator runs applications in.
 #[derive(Clone)]
@@ -42,16 +46,11 @@ impl Scope {
     }
 }
 
-/// The API of `ar` in one watch scope: a namespace, or "" for every namespace.
-pub(crate) fn scoped_api(client: &Client, scope: &str, ar: &ApiResource) -> Api<DynamicObject> {
-    if scope.is_empty() {
-        Api::all_with(client.clone(), ar)
-    } else {
-        Api::namespaced_with(client.clone(), scope, ar)
-    }
-}
-
-pub(crate) fn pods_api(client: &Client, scope: &str) -> Api<k8s_openapi::api::core::v1::Pod> {
+/// The API of `K` in one watch scope: a namespace, or "" for every namespace.
+pub(crate) fn scoped_api<K>(client: &Client, scope: &str) -> Api<K>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>,
+{
     if scope.is_empty() {
         Api::all(client.clone())
     } else {
@@ -59,16 +58,119 @@ pub(crate) fn pods_api(client: &Client, scope: &str) -> Api<k8s_openapi::api::co
     }
 }
 
+/// An object of `K` as its watch decodes it. Each object is read on its own, straight into `K`: one
+/// that does not fit `K`'s types (stored under an older, schemaless CRD, say) fails neither the list
+/// page nor the watch event it came in, and a page holds `K`s rather than untyped JSON trees.
+#[derive(Debug, Clone)]
+pub(crate) enum Tolerant<K> {
+    Read(K),
+    // Boxed: the rare case should not set the size of every decoded object.
+    Unreadable {
+        metadata: Box<ObjectMeta>,
+        error: String,
+    },
+}
+
+impl<'de, K: DeserializeOwned> Deserialize<'de> for Tolerant<K> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // One object's tree at a time: it is dropped as soon as `K` is read from it.
+        let value = serde_json::Value::deserialize(deserializer)?;
+        match K::deserialize(&value) {
+            Ok(object) => Ok(Tolerant::Read(object)),
+            Err(error) => {
+                let metadata = match value.get("metadata") {
+                    Some(metadata) => {
+                        ObjectMeta::deserialize(metadata).map_err(D::Error::custom)?
+                    }
+                    None => ObjectMeta::default(),
+                };
+                Ok(Tolerant::Unreadable {
+                    metadata: Box::new(metadata),
+                    error: error.to_string(),
+                })
+            }
+        }
+    }
+}
+
+impl<K: Resource<DynamicType = ()>> Resource for Tolerant<K> {
+    type DynamicType = ();
+    type Scope = K::Scope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        K::kind(dt)
+    }
+
+    fn group(dt: &()) -> Cow<'_, str> {
+        K::group(dt)
+    }
+
+    fn version(dt: &()) -> Cow<'_, str> {
+        K::version(dt)
+    }
+
+    fn plural(dt: &()) -> Cow<'_, str> {
+        K::plural(dt)
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        match self {
+            Tolerant::Read(object) => object.meta(),
+            Tolerant::Unreadable { metadata, .. } => metadata,
+        }
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            Tolerant::Read(object) => object.meta_mut(),
+            Tolerant::Unreadable { metadata, .. } => metadata,
+        }
+    }
+}
+
+/// The event with its object read, or None for an unreadable object, which is reported (through
+/// `unreadable`) and skipped. A deleted object leaves the store whatever it holds: `gone` makes one
+/// from its identity.
+pub(crate) fn read_event<K: Resource<DynamicType = ()>>(
+    event: watcher::Event<Tolerant<K>>,
+    gone: impl Fn(ObjectMeta) -> K,
+    unreadable: impl Fn(),
+) -> Option<watcher::Event<K>> {
+    use watcher::Event as E;
+    let read = |object: Tolerant<K>| match object {
+        Tolerant::Read(object) => Some(object),
+        Tolerant::Unreadable { metadata, error } => {
+            unreadable();
+            tracing::warn!(
+                namespace = metadata.namespace.as_deref().unwrap_or_default(),
+                name = metadata.name.as_deref().unwrap_or_default(),
+                %error,
+                "skipping a {} that cannot be read",
+                K::kind(&())
+            );
+            None
+        }
+    };
+    Some(match event {
+        E::Apply(object) => E::Apply(read(object)?),
+        E::InitApply(object) => E::InitApply(read(object)?),
+        E::Delete(Tolerant::Read(object)) => E::Delete(object),
+        E::Delete(Tolerant::Unreadable { metadata, .. }) => E::Delete(gone(*metadata)),
+        E::Init => E::Init,
+        E::InitDone => E::InitDone,
+    })
+}
+
 type WatchItem<K> = Result<watcher::Event<K>, watcher::Error>;
 
 /// Turns one watch into Apply and Delete events only, so the watches of several namespaces can
 /// feed one store: a store's own relist handling would let one namespace's relist replace all the
 /// others. A relist becomes Applies of what it listed and Deletes of what it no longer has (`gone`
-/// makes an object of that namespace and name to delete). `listed` counts the watches whose first
-/// list is complete.
+/// makes an object of that identity to delete). `listed` counts the watches whose first list is
+/// complete.
 pub(crate) fn without_relists<K>(
     stream: impl Stream<Item = WatchItem<K>> + Send + 'static,
-    gone: impl Fn(&str, &str) -> K + Send + 'static,
+    gone: impl Fn(ObjectMeta) -> K + Send + 'static,
     listed: Arc<AtomicUsize>,
 ) -> impl Stream<Item = WatchItem<K>> + Send + 'static
 where
@@ -107,7 +209,13 @@ where
                     let now: HashSet<(String, String)> = relist.iter().map(key).collect();
                     let mut out: Vec<E<K>> = known
                         .difference(&now)
-                        .map(|(ns, name)| E::Delete(gone(ns, name)))
+                        .map(|(namespace, name)| {
+                            E::Delete(gone(ObjectMeta {
+                                namespace: Some(namespace.clone()),
+                                name: Some(name.clone()),
+                                ..ObjectMeta::default()
+                            }))
+                        })
                         .collect();
                     out.extend(relist.drain(..).map(E::Apply));
                     known = now;
@@ -120,11 +228,6 @@ where
             futures::stream::iter(out.into_iter().map(Ok::<_, watcher::Error>))
         })
         .try_flatten()
-}
-
-/// An untyped object of `ar` with only a namespace and a name: what a Delete needs.
-pub(crate) fn dynamic_gone(ar: ApiResource) -> impl Fn(&str, &str) -> DynamicObject {
-    move |namespace, name| DynamicObject::new(name, &ar).within(namespace)
 }
 
 /// The stream of namespaces matching the selector.
@@ -147,13 +250,20 @@ pub fn namespace_scope(client: &Client, selector: &str) -> (Store<Namespace>, Na
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sparkplane_api::SparkApplication;
+    use k8s_openapi::api::core::v1::ConfigMap;
 
-    fn named(ns: &str, name: &str) -> DynamicObject {
-        DynamicObject::new(name, &ApiResource::erase::<SparkApplication>(&())).within(ns)
+    fn named(ns: &str, name: &str) -> ConfigMap {
+        ConfigMap {
+            metadata: ObjectMeta {
+                namespace: Some(ns.into()),
+                name: Some(name.into()),
+                ..ObjectMeta::default()
+            },
+            ..ConfigMap::default()
+        }
     }
 
-    fn describe(events: Vec<watcher::Event<DynamicObject>>) -> Vec<String> {
+    fn describe(events: Vec<watcher::Event<ConfigMap>>) -> Vec<String> {
         events
             .into_iter()
             .map(|e| match e {
@@ -186,7 +296,10 @@ mod tests {
         let listed = Arc::new(AtomicUsize::new(0));
         let out: Vec<_> = without_relists(
             futures::stream::iter(input.into_iter().map(Ok)),
-            dynamic_gone(ApiResource::erase::<SparkApplication>(&())),
+            |metadata| ConfigMap {
+                metadata,
+                ..ConfigMap::default()
+            },
             listed.clone(),
         )
         .try_collect()

@@ -15,6 +15,7 @@ pub mod cache;
 pub mod events;
 pub mod limit;
 pub mod pods;
+use pods::WatchedPod;
 pub mod queue;
 pub mod submit;
 pub mod track;
@@ -29,7 +30,6 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
-use kube::api::ApiResource;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -43,7 +43,7 @@ use self::pods::PodIndex;
 use self::queue::{AppKey, SubmitQueue};
 use crate::lifecycle;
 use crate::metrics::Metrics;
-use crate::watch::{NamespaceStream, Scope, pods_api, scoped_api, without_relists};
+use crate::watch::{NamespaceStream, Scope, Tolerant, read_event, scoped_api, without_relists};
 use kube::Resource;
 
 /// How many submissions run at once.
@@ -223,40 +223,6 @@ fn delay(key: &AppKey, n: u32) -> Duration {
     exponential.mul_f64(jitter)
 }
 
-/// Turns a watched object into a SparkApplication, stripped of what is never read. An object that
-/// does not parse is reported and skipped: it must not stop the watch of every other application.
-fn convert(obj: kube::api::DynamicObject, metrics: &Metrics) -> Option<CachedApp> {
-    let name = obj.metadata.name.clone().unwrap_or_default();
-    let namespace = obj.metadata.namespace.clone().unwrap_or_default();
-    let parsed = serde_json::to_value(obj).and_then(serde_json::from_value::<SparkApplication>);
-    match parsed {
-        Ok(app) => Some(CachedApp::from(app)),
-        Err(error) => {
-            metrics.malformed.inc();
-            tracing::warn!(%namespace, %name, %error, "skipping a SparkApplication that cannot be read");
-            None
-        }
-    }
-}
-
-fn convert_event(
-    ev: watcher::Event<kube::api::DynamicObject>,
-    metrics: &Metrics,
-) -> Option<watcher::Event<CachedApp>> {
-    use watcher::Event as E;
-    Some(match ev {
-        E::Apply(o) => E::Apply(convert(o, metrics)?),
-        E::InitApply(o) => E::InitApply(convert(o, metrics)?),
-        E::Delete(o) => {
-            // A deleted object only needs its identity to leave the store.
-            let metadata = o.metadata.clone();
-            E::Delete(convert(o, metrics).unwrap_or_else(|| gone_app(metadata)))
-        }
-        E::Init => E::Init,
-        E::InitDone => E::InitDone,
-    })
-}
-
 /// An application with only its identity: what leaves the store on a Delete.
 fn gone_app(metadata: ObjectMeta) -> CachedApp {
     CachedApp::from(SparkApplication {
@@ -283,7 +249,6 @@ pub async fn run(
         workers,
         concurrency,
     } = options;
-    let ar = ApiResource::erase::<SparkApplication>(&());
     let scopes = scope.watch_scopes();
     let (reader, mut writer) = reflector::store::<CachedApp>();
     // The watches below send only Applies and Deletes (their relists are resolved per
@@ -311,28 +276,22 @@ pub async fn run(
     });
 
     let apps_listed = Arc::new(AtomicUsize::new(0));
-    // Each object is reduced to its cached form as it arrives, before a relist gathers its items.
+    // Each object is decoded on its own straight into its cached form (one that does not read is
+    // counted and skipped), before a relist gathers its items.
     let app_watches = scopes.iter().map(|scope| {
-        let api = scoped_api(&watch_client, scope, &ar);
-        let convert_metrics = metrics.clone();
-        let converted = watcher(api, watcher::Config::default())
-            .default_backoff()
-            .try_filter_map(move |ev| {
-                let converted = convert_event(ev, &convert_metrics);
-                async move { Ok(converted) }
-            });
-        without_relists(
-            converted,
-            |namespace: &str, name: &str| {
-                gone_app(ObjectMeta {
-                    namespace: Some(namespace.to_owned()),
-                    name: Some(name.to_owned()),
-                    ..ObjectMeta::default()
-                })
-            },
-            apps_listed.clone(),
+        let malformed = metrics.malformed.clone();
+        let read = watcher(
+            scoped_api::<Tolerant<CachedApp>>(&watch_client, scope),
+            watcher::Config::default(),
         )
-        .boxed()
+        .default_backoff()
+        .try_filter_map(move |event| {
+            let read = read_event(event, gone_app, || {
+                malformed.inc();
+            });
+            async move { Ok(read) }
+        });
+        without_relists(read, gone_app, apps_listed.clone()).boxed()
     });
     let echo_ctx = ctx.clone();
     let app_stream = futures::stream::select_all(app_watches)
@@ -351,7 +310,7 @@ pub async fn run(
         let index = ctx.pods.clone();
         let scope = scope.clone();
         watcher(
-            pods_api(&watch_client, &scope),
+            scoped_api::<WatchedPod>(&watch_client, &scope),
             watcher::Config::default().labels(pods::SELECTOR),
         )
         .default_backoff()
@@ -468,10 +427,19 @@ fn queue_new_applications(ctx: &Context) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube::api::DynamicObject;
 
-    fn object(value: serde_json::Value) -> DynamicObject {
-        serde_json::from_value(value).expect("object")
+    /// An object as its watch decodes it.
+    fn object(value: serde_json::Value) -> Tolerant<CachedApp> {
+        serde_json::from_value(value).expect("any JSON object decodes")
+    }
+
+    fn read(
+        event: watcher::Event<Tolerant<CachedApp>>,
+        metrics: &Metrics,
+    ) -> Option<watcher::Event<CachedApp>> {
+        read_event(event, gone_app, || {
+            metrics.malformed.inc();
+        })
     }
 
     fn app(name: &str, rv: &str) -> SparkApplication {
@@ -540,25 +508,24 @@ mod tests {
             "spec": {"sparkVersion": "4.0.4", "mainApplicationFile": "x", "driver": {}, "executor": {}},
             "status": {"applicationState": {"state": "EXPLODED"}}
         }));
-        assert!(convert_event(watcher::Event::Apply(bad.clone()), &metrics).is_none());
-        assert!(convert_event(watcher::Event::InitApply(bad.clone()), &metrics).is_none());
+        assert!(read(watcher::Event::Apply(bad.clone()), &metrics).is_none());
+        assert!(read(watcher::Event::InitApply(bad.clone()), &metrics).is_none());
         assert_eq!(metrics.malformed.get(), 2);
-        match convert_event(watcher::Event::Delete(bad), &metrics) {
+        match read(watcher::Event::Delete(bad), &metrics) {
             Some(watcher::Event::Delete(app)) => {
                 assert_eq!(app.metadata.name.as_deref(), Some("bad"));
             }
             other => panic!("expected a deletion, got {other:?}"),
         }
 
-        let mut good = object(serde_json::json!({
+        let good = object(serde_json::json!({
             "apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
             "metadata": {"name": "good", "namespace": "ns",
+                "managedFields": [{"manager": "kubectl", "operation": "Apply"}],
                 "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "keep": "me"}},
             "spec": {"sparkVersion": "4.0.4", "mainApplicationFile": "x", "driver": {}, "executor": {}}
         }));
-        good.metadata.managed_fields = Some(vec![Default::default()]);
-        let Some(watcher::Event::Apply(app)) = convert_event(watcher::Event::Apply(good), &metrics)
-        else {
+        let Some(watcher::Event::Apply(app)) = read(watcher::Event::Apply(good), &metrics) else {
             panic!("a readable application passes");
         };
         let app = app.app().expect("decodes");

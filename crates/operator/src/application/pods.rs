@@ -1,12 +1,17 @@
 //! The operator's view of pods: an index by application, fed by one watch filtered on the
-//! `launched-by-spark-operator` label, holding only the few fields the lifecycle reads (a pod's spec
-//! and most of its status are never kept).
+//! `launched-by-spark-operator` label, holding only the few fields the lifecycle reads. Pods are
+//! decoded as [`WatchedPod`], which skips the spec, the managed fields and most of the status while
+//! parsing: a list page of full pods took tens of megabytes at its peak.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::Resource;
+use kube::core::NamespaceResourceScope;
 use kube::runtime::watcher;
+use serde::{Deserialize, Deserializer};
 use sparkplane_submit::identity::{
     DRIVER_CONTAINER, EXECUTOR_CONTAINER, LABEL_APP_NAME, LABEL_SUBMISSION_ID,
 };
@@ -18,6 +23,101 @@ pub const SELECTOR: &str = "sparkoperator.k8s.io/launched-by-spark-operator=true
 
 /// (namespace, application name) as the pods' `sparkoperator.k8s.io/app-name` label says.
 pub type AppKey = (String, String);
+
+/// A pod as the watch decodes it: the metadata the index keys on and the status it summarises.
+/// Every other field is skipped by the parser without being allocated.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct WatchedPod {
+    #[serde(deserialize_with = "slim_metadata", default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    status: Option<WatchedStatus>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WatchedStatus {
+    phase: Option<String>,
+    reason: Option<String>,
+    message: Option<String>,
+    #[serde(default)]
+    container_statuses: Vec<WatchedContainer>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct WatchedContainer {
+    name: String,
+    #[serde(default)]
+    state: Option<WatchedContainerState>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct WatchedContainerState {
+    terminated: Option<WatchedTerminated>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WatchedTerminated {
+    exit_code: i32,
+    reason: Option<String>,
+    message: Option<String>,
+}
+
+/// The metadata fields the index and the watch read; annotations, owner references and managed
+/// fields are skipped.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SlimMetadata {
+    name: Option<String>,
+    namespace: Option<String>,
+    uid: Option<String>,
+    resource_version: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    deletion_timestamp: Option<Time>,
+}
+
+fn slim_metadata<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ObjectMeta, D::Error> {
+    let slim = SlimMetadata::deserialize(deserializer)?;
+    Ok(ObjectMeta {
+        name: slim.name,
+        namespace: slim.namespace,
+        uid: slim.uid,
+        resource_version: slim.resource_version,
+        labels: slim.labels,
+        deletion_timestamp: slim.deletion_timestamp,
+        ..ObjectMeta::default()
+    })
+}
+
+impl Resource for WatchedPod {
+    type DynamicType = ();
+    type Scope = NamespaceResourceScope;
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        "Pod".into()
+    }
+
+    fn group(_: &()) -> Cow<'_, str> {
+        "".into()
+    }
+
+    fn version(_: &()) -> Cow<'_, str> {
+        "v1".into()
+    }
+
+    fn plural(_: &()) -> Cow<'_, str> {
+        "pods".into()
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -56,13 +156,13 @@ impl Default for PodIndex {
 }
 
 /// The application a pod belongs to, from its labels.
-pub fn app_key(pod: &Pod) -> Option<AppKey> {
+pub fn app_key(pod: &WatchedPod) -> Option<AppKey> {
     let ns = pod.metadata.namespace.clone()?;
     let app = pod.metadata.labels.as_ref()?.get(LABEL_APP_NAME)?.clone();
     Some((ns, app))
 }
 
-fn summarize(pod: &Pod) -> Option<(AppKey, String, Entry)> {
+fn summarize(pod: &WatchedPod) -> Option<(AppKey, String, Entry)> {
     let key = app_key(pod)?;
     let name = pod.metadata.name.clone()?;
     let labels = pod.metadata.labels.as_ref()?;
@@ -76,7 +176,7 @@ fn summarize(pod: &Pod) -> Option<(AppKey, String, Entry)> {
         Role::Executor => EXECUTOR_CONTAINER,
         _ => DRIVER_CONTAINER,
     };
-    let statuses = status.and_then(|s| s.container_statuses.as_ref());
+    let statuses = status.map(|s| s.container_statuses.as_slice());
     let spark = statuses.and_then(|cs| {
         cs.iter()
             .find(|c| c.name == container)
@@ -106,13 +206,13 @@ fn summarize(pod: &Pod) -> Option<(AppKey, String, Entry)> {
     Some((key, name, Entry { role, obs }))
 }
 
-fn insert(pods: &mut Pods, pod: &Pod) {
+fn insert(pods: &mut Pods, pod: &WatchedPod) {
     if let Some((key, name, entry)) = summarize(pod) {
         pods.entry(key).or_default().insert(name, entry);
     }
 }
 
-fn remove(pods: &mut Pods, pod: &Pod) {
+fn remove(pods: &mut Pods, pod: &WatchedPod) {
     let (Some(key), Some(name)) = (app_key(pod), pod.metadata.name.as_ref()) else {
         return;
     };
@@ -134,7 +234,7 @@ impl PodIndex {
     }
 
     /// Applies one event of the watch of `scope` (a namespace, or "" for all namespaces).
-    pub fn apply(&self, scope: &str, event: &watcher::Event<Pod>) {
+    pub fn apply(&self, scope: &str, event: &watcher::Event<WatchedPod>) {
         // A poisoned lock only means another thread panicked mid-update; the map is still usable.
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         match event {
@@ -196,7 +296,7 @@ impl PodIndex {
 mod tests {
     use super::*;
 
-    fn pod(name: &str, role: &str, phase: &str) -> Pod {
+    fn pod(name: &str, role: &str, phase: &str) -> WatchedPod {
         serde_json::from_value(serde_json::json!({
             "metadata": {"name": name, "namespace": "ns", "labels": {
                 "spark-role": role,
@@ -254,7 +354,59 @@ mod tests {
         );
     }
 
-    fn in_namespace(mut pod: Pod, ns: &str) -> Pod {
+    #[test]
+    fn a_full_pod_decodes_to_what_the_index_reads_and_nothing_more() {
+        // A driver pod as the API server sends it: spec, managed fields, annotations, owners.
+        let full = serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {
+                "name": "pi-driver", "namespace": "ns", "uid": "u1", "resourceVersion": "42",
+                "deletionTimestamp": "2026-12-04T10:00:00Z",
+                "labels": {"spark-role": "driver", "sparkoperator.k8s.io/app-name": "pi",
+                    "sparkoperator.k8s.io/submission-id": "s1"},
+                "annotations": {"a": "b"},
+                "ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "pi", "uid": "o"}],
+                "managedFields": [{"manager": "sparkplane", "operation": "Update",
+                    "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {}}}]
+            },
+            "spec": {"containers": [{"name": "spark-kubernetes-driver", "image": "spark",
+                "args": ["driver"], "env": [{"name": "SPARK_CONF_DIR", "value": "/x"}]}]},
+            "status": {"phase": "Running", "podIP": "10.0.0.1",
+                "conditions": [{"type": "Ready", "status": "False"}],
+                "containerStatuses": [
+                    {"name": "sidecar", "ready": true, "restartCount": 0, "image": "s",
+                        "imageID": "", "state": {"running": {"startedAt": "2026-12-04T09:00:00Z"}}},
+                    {"name": "spark-kubernetes-driver", "ready": false, "restartCount": 0,
+                        "image": "spark", "imageID": "",
+                        "state": {"terminated": {"exitCode": 3, "reason": "Error",
+                            "message": "boom", "startedAt": "2026-12-04T09:00:00Z",
+                            "finishedAt": "2026-12-04T09:01:00Z"}}}]}
+        });
+        let pod: WatchedPod = serde_json::from_value(full).expect("decodes");
+        let meta = &pod.metadata;
+        assert_eq!(meta.name.as_deref(), Some("pi-driver"));
+        assert_eq!(meta.uid.as_deref(), Some("u1"));
+        assert_eq!(meta.resource_version.as_deref(), Some("42"));
+        assert!(meta.deletion_timestamp.is_some());
+        assert_eq!(meta.labels.as_ref().map(BTreeMap::len), Some(3));
+        assert_eq!(meta.annotations, None, "skipped");
+        assert_eq!(meta.owner_references, None, "skipped");
+        assert_eq!(meta.managed_fields, None, "skipped");
+
+        let index = PodIndex::default();
+        index.apply("", &watcher::Event::Apply(pod));
+        let driver = index
+            .observed("ns", "pi", "pi-driver")
+            .driver
+            .expect("driver");
+        assert_eq!(driver.phase, PodPhase::Running);
+        let terminated = driver.terminated.expect("the Spark container's end");
+        assert_eq!(terminated.exit_code, 3);
+        assert_eq!(terminated.reason.as_deref(), Some("Error"));
+        assert_eq!(terminated.message.as_deref(), Some("boom"));
+    }
+
+    fn in_namespace(mut pod: WatchedPod, ns: &str) -> WatchedPod {
         pod.metadata.namespace = Some(ns.into());
         pod
     }

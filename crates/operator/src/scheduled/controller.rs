@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
@@ -20,7 +21,7 @@ use kube::{Client, Resource, ResourceExt, core::ApiResource};
 use sparkplane_api::v1beta2::ApplicationStateType;
 use sparkplane_api::{ScheduledSparkApplication, SparkApplication};
 
-use crate::watch::{dynamic_gone, scoped_api, without_relists};
+use crate::watch::{Tolerant, read_event, scoped_api, without_relists};
 
 use super::decide::{self, Decision, DeletionCause, Input, Outcome, Reason, Run};
 use super::metrics::ScheduledMetrics;
@@ -122,9 +123,6 @@ impl Context {
 
 /// Runs the controller until `shutdown` resolves.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-    // Watched untyped and converted one by one: a schedule that does not read into the types (stored
-    // under an older, schemaless CRD) is skipped with a warning instead of breaking the whole watch.
-    let resource = ApiResource::erase::<ScheduledSparkApplication>(&());
     let scopes = ctx.watch_scopes();
     let (reader, mut writer) = reflector::store::<ScheduledSparkApplication>();
     // The watches send only Applies and Deletes (each namespace's relists are resolved on their
@@ -133,17 +131,18 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     writer.apply_watcher_event(&watcher::Event::Init);
     writer.apply_watcher_event(&watcher::Event::InitDone);
     let listed = Arc::new(AtomicUsize::new(0));
+    // Read one by one: a schedule that does not read into the types (stored under an older,
+    // schemaless CRD) is skipped with a warning instead of breaking the whole watch.
     let schedule_watches = scopes.iter().map(|scope| {
-        let api = scoped_api(&ctx.client, scope, &resource);
-        without_relists(
-            watcher(api, watcher::Config::default()).default_backoff(),
-            dynamic_gone(resource.clone()),
-            listed.clone(),
+        let read = watcher(
+            scoped_api::<Tolerant<ScheduledSparkApplication>>(&ctx.client, scope),
+            watcher::Config::default(),
         )
-        .boxed()
+        .default_backoff()
+        .try_filter_map(|event| async move { Ok(read_event(event, gone_schedule, || {})) });
+        without_relists(read, gone_schedule, listed.clone()).boxed()
     });
     let schedule_events = futures::stream::select_all(schedule_watches)
-        .try_filter_map(|event| async move { Ok(typed_event(event)) })
         .map_ok(move |event| {
             writer.apply_watcher_event(&event);
             event
@@ -151,13 +150,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         .applied_objects();
     // Runs only need to wake their schedule: their metadata says which one.
     let run_watches = scopes.iter().map(|scope| {
-        let runs: Api<PartialObjectMeta<SparkApplication>> = if scope.is_empty() {
-            Api::all(ctx.client.clone())
-        } else {
-            Api::namespaced(ctx.client.clone(), scope)
-        };
         watcher(
-            runs,
+            scoped_api::<PartialObjectMeta<SparkApplication>>(&ctx.client, scope),
             watcher::Config::default().labels(LABEL_SCHEDULED_APP_NAME),
         )
         .default_backoff()
@@ -178,34 +172,13 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         .await;
 }
 
-fn typed(object: DynamicObject) -> Option<ScheduledSparkApplication> {
-    let name = object.name_any();
-    let namespace = object.namespace().unwrap_or_default();
-    match serde_json::to_value(object).and_then(serde_json::from_value) {
-        Ok(schedule) => Some(schedule),
-        Err(error) => {
-            tracing::warn!(%namespace, %name, %error, "skipping a ScheduledSparkApplication that cannot be read");
-            None
-        }
+/// A schedule with only its identity: what leaves the store on a Delete.
+fn gone_schedule(metadata: ObjectMeta) -> ScheduledSparkApplication {
+    ScheduledSparkApplication {
+        metadata,
+        spec: Default::default(),
+        status: None,
     }
-}
-
-fn typed_event(
-    event: watcher::Event<DynamicObject>,
-) -> Option<watcher::Event<ScheduledSparkApplication>> {
-    use watcher::Event;
-    Some(match event {
-        Event::Apply(object) => Event::Apply(typed(object)?),
-        Event::InitApply(object) => Event::InitApply(typed(object)?),
-        // Leaving the store needs only the identity.
-        Event::Delete(object) => Event::Delete(ScheduledSparkApplication {
-            metadata: object.metadata,
-            spec: Default::default(),
-            status: None,
-        }),
-        Event::Init => Event::Init,
-        Event::InitDone => Event::InitDone,
-    })
 }
 
 fn error_policy(
@@ -426,8 +399,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// A schedule as the API server would send it, with `edit` applied to its JSON.
-    fn object(edit: impl FnOnce(&mut serde_json::Value)) -> DynamicObject {
+    /// A schedule as its watch decodes it, with `edit` applied to its JSON.
+    fn object(edit: impl FnOnce(&mut serde_json::Value)) -> Tolerant<ScheduledSparkApplication> {
         let mut schedule = ScheduledSparkApplication::new(
             "pi",
             sparkplane_api::ScheduledSparkApplicationSpec {
@@ -438,22 +411,28 @@ mod tests {
         schedule.metadata.namespace = Some("jobs".into());
         let mut value = serde_json::to_value(&schedule).expect("JSON");
         edit(&mut value);
-        serde_json::from_value(value).expect("a DynamicObject")
+        serde_json::from_value(value).expect("any JSON object decodes")
+    }
+
+    fn read(
+        event: watcher::Event<Tolerant<ScheduledSparkApplication>>,
+    ) -> Option<watcher::Event<ScheduledSparkApplication>> {
+        read_event(event, gone_schedule, || {})
     }
 
     #[test]
     fn unreadable_schedules_are_skipped_and_readable_ones_kept() {
         let good = object(|_| {});
         let bad = object(|value| value["spec"]["template"]["driver"]["cores"] = json!("one"));
-        let kept = typed_event(watcher::Event::Apply(good));
+        let kept = read(watcher::Event::Apply(good));
         assert!(
             matches!(&kept, Some(watcher::Event::Apply(s)) if s.spec.schedule == "@daily"),
             "{kept:?}"
         );
-        assert!(typed_event(watcher::Event::Apply(bad.clone())).is_none());
+        assert!(read(watcher::Event::Apply(bad.clone())).is_none());
         // A deleted one still leaves the store, whatever it holds.
         assert!(matches!(
-            typed_event(watcher::Event::Delete(bad)),
+            read(watcher::Event::Delete(bad)),
             Some(watcher::Event::Delete(s)) if s.metadata.name.as_deref() == Some("pi")
         ));
     }
