@@ -238,11 +238,7 @@ pub fn decide(
     let status = app.status.clone().unwrap_or_default();
     let state = status.application_state.state;
     let hash = spec_hash(&app.spec);
-    let recorded = app
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(SPEC_HASH_ANNOTATION));
+    let recorded = recorded_spec_hash(app);
 
     // A run that exists (or ended) with another spec than the current one is invalidated. States
     // that are about to submit anyway take the new spec as it is.
@@ -692,15 +688,18 @@ fn ui_gone(app: &SparkApplication, status: &SparkApplicationStatus) -> Vec<Actio
     vec![Action::DeleteRun(objects)]
 }
 
+/// The spec hash the annotation holds, if any.
+fn recorded_spec_hash(app: &SparkApplication) -> Option<&String> {
+    app.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(SPEC_HASH_ANNOTATION))
+}
+
 /// The annotation write that records the spec, unless the annotation already holds it.
 fn remember_spec(app: &SparkApplication) -> Vec<Action> {
     let hash = spec_hash(&app.spec);
-    let recorded = app
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(SPEC_HASH_ANNOTATION));
-    if recorded == Some(&hash) {
+    if recorded_spec_hash(app) == Some(&hash) {
         vec![]
     } else {
         vec![Action::RecordSpecHash(hash)]
