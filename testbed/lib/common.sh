@@ -59,6 +59,9 @@ ensure_debian_packages() {
 # detach LOG COMMAND...: runs COMMAND in the background in a session of its own, its output in LOG,
 # holding no file descriptor of this shell but stdin/stdout/stderr: a lock held here (up's own, or a
 # caller's `flock`) must not live on in a daemon for as long as the testbed runs. `$!` is its pid.
+# Returns once the background subshell has exec'd COMMAND (or ended, or after 10 s): until then its
+# command line is this shell's, and pid_alive, which checks the command line, would take a component
+# that is starting for one that died (a loaded machine made `up` fail that way, and `down` miss it).
 detach() {
   local log=$1
   shift
@@ -69,4 +72,10 @@ detach() {
     done
     exec setsid "$@" >"$log" 2>&1 </dev/null
   ) &
+  local child=$! ours deadline=$((SECONDS + 10))
+  ours=$(tr '\0' ' ' <"/proc/$BASHPID/cmdline")
+  while [ "$SECONDS" -lt "$deadline" ] && kill -0 "$child" 2>/dev/null &&
+    [ "$(tr '\0' ' ' <"/proc/$child/cmdline" 2>/dev/null)" = "$ours" ]; do
+    sleep 0.02
+  done
 }
