@@ -447,27 +447,26 @@ pub fn markdown(results: &Results, stem: &str) -> String {
             run.operator, run.started_with, run.counted
         );
     }
-    if let Some(raw) = &results.raw_limit {
-        let _ = writeln!(
-            out,
-            "- **raw limit**: `testbed-load --objects {} --count {} --concurrency {}`: {}, no operator: {}.",
-            raw.objects,
-            raw.applications,
-            raw.concurrency,
-            describe_objects(&raw.objects),
-            rate(Some(raw.applications_per_second))
-        );
-    }
-    if let Some(raw) = &results.raw_limit_three_objects {
-        let _ = writeln!(
-            out,
-            "- **raw limit, older reference**: `testbed-load --objects {} --count {} --concurrency {}`: {}: {}.",
-            raw.objects,
-            raw.applications,
-            raw.concurrency,
-            describe_objects(&raw.objects),
-            rate(Some(raw.applications_per_second))
-        );
+    let raw_limits = [
+        ("raw limit", ", no operator", &results.raw_limit),
+        (
+            "raw limit, older reference",
+            "",
+            &results.raw_limit_three_objects,
+        ),
+    ];
+    for (label, note, raw) in raw_limits {
+        if let Some(raw) = raw {
+            let _ = writeln!(
+                out,
+                "- **{label}**: `testbed-load --objects {} --count {} --concurrency {}`: {}{note}: {}.",
+                raw.objects,
+                raw.applications,
+                raw.concurrency,
+                describe_objects(&raw.objects),
+                rate(Some(raw.applications_per_second))
+            );
+        }
     }
     if let Some((total, by_kind)) = results.sparkplane.writes_per_application() {
         let _ = writeln!(
