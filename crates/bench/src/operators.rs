@@ -125,7 +125,7 @@ impl Controller {
         ];
         let settings = sparkplane_settings_in_environment();
         let settings = if settings.is_empty() {
-            "every other setting at its default (10 tracking workers, submissions at once adapted to the API server's latency from 16 between 4 and 64 against a 250 ms target, JSON logs at info to a file)".to_owned()
+            "every other setting at its default (32 tracking workers taken oldest first, submissions at once adapted to the API server's latency from 16 between 4 and 64 against a 250 ms target, JSON logs at info to a file)".to_owned()
         } else {
             format!(
                 "with {} in its environment, every other setting at its default",

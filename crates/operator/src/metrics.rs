@@ -62,6 +62,7 @@ pub struct Metrics {
     pub in_flight: Gauge,
     pub submissions_in_flight: Gauge,
     pub submissions_waiting: Gauge,
+    pub tracking_waiting: Gauge,
     pub submission_limit: Gauge,
     pub driver_conflicts: Counter,
     pub events_dropped: Counter,
@@ -105,6 +106,7 @@ impl Metrics {
             in_flight: g(),
             submissions_in_flight: g(),
             submissions_waiting: g(),
+            tracking_waiting: g(),
             submission_limit: g(),
             driver_conflicts: Counter::default(),
             events_dropped: Counter::default(),
@@ -208,6 +210,11 @@ impl Metrics {
             "sparkplane_submissions_in_flight",
             "Submissions running now",
             m.submissions_in_flight.clone(),
+        );
+        r.register(
+            "sparkplane_tracking_waiting",
+            "Applications waiting for a tracking reconcile (status, retries, TTL), taken oldest first",
+            m.tracking_waiting.clone(),
         );
         r.register(
             "sparkplane_submissions_waiting",

@@ -24,7 +24,7 @@ pub struct OperatorArgs {
     #[arg(long, env = "SPARKPLANE_NAMESPACE_SELECTOR")]
     pub namespace_selector: Option<String>,
     /// Tracking reconciles that run at once (status, retries, TTL); submissions have their own.
-    #[arg(long, env = "SPARKPLANE_WORKERS", default_value_t = 10)]
+    #[arg(long, env = "SPARKPLANE_WORKERS", default_value_t = 32)]
     pub workers: u16,
     /// Submissions that run at once; 0 adapts it to the API server's latency, from 16, between 4 and
     /// --submission-concurrency-max.

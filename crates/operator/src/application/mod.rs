@@ -2,8 +2,9 @@
 //! do, and does it.
 //!
 //! Two kinds of work, with capacity of their own:
-//! - **tracking** (`track`): the reconciles kube-runtime runs on every change of an application or of
-//!   its pods: status writes, deletions, retries, TTL;
+//! - **tracking** (`track`): the reconcile of an application on every change of it or of its pods:
+//!   status writes, deletions, retries, TTL. Applications wait for it in a line of their own, taken in
+//!   the order they asked (`work`), by workers of their own (`runner`);
 //! - **submission** (`submit`): applications whose next step is a submission wait in a queue in the
 //!   order they were created (`queue`), and dedicated submitters create their drivers, as many at once
 //!   as the API server answers quickly (`limit`). A backlog of submissions never delays tracking.
@@ -17,21 +18,21 @@ pub mod limit;
 pub mod pods;
 use pods::WatchedPod;
 pub mod queue;
+pub mod runner;
 pub mod submit;
 pub mod track;
+pub mod work;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::channel::mpsc::UnboundedSender;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
-use kube::runtime::controller::{Config as ControllerConfig, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use sparkplane_api::SparkApplication;
 use tokio::sync::Semaphore;
@@ -41,6 +42,7 @@ use self::events::Events;
 use self::limit::{Aimd, Gate};
 use self::pods::PodIndex;
 use self::queue::{AppKey, SubmitQueue};
+use self::work::TrackQueue;
 use crate::lifecycle;
 use crate::metrics::Metrics;
 use crate::watch::{NamespaceStream, Scope, Tolerant, read_event, scoped_api, without_relists};
@@ -104,8 +106,8 @@ pub struct Context {
     pub gate: Gate,
     /// Bounds the submissions finishing (UI objects, status, events) after their slot was given back.
     pub finishers: Arc<Semaphore>,
-    /// Asks for a reconcile of an application.
-    trigger: UnboundedSender<ObjectRef<CachedApp>>,
+    /// Applications waiting for a tracking reconcile.
+    pub tracking: Arc<TrackQueue>,
     pub own_writes: OwnWrites,
     pub backoff: Backoff,
 }
@@ -113,18 +115,12 @@ pub struct Context {
 impl Context {
     /// Has the application reconciled soon, from outside a reconcile (a submitter that finished).
     pub fn reconcile(&self, key: &AppKey) {
-        let _ = self
-            .trigger
-            .unbounded_send(ObjectRef::new(&key.1).within(&key.0));
+        self.tracking.ask(key.clone());
     }
 
     /// Has the application reconciled after `delay`.
-    pub fn reconcile_after(self: &Arc<Self>, key: AppKey, delay: Duration) {
-        let ctx = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            ctx.reconcile(&key);
-        });
+    pub fn reconcile_after(&self, key: AppKey, delay: Duration) {
+        self.tracking.ask_at(key, Instant::now() + delay);
     }
 }
 
@@ -256,7 +252,6 @@ pub async fn run(
     // reconciles until then, and each reconcile's trigger is applied to the store before it runs.
     writer.apply_watcher_event(&watcher::Event::Init);
     writer.apply_watcher_event(&watcher::Event::InitDone);
-    let (trigger, triggered) = futures::channel::mpsc::unbounded();
     let rule = concurrency.rule();
     metrics.submission_limit.set(rule.limit() as i64);
     let ctx = Arc::new(Context {
@@ -270,7 +265,7 @@ pub async fn run(
         queue: SubmitQueue::default(),
         gate: Gate::new(rule),
         finishers: Arc::new(Semaphore::new(2 * concurrency.submitters())),
-        trigger,
+        tracking: Arc::new(TrackQueue::default()),
         own_writes: OwnWrites::default(),
         backoff: Backoff::default(),
     });
@@ -323,25 +318,26 @@ pub async fn run(
     });
     let pod_stream = futures::stream::select_all(pod_watches);
 
-    let mut controller = Controller::for_stream(app_stream, reader.clone())
-        .with_config(ControllerConfig::default().concurrency(workers.max(1)))
-        .watches_stream(pod_stream, |pod| {
-            pods::app_key(&pod).map(|(ns, app)| ObjectRef::<CachedApp>::new(&app).within(&ns))
-        })
-        .reconcile_on(triggered);
+    // What asks for a tracking reconcile: a change of an application (not the echo of the operator's
+    // own write), a change of one of its pods, and a namespace that starts matching the selector.
+    let app_asks = app_stream.map_ok(|app| track::key_of(&app.metadata).into_iter().collect());
+    let pod_asks = pod_stream.map_ok(|pod| pods::app_key(&pod).into_iter().collect());
+    let mut asks = futures::stream::select(app_asks.boxed(), pod_asks.boxed()).boxed();
     if let Some(namespaces) = selected_namespaces {
-        // A namespace that starts matching the selector brings its applications in. The trigger is
-        // the stream that feeds the Scope's store, so the store knows the namespace before its
-        // applications are reconciled.
+        // The namespace stream feeds the Scope's store first, so the store knows the namespace
+        // before its applications are reconciled.
         let apps = reader.clone();
-        controller = controller.watches_stream(namespaces, move |ns: Namespace| {
-            let name = ns.metadata.name.unwrap_or_default();
-            apps.state()
-                .into_iter()
-                .filter(|a| a.metadata.namespace.as_deref() == Some(name.as_str()))
-                .map(|a| ObjectRef::from_obj(&*a))
-                .collect::<Vec<_>>()
+        let namespace_asks = namespaces.map(move |ns: Result<Namespace, watcher::Error>| {
+            ns.map(|ns| {
+                let name = ns.metadata.name.unwrap_or_default();
+                apps.state()
+                    .into_iter()
+                    .filter(|a| a.metadata.namespace.as_deref() == Some(name.as_str()))
+                    .filter_map(|a| track::key_of(&a.metadata))
+                    .collect()
+            })
         });
+        asks = futures::stream::select(asks, namespace_asks.boxed()).boxed();
     }
 
     // The cache-wide gauges, refreshed on a timer rather than per reconcile.
@@ -382,11 +378,7 @@ pub async fn run(
         futures::future::join_all(submitters).await;
     });
 
-    controller
-        .graceful_shutdown_on(shutdown)
-        .run(track::reconcile, track::error_policy, ctx)
-        .for_each(|_| async {})
-        .await;
+    runner::run(ctx, asks, usize::from(workers), shutdown).await;
     starting.abort();
     gauges.abort();
 }

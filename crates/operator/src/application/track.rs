@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use kube::Api;
-use kube::runtime::controller::Action;
 use sparkplane_api::SparkApplication;
 use thiserror::Error;
 use tracing::Instrument;
@@ -35,11 +34,23 @@ const CONFLICT_REQUEUE: Duration = Duration::from_millis(300);
 /// How soon to look again when the cache is behind the operator's own write.
 const ECHO_REQUEUE: Duration = Duration::from_millis(50);
 
-fn key_of(metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Option<AppKey> {
+pub fn key_of(
+    metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<AppKey> {
     Some((metadata.namespace.clone()?, metadata.name.clone()?))
 }
 
-pub fn error_policy(app: Arc<CachedApp>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+/// What a reconcile asks for next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing until the application or its pods change.
+    Await,
+    /// Another look after this long (at once for zero).
+    After(Duration),
+}
+
+/// After a failed reconcile: another look after a backoff of the application's own.
+pub fn error_policy(app: &CachedApp, error: &ReconcileError, ctx: &Context) -> Next {
     let delay = key_of(&app.metadata)
         .map(|key| ctx.backoff.failed(&key))
         .unwrap_or(Duration::from_secs(5));
@@ -50,7 +61,7 @@ pub fn error_policy(app: Arc<CachedApp>, error: &ReconcileError, ctx: Arc<Contex
         retry_in = ?delay,
         "reconcile failed; retrying"
     );
-    Action::requeue(delay)
+    Next::After(delay)
 }
 
 struct InFlight<'a>(&'a crate::metrics::Metrics);
@@ -68,21 +79,18 @@ impl Drop for InFlight<'_> {
     }
 }
 
-pub async fn reconcile(
-    cached: Arc<CachedApp>,
-    ctx: Arc<Context>,
-) -> Result<Action, ReconcileError> {
+pub async fn reconcile(cached: Arc<CachedApp>, ctx: Arc<Context>) -> Result<Next, ReconcileError> {
     let app = cached.app()?;
     let namespace = app.metadata.namespace.clone().unwrap_or_default();
     let name = app.metadata.name.clone().unwrap_or_default();
     let span = tracing::info_span!("reconcile", %namespace, %name);
     async move {
         if !ctx.scope.allows(&namespace) {
-            return Ok(Action::await_change());
+            return Ok(Next::Await);
         }
         // Until the first pod list is in, a missing driver means nothing: wait for it.
         if !ctx.pods.is_ready() {
-            return Ok(Action::requeue(Duration::from_millis(200)));
+            return Ok(Next::After(Duration::from_millis(200)));
         }
         let _in_flight = InFlight::new(&ctx.metrics);
         let started = Instant::now();
@@ -110,7 +118,7 @@ pub async fn reconcile(
     .await
 }
 
-async fn reconcile_app(app: &SparkApplication, ctx: &Context) -> Result<Action, ReconcileError> {
+async fn reconcile_app(app: &SparkApplication, ctx: &Context) -> Result<Next, ReconcileError> {
     let key = key_of(&app.metadata).ok_or(ReconcileError::Unnamed)?;
     if app.metadata.deletion_timestamp.is_some() {
         ctx.queue.remove(&key);
@@ -118,12 +126,12 @@ async fn reconcile_app(app: &SparkApplication, ctx: &Context) -> Result<Action, 
     // Waiting for, or in, a submission: the submitters write its status; they ask for a reconcile
     // when they are done.
     if ctx.queue.holds(&key) {
-        return Ok(Action::await_change());
+        return Ok(Next::Await);
     }
     // The cache has not caught up with the operator's own last write: deciding now would act on
     // the state before it. Its echo starts no reconcile, so look again shortly.
     if ctx.own_writes.pending(&key) {
-        return Ok(Action::requeue(ECHO_REQUEUE));
+        return Ok(Next::After(ECHO_REQUEUE));
     }
     let observed = observe(app, ctx);
     let now = Timestamp::now();
@@ -144,7 +152,7 @@ async fn reconcile_app(app: &SparkApplication, ctx: &Context) -> Result<Action, 
         ctx.metrics
             .submissions_waiting
             .set(ctx.queue.waiting() as i64);
-        return Ok(Action::await_change());
+        return Ok(Next::Await);
     }
     execute(app, decision, ctx, now).await
 }
@@ -170,7 +178,7 @@ pub(super) async fn execute(
     mut decision: Decision,
     ctx: &Context,
     now: Timestamp,
-) -> Result<Action, ReconcileError> {
+) -> Result<Next, ReconcileError> {
     let namespace = app.metadata.namespace.clone().unwrap_or_default();
     let name = app.metadata.name.clone().unwrap_or_default();
     let api: Api<SparkApplication> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -181,7 +189,7 @@ pub(super) async fn execute(
                 let updated = apply::record_spec_hash(&api, &ctx.metrics, &name, &hash).await?;
                 if updated.status != current.status {
                     // Someone wrote the status since the read: decide again on fresh data.
-                    return Ok(Action::requeue(CONFLICT_REQUEUE));
+                    return Ok(Next::After(CONFLICT_REQUEUE));
                 }
                 current.metadata.resource_version = updated.metadata.resource_version;
                 current.metadata.annotations = updated.metadata.annotations;
@@ -192,7 +200,7 @@ pub(super) async fn execute(
             lifecycle::Action::DeleteApplication => {
                 tracing::info!("timeToLiveSeconds passed; deleting the application");
                 apply::delete_application(&api, &ctx.metrics, &current).await?;
-                return Ok(Action::await_change());
+                return Ok(Next::Await);
             }
             lifecycle::Action::Submit { .. } => {
                 // Submissions go through the queue (reconcile_app); a decision never mixes them in.
@@ -207,18 +215,18 @@ pub(super) async fn execute(
                 current = written;
                 wrote = true;
             }
-            Err(ApplyError::Conflict(_)) => return Ok(Action::requeue(CONFLICT_REQUEUE)),
+            Err(ApplyError::Conflict(_)) => return Ok(Next::After(CONFLICT_REQUEUE)),
             Err(e) => return Err(e.into()),
         }
     }
     ctx.events
         .publish(&current, std::mem::take(&mut decision.events));
     Ok(match decision.requeue_after {
-        Some(after) => Action::requeue(after),
+        Some(after) => Next::After(after),
         // The write's echo starts no reconcile: a state whose next step follows at once (PENDING_RERUN
         // submits, SUSPENDING deletes) is looked at again now; a state with nothing to do then waits.
-        None if wrote => Action::requeue(Duration::ZERO),
-        None => Action::await_change(),
+        None if wrote => Next::After(Duration::ZERO),
+        None => Next::Await,
     })
 }
 
