@@ -81,6 +81,8 @@ fn main() -> anyhow::Result<ExitCode> {
 }
 
 fn run_operator(args: settings::OperatorArgs) -> anyhow::Result<()> {
+    // Before any thread starts: the allocator's settings apply to the arenas threads will use.
+    memory::configure();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);

@@ -165,9 +165,9 @@ type WatchItem<K> = Result<watcher::Event<K>, watcher::Error>;
 
 /// Turns one watch into Apply and Delete events only, so the watches of several namespaces can
 /// feed one store: a store's own relist handling would let one namespace's relist replace all the
-/// others. A relist becomes Applies of what it listed and Deletes of what it no longer has (`gone`
-/// makes an object of that identity to delete). `listed` counts the watches whose first list is
-/// complete.
+/// others. A relist becomes Applies of what it lists, passed on as they come (nothing is buffered),
+/// and, once it completes, Deletes of what it no longer has (`gone` makes an object of that identity
+/// to delete). `listed` counts the watches whose first list is complete.
 pub(crate) fn without_relists<K>(
     stream: impl Stream<Item = WatchItem<K>> + Send + 'static,
     gone: impl Fn(ObjectMeta) -> K + Send + 'static,
@@ -178,7 +178,7 @@ where
 {
     use watcher::Event as E;
     let mut known: HashSet<(String, String)> = HashSet::new();
-    let mut relist: Vec<K> = Vec::new();
+    let mut relisted: HashSet<(String, String)> = HashSet::new();
     let mut first = true;
     let key = |o: &K| {
         (
@@ -198,17 +198,16 @@ where
                     vec![E::Delete(o)]
                 }
                 E::Init => {
-                    relist.clear();
+                    relisted = HashSet::new();
                     vec![]
                 }
                 E::InitApply(o) => {
-                    relist.push(o);
-                    vec![]
+                    relisted.insert(key(&o));
+                    vec![E::Apply(o)]
                 }
                 E::InitDone => {
-                    let now: HashSet<(String, String)> = relist.iter().map(key).collect();
-                    let mut out: Vec<E<K>> = known
-                        .difference(&now)
+                    let out = known
+                        .difference(&relisted)
                         .map(|(namespace, name)| {
                             E::Delete(gone(ObjectMeta {
                                 namespace: Some(namespace.clone()),
@@ -217,8 +216,7 @@ where
                             }))
                         })
                         .collect();
-                    out.extend(relist.drain(..).map(E::Apply));
-                    known = now;
+                    known = std::mem::take(&mut relisted);
                     if std::mem::take(&mut first) {
                         listed.fetch_add(1, Ordering::Relaxed);
                     }
@@ -311,9 +309,10 @@ mod tests {
                 "apply one",
                 "apply two",
                 "apply three",
-                "delete two",
+                // Listed objects pass as they come; the deletes follow once the list is complete.
                 "apply one",
-                "apply three"
+                "apply three",
+                "delete two"
             ]
         );
         assert_eq!(listed.load(Ordering::Relaxed), 1, "counted once per watch");

@@ -372,6 +372,9 @@ pub async fn run(
         ready.store(true, Ordering::Relaxed);
         let queued = queue_new_applications(&ctx);
         tracing::info!(queued, "caches filled");
+        // The initial lists are read and dropped: give their pages back now rather than at the
+        // next periodic trim.
+        crate::memory::release();
         let submitters: Vec<_> = (0..submitters_count)
             .map(|_| tokio::spawn(submit::submitter(ctx.clone())))
             .collect();

@@ -4,7 +4,7 @@
 //! parsing: a list page of full pods took tens of megabytes at its peak.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::RwLock;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -132,15 +132,21 @@ struct Entry {
     obs: PodObs,
 }
 
-type Pods = HashMap<AppKey, BTreeMap<String, Entry>>;
+/// An application's pods: usually a driver and a few executors, so a list searched by name (a map
+/// per application took a whole tree node, about 2 KiB, for one pod).
+type Pods = HashMap<AppKey, Vec<Entry>>;
+
+/// A pod as (namespace, name).
+type PodKey = (String, String);
 
 #[derive(Default)]
 struct Inner {
     by_app: Pods,
-    /// Per watch scope (a namespace, or "" for all): filled during a (re)list, swapped in when it
-    /// completes. Each namespace's relist replaces only that namespace's pods.
-    relists: HashMap<String, Pods>,
-    listed: std::collections::HashSet<String>,
+    /// Per watch scope (a namespace, or "" for all) during a (re)list: the pods it listed so far.
+    /// Listed pods go into the index as they come; when the list completes, the scope's pods it did
+    /// not list are dropped. Each namespace's relist touches only that namespace's pods.
+    relists: HashMap<String, HashSet<PodKey>>,
+    listed: HashSet<String>,
 }
 
 pub struct PodIndex {
@@ -162,7 +168,7 @@ pub fn app_key(pod: &WatchedPod) -> Option<AppKey> {
     Some((ns, app))
 }
 
-fn summarize(pod: &WatchedPod) -> Option<(AppKey, String, Entry)> {
+fn summarize(pod: &WatchedPod) -> Option<(AppKey, Entry)> {
     let key = app_key(pod)?;
     let name = pod.metadata.name.clone()?;
     let labels = pod.metadata.labels.as_ref()?;
@@ -195,7 +201,7 @@ fn summarize(pod: &WatchedPod) -> Option<(AppKey, String, Entry)> {
         (None, m) => m.clone(),
     });
     let obs = PodObs {
-        name: name.clone(),
+        name,
         uid: pod.metadata.uid.clone(),
         submission_id: labels.get(LABEL_SUBMISSION_ID).cloned(),
         phase: PodPhase::parse(status.and_then(|s| s.phase.as_deref())),
@@ -203,12 +209,21 @@ fn summarize(pod: &WatchedPod) -> Option<(AppKey, String, Entry)> {
         message,
         deleting: pod.metadata.deletion_timestamp.is_some(),
     };
-    Some((key, name, Entry { role, obs }))
+    Some((key, Entry { role, obs }))
 }
 
 fn insert(pods: &mut Pods, pod: &WatchedPod) {
-    if let Some((key, name, entry)) = summarize(pod) {
-        pods.entry(key).or_default().insert(name, entry);
+    let Some((key, entry)) = summarize(pod) else {
+        return;
+    };
+    let entries = pods.entry(key).or_default();
+    match entries.iter_mut().find(|e| e.obs.name == entry.obs.name) {
+        Some(known) => *known = entry,
+        None => {
+            // Room for this one pod only: most applications never have more than a few.
+            entries.reserve_exact(1);
+            entries.push(entry);
+        }
     }
 }
 
@@ -216,9 +231,9 @@ fn remove(pods: &mut Pods, pod: &WatchedPod) {
     let (Some(key), Some(name)) = (app_key(pod), pod.metadata.name.as_ref()) else {
         return;
     };
-    if let Some(app) = pods.get_mut(&key) {
-        app.remove(name);
-        if app.is_empty() {
+    if let Some(entries) = pods.get_mut(&key) {
+        entries.retain(|e| &e.obs.name != name);
+        if entries.is_empty() {
             pods.remove(&key);
         }
     }
@@ -241,21 +256,30 @@ impl PodIndex {
             watcher::Event::Apply(pod) => insert(&mut inner.by_app, pod),
             watcher::Event::Delete(pod) => remove(&mut inner.by_app, pod),
             watcher::Event::Init => {
-                inner.relists.insert(scope.to_owned(), Pods::new());
+                inner.relists.insert(scope.to_owned(), HashSet::new());
             }
             watcher::Event::InitApply(pod) => {
-                if let Some(relist) = inner.relists.get_mut(scope) {
-                    insert(relist, pod);
+                insert(&mut inner.by_app, pod);
+                if let (Some(namespace), Some(name)) = (&pod.metadata.namespace, &pod.metadata.name)
+                {
+                    let listed = (namespace.clone(), name.clone());
+                    if let Some(relist) = inner.relists.get_mut(scope) {
+                        relist.insert(listed);
+                    }
                 }
             }
             watcher::Event::InitDone => {
-                if let Some(relist) = inner.relists.remove(scope) {
-                    if scope.is_empty() {
-                        inner.by_app = relist;
-                    } else {
-                        inner.by_app.retain(|(ns, _), _| ns != scope);
-                        inner.by_app.extend(relist);
-                    }
+                let Inner {
+                    by_app, relists, ..
+                } = &mut *inner;
+                if let Some(relist) = relists.remove(scope) {
+                    // What the scope holds but its list no longer has was deleted meanwhile.
+                    by_app.retain(|(ns, _), entries| {
+                        if scope.is_empty() || ns == scope {
+                            entries.retain(|e| relist.contains(&(ns.clone(), e.obs.name.clone())));
+                        }
+                        !entries.is_empty()
+                    });
                 }
                 inner.listed.insert(scope.to_owned());
             }
@@ -279,12 +303,12 @@ impl PodIndex {
             return Observed::default();
         };
         let driver = pods
-            .get(driver_name)
-            .filter(|e| e.role != Role::Executor)
-            .or_else(|| pods.values().find(|e| e.role == Role::Driver))
+            .iter()
+            .find(|e| e.obs.name == driver_name && e.role != Role::Executor)
+            .or_else(|| pods.iter().find(|e| e.role == Role::Driver))
             .map(|e| e.obs.clone());
         let executors = pods
-            .values()
+            .iter()
             .filter(|e| e.role == Role::Executor)
             .map(|e| e.obs.clone())
             .collect();
@@ -319,8 +343,11 @@ mod tests {
             "",
             &watcher::Event::InitApply(pod("pi-driver", "driver", "Failed")),
         );
-        assert!(!index.is_ready());
-        assert_eq!(index.observed("ns", "pi", "pi-driver"), Observed::default());
+        assert!(!index.is_ready(), "not complete before the list is");
+        assert!(
+            index.observed("ns", "pi", "pi-driver").driver.is_some(),
+            "a listed pod is indexed as it comes, not buffered"
+        );
         index.apply("", &watcher::Event::InitDone);
         assert!(index.is_ready());
         index.apply(
@@ -352,6 +379,37 @@ mod tests {
             index.observed("other", "pi", "pi-driver"),
             Observed::default()
         );
+    }
+
+    #[test]
+    fn a_relist_drops_the_pods_it_no_longer_lists_and_a_pod_is_one_entry() {
+        let index = PodIndex::new(2);
+        for ns in ["a", "b"] {
+            index.apply(ns, &watcher::Event::Init);
+            for (name, role) in [("pi-driver", "driver"), ("pi-exec-1", "executor")] {
+                let listed = in_namespace(pod(name, role, "Running"), ns);
+                index.apply(ns, &watcher::Event::InitApply(listed));
+            }
+            index.apply(ns, &watcher::Event::InitDone);
+        }
+        assert!(index.is_ready());
+        // Namespace a relists without its executor (deleted while the watch was down).
+        index.apply("a", &watcher::Event::Init);
+        let driver = in_namespace(pod("pi-driver", "driver", "Succeeded"), "a");
+        index.apply("a", &watcher::Event::InitApply(driver));
+        index.apply("a", &watcher::Event::InitDone);
+        let a = index.observed("a", "pi", "pi-driver");
+        assert_eq!(a.driver.map(|d| d.phase), Some(PodPhase::Succeeded));
+        assert!(a.executors.is_empty());
+        assert_eq!(index.observed("b", "pi", "pi-driver").executors.len(), 1);
+        // The same pod seen twice is one entry, updated.
+        index.apply(
+            "b",
+            &watcher::Event::Apply(in_namespace(pod("pi-exec-1", "executor", "Failed"), "b")),
+        );
+        let b = index.observed("b", "pi", "pi-driver");
+        assert_eq!(b.executors.len(), 1);
+        assert_eq!(b.executors[0].phase, PodPhase::Failed);
     }
 
     #[test]

@@ -15,6 +15,9 @@ use tokio::sync::Notify;
 
 use super::queue::AppKey;
 
+/// Room the line keeps once empty.
+const IDLE_CAPACITY: usize = 256;
+
 #[derive(Default)]
 struct Line {
     /// Waiting to be reconciled, oldest request first.
@@ -128,6 +131,11 @@ impl TrackQueue {
         let mut line = self.line();
         let key = line.ready.pop_front()?;
         line.queued.remove(&key);
+        if line.ready.is_empty() && line.ready.capacity() > IDLE_CAPACITY {
+            // A burst is over: give back what its backlog took.
+            line.ready.shrink_to(IDLE_CAPACITY);
+            line.queued.shrink_to(IDLE_CAPACITY);
+        }
         line.running.insert(key.clone(), false);
         Some(key)
     }
