@@ -851,3 +851,117 @@ fn a_cluster_without_the_crds_says_how_to_install_them() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `sparkplane render | kubectl create -f -` creates what the plan holds: strings a YAML 1.1 reader
+/// (kubectl's) would take for booleans, numbers or dates arrive as the same strings, in arguments,
+/// labels and the spark.properties text, as the API server stores them.
+#[tokio::test]
+async fn render_output_reads_back_the_same_through_kubectl() -> anyhow::Result<()> {
+    let env = setup("cli-render").await?;
+    let retyped = [
+        "on",
+        "yes",
+        "No",
+        "y",
+        "OFF",
+        "true",
+        "null",
+        "~",
+        "",
+        "0755",
+        "1_000",
+        "12:30",
+        "1e3",
+        "2024-01-01",
+        "0x1F",
+        ".inf",
+        "<<",
+    ];
+    let mut app = sparkplane_testbed::spark_pi("render-yaml", "1s", 0);
+    app["metadata"]["namespace"] = json!(env.name());
+    app["spec"]["arguments"] = json!(retyped);
+    app["spec"]["driver"]["labels"] = json!({"flag": "yes", "switch": "on", "when": "2024-01-01"});
+    app["spec"]["sparkConf"] =
+        json!({"spark.sparkplane.test.flag": "on", "spark.sparkplane.test.mode": "0755"});
+    let manifest = scratch_dir().join("render-yaml.json");
+    std::fs::write(&manifest, app.to_string())?;
+    let manifest = manifest.to_string_lossy().into_owned();
+
+    let as_json = sparkplane(None, &["render", "-f", &manifest, "-o", "json"]);
+    assert_eq!(as_json.code, Some(0), "{}", as_json.stderr);
+    let planned: Vec<Value> = serde_json::from_str(&as_json.stdout)?;
+    let as_yaml = sparkplane(None, &["render", "-f", &manifest]);
+    assert_eq!(as_yaml.code, Some(0), "{}", as_yaml.stderr);
+
+    let mut kubectl = Command::new(sparkplane_testbed::bin_dir()?.join("kubectl"))
+        .args(["create", "--dry-run=server", "-o", "json", "-f", "-"])
+        .env("KUBECONFIG", admin_kubeconfig())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    kubectl
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(as_yaml.stdout.as_bytes())?;
+    let created = kubectl.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&created.stderr);
+    assert!(created.status.success(), "kubectl create: {stderr}");
+    // One JSON document per object created (or a List of them).
+    let mut documents = Vec::new();
+    for document in serde_json::Deserializer::from_slice(&created.stdout).into_iter::<Value>() {
+        let document = document?;
+        match document["items"].as_array() {
+            Some(items) if document["kind"] == "List" => documents.extend(items.iter().cloned()),
+            _ => documents.push(document),
+        }
+    }
+    let created = documents;
+    assert_eq!(
+        created.len(),
+        planned.len(),
+        "every rendered object created"
+    );
+
+    for want in &planned {
+        let kind = &want["kind"];
+        let name = &want["metadata"]["name"];
+        let got = created
+            .iter()
+            .find(|o| &o["kind"] == kind && &o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{kind} {name} not created"));
+        for field in [
+            "/metadata/labels",
+            "/metadata/annotations",
+            "/data",
+            "/spec/containers/0/args",
+        ] {
+            assert_eq!(
+                got.pointer(field),
+                want.pointer(field),
+                "{kind} {name}{field} changed on its way through YAML"
+            );
+        }
+    }
+    let driver = &planned[0];
+    assert_eq!(driver["kind"], "Pod");
+    let args = driver["spec"]["containers"][0]["args"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        args.ends_with(&retyped.map(|s| json!(s))),
+        "the application's arguments end the driver's: {args:?}"
+    );
+    let properties = planned
+        .iter()
+        .filter_map(|o| o["data"]["spark.properties"].as_str())
+        .next()
+        .unwrap_or_default();
+    assert!(
+        properties.contains("spark.sparkplane.test.flag=on"),
+        "{properties}"
+    );
+    Ok(())
+}

@@ -16,5 +16,6 @@ pub mod steps;
 pub mod template;
 pub mod ui;
 pub mod version;
+pub mod yaml;
 
 pub use plan::{Attempt, PlanError, PlanObject, Settings, SubmissionPlan, build};

@@ -123,7 +123,8 @@ pub fn render_yaml(plan: &SubmissionPlan) -> Result<String, RenderError> {
     let mut out = String::new();
     for value in objects_json(plan)? {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&value)?);
+        // Quoted so that YAML 1.1 readers (kubectl's) read back the same strings.
+        out.push_str(&crate::yaml::to_string(&value));
     }
     Ok(out)
 }

@@ -242,9 +242,8 @@ fn to_value(obj: &DynamicObject) -> Result<Value, CliError> {
 /// JSON or YAML of one value.
 fn encode(value: &Value, output: Option<Output>) -> Result<String, CliError> {
     match output {
-        Some(Output::Yaml) => {
-            serde_yaml::to_string(value).map_err(|e| CliError::Encode(e.to_string()))
-        }
+        // Quoted so that YAML 1.1 readers (kubectl's) read back the same strings.
+        Some(Output::Yaml) => Ok(sparkplane_submit::yaml::to_string(value)),
         _ => serde_json::to_string_pretty(value)
             .map(|s| s + "\n")
             .map_err(|e| CliError::Encode(e.to_string())),
