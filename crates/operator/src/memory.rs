@@ -2,7 +2,7 @@
 //! (the initial lists, a wave of submissions) in its arenas, so the resident size stays at the
 //! burst's peak; trimming now and then returns those pages. It also gives threads arenas of their
 //! own, each fragmenting on its own: with one arena, a fresh operator holding 10,000 applications
-//! measured 60.0 MiB resident against 64.5 (two arenas 63.5), at no cost that shows on a process
+//! measured 58.6 MiB resident against 63.0 (two arenas 62.0), at no cost that shows on a process
 //! that spends most of its time waiting for the API server (docs/benchmarks.md). Musl, which the
 //! image is built with, returns freed memory by itself and needs nothing here.
 

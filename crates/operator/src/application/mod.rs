@@ -265,7 +265,7 @@ pub async fn run(
         queue: SubmitQueue::default(),
         gate: Gate::new(rule),
         finishers: Arc::new(Semaphore::new(2 * concurrency.submitters())),
-        tracking: Arc::new(TrackQueue::default()),
+        tracking: Arc::new(TrackQueue::new(usize::from(workers.max(1)))),
         own_writes: OwnWrites::default(),
         backoff: Backoff::default(),
     });

@@ -22,9 +22,13 @@ use super::queue::AppKey;
 use super::track::{ReconcileError, execute, observe, write_status};
 use crate::lifecycle::{self, Decision};
 
-/// One submitter: forever, a place in the gate, then the oldest application waiting.
+/// One submitter: forever, tracking caught up, a place in the gate, then the oldest application
+/// waiting.
 pub async fn submitter(ctx: Arc<Context>) {
     loop {
+        // Following what runs comes before starting more: under a saturated API server, a backlog
+        // of status writes would otherwise grow for as long as the submissions last.
+        ctx.tracking.caught_up().await;
         let pass = ctx.gate.enter().await;
         let key = ctx.queue.pop().await;
         ctx.metrics

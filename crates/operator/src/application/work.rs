@@ -61,9 +61,21 @@ pub struct TrackQueue {
     ready: Notify,
     /// The earliest later reconcile may have changed.
     timers: Notify,
+    /// The line is no longer than `behind` (or the queue closed).
+    caught_up: Notify,
+    /// How many may wait before tracking counts as behind.
+    behind: usize,
 }
 
 impl TrackQueue {
+    /// A queue that counts as behind while more than `behind` applications wait.
+    pub fn new(behind: usize) -> Self {
+        TrackQueue {
+            behind,
+            ..TrackQueue::default()
+        }
+    }
+
     fn line(&self) -> std::sync::MutexGuard<'_, Line> {
         // A poisoned lock only means another thread panicked mid-update; the line is still usable.
         self.line.lock().unwrap_or_else(|e| e.into_inner())
@@ -136,6 +148,9 @@ impl TrackQueue {
             line.ready.shrink_to(IDLE_CAPACITY);
             line.queued.shrink_to(IDLE_CAPACITY);
         }
+        if line.ready.len() <= self.behind {
+            self.caught_up.notify_waiters();
+        }
         line.running.insert(key.clone(), false);
         Some(key)
     }
@@ -150,6 +165,23 @@ impl TrackQueue {
             }
             if let Some(key) = self.try_take() {
                 return Some(key);
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits while tracking is behind: more than `behind` applications wait for a worker. New
+    /// submissions wait on it, so that under a saturated API server the writes that follow running
+    /// applications (status, retries) go before the writes that start more of them.
+    pub async fn caught_up(&self) {
+        loop {
+            // Registered before looking, so that a take between the look and the wait is not missed.
+            let notified = self.caught_up.notified();
+            {
+                let line = self.line();
+                if line.closed || line.ready.len() <= self.behind {
+                    return;
+                }
             }
             notified.await;
         }
@@ -176,6 +208,7 @@ impl TrackQueue {
     pub fn close(&self) {
         self.line().closed = true;
         self.ready.notify_waiters();
+        self.caught_up.notify_waiters();
     }
 
     /// How many applications wait in line (not counting those running or asked for later).
@@ -264,6 +297,31 @@ mod tests {
         queue.forget(&key("b"));
         assert_eq!(queue.promote_due(t0 + Duration::from_secs(2)), None);
         assert_eq!(drain(&queue), ["a"]);
+    }
+
+    #[tokio::test]
+    async fn caught_up_waits_while_more_than_the_threshold_wait() {
+        let queue = std::sync::Arc::new(TrackQueue::new(2));
+        for name in ["a", "b", "c", "d"] {
+            queue.ask(key(name));
+        }
+        let waiter = {
+            let queue = queue.clone();
+            tokio::spawn(async move { queue.caught_up().await })
+        };
+        tokio::task::yield_now().await;
+        assert_eq!(queue.try_take(), Some(key("a")));
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "three still wait: behind");
+        assert_eq!(queue.try_take(), Some(key("b")));
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("two wait: caught up")
+            .expect("task");
+        // Not behind: returns at once.
+        tokio::time::timeout(Duration::from_secs(5), queue.caught_up())
+            .await
+            .expect("caught up");
     }
 
     #[tokio::test]
