@@ -55,6 +55,26 @@ impl SparkVersion {
     pub fn is_4_or_later(self) -> bool {
         self.major >= 4
     }
+
+    /// Whether this is `major.minor` or a later line.
+    pub fn at_least(self, major: u32, minor: u32) -> bool {
+        (self.major, self.minor) >= (major, minor)
+    }
+
+    /// Since 4.1 the driver pod and its Service expose the Spark Connect port.
+    pub fn exposes_connect_port(self) -> bool {
+        self.at_least(4, 1)
+    }
+
+    /// Since 4.2 the Service's Spark Connect port says its protocol is gRPC.
+    pub fn names_connect_protocol(self) -> bool {
+        self.at_least(4, 2)
+    }
+
+    /// Since 4.3 Spark sets `allowPrivilegeEscalation` on the driver container (false unless asked).
+    pub fn sets_privilege_escalation(self) -> bool {
+        self.at_least(4, 3)
+    }
 }
 
 impl std::fmt::Display for SparkVersion {

@@ -272,3 +272,108 @@ fn arbitrary_specs_never_panic_and_names_are_valid() {
         "only {planned} of {CASES} generated specs built a plan (at least {MIN_PLANS} must)"
     );
 }
+
+/// What changed in the driver's objects from one Spark line to the next, as each line's own
+/// spark-submit makes them (scripts/fidelity with FIDELITY_SPARK_VERSION): 4.1 exposes Spark Connect's
+/// port on the driver pod and its Service, 4.2 marks the Service port gRPC, 4.3 sets the driver
+/// container's allowPrivilegeEscalation (false unless a conf says otherwise).
+#[test]
+fn each_spark_line_gets_its_own_driver_ports_and_security_context() {
+    for (version, connect, grpc, escalation) in [
+        ("3.5.9", false, false, None),
+        ("4.0.5", false, false, None),
+        ("4.1.4", true, false, None),
+        ("4.2.1", true, true, None),
+        ("4.3.0", true, true, Some(false)),
+        ("4.4.0", true, true, Some(false)),
+    ] {
+        let yaml =
+            app("pi", "").replace("sparkVersion: 4.0.0", &format!("sparkVersion: {version}"));
+        let p = plan(&yaml, 1).expect("plan");
+        let container = p
+            .driver_pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers.last())
+            .expect("driver container");
+        let pod_ports: Vec<(String, i32)> = container
+            .ports
+            .iter()
+            .flatten()
+            .map(|port| (port.name.clone().unwrap_or_default(), port.container_port))
+            .collect();
+        let connect_port = ("spark-connect".to_string(), 15002);
+        assert_eq!(
+            pod_ports.contains(&connect_port),
+            connect,
+            "{version}: pod ports {pod_ports:?}"
+        );
+        let service_ports = p
+            .driver_service
+            .spec
+            .as_ref()
+            .and_then(|s| s.ports.clone())
+            .unwrap_or_default();
+        let service_connect = service_ports
+            .iter()
+            .find(|port| port.name.as_deref() == Some("spark-connect"));
+        assert_eq!(
+            service_connect.is_some(),
+            connect,
+            "{version}: service ports"
+        );
+        assert_eq!(
+            service_connect.and_then(|port| port.app_protocol.as_deref()) == Some("grpc"),
+            grpc,
+            "{version}: appProtocol"
+        );
+        assert_eq!(
+            container
+                .security_context
+                .as_ref()
+                .and_then(|s| s.allow_privilege_escalation),
+            escalation,
+            "{version}: allowPrivilegeEscalation"
+        );
+    }
+
+    let v43 = |conf: &str| app("pi", conf).replace("sparkVersion: 4.0.0", "sparkVersion: 4.3.0");
+    let escalation = |yaml: &str| {
+        plan(yaml, 1).map(|p| {
+            p.driver_pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.containers.last())
+                .and_then(|c| {
+                    c.security_context
+                        .as_ref()
+                        .and_then(|s| s.allow_privilege_escalation)
+                })
+        })
+    };
+    let general =
+        v43("  sparkConf: {spark.kubernetes.securityContext.allowPrivilegeEscalation: 'TRUE'}\n");
+    assert_eq!(escalation(&general), Ok(Some(true)));
+    let driver_wins = v43(
+        "  sparkConf: {spark.kubernetes.securityContext.allowPrivilegeEscalation: 'true', \
+         spark.kubernetes.driver.securityContext.allowPrivilegeEscalation: 'false'}\n",
+    );
+    assert_eq!(escalation(&driver_wins), Ok(Some(false)));
+    let moved = v43("  sparkConf: {spark.connect.grpc.binding.port: '16000'}\n");
+    let p = plan(&moved, 1).expect("plan");
+    assert!(
+        p.driver_service
+            .spec
+            .as_ref()
+            .and_then(|s| s.ports.as_ref())
+            .is_some_and(|ports| ports.iter().any(|port| port.port == 16000)),
+        "the connect port follows spark.connect.grpc.binding.port"
+    );
+    let bad =
+        v43("  sparkConf: {spark.kubernetes.securityContext.allowPrivilegeEscalation: maybe}\n");
+    let error = escalation(&bad).expect_err("not a boolean");
+    assert!(
+        error.contains("spec.sparkConf[spark.kubernetes.securityContext.allowPrivilegeEscalation]"),
+        "{error}"
+    );
+}

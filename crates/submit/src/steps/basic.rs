@@ -26,6 +26,8 @@ pub enum BasicError {
     Memory(#[from] MemoryError),
     #[error("{field}: {value:?} is not a port number")]
     BadPort { field: String, value: String },
+    #[error("{field}: {value:?} is not true or false")]
+    BadBoolean { field: String, value: String },
     #[error("{field}: {value:?} is not a CPU quantity")]
     BadCores { field: String, value: String },
     #[error("spec.driver.labels: {key:?} is a label Spark sets itself")]
@@ -61,6 +63,24 @@ pub fn port(conf: &SparkConf, key: &str, default: i32) -> Result<i32, BasicError
             value: v.to_owned(),
         }),
     }
+}
+
+/// Where Spark Connect listens, and its port's default (4.1 on expose it on the driver).
+pub const CONNECT_PORT_KEY: &str = "spark.connect.grpc.binding.port";
+pub const CONNECT_PORT: i32 = 15002;
+
+/// A boolean conf as Spark reads one (`true`/`false`, any case, spaces around ignored).
+fn boolean(conf: &SparkConf, key: &str) -> Result<Option<bool>, BasicError> {
+    conf.get(key)
+        .map(|v| match v.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(BasicError::BadBoolean {
+                field: field_of(key),
+                value: v.to_owned(),
+            }),
+        })
+        .transpose()
 }
 
 /// The properties this step adds, and the driver memory it computed.
@@ -117,7 +137,7 @@ pub fn apply(
             .to_owned(),
     );
     let ports = c.ports.get_or_insert_with(Vec::new);
-    for (name, key, default) in [
+    let mut exposed = vec![
         ("driver-rpc-port", "spark.driver.port", DRIVER_PORT),
         (
             "blockmanager",
@@ -125,7 +145,11 @@ pub fn apply(
             BLOCK_MANAGER_PORT,
         ),
         ("spark-ui", "spark.ui.port", UI_PORT),
-    ] {
+    ];
+    if ctx.version.exposes_connect_port() {
+        exposed.push(("spark-connect", CONNECT_PORT_KEY, CONNECT_PORT));
+    }
+    for (name, key, default) in exposed {
         let number = if key == "spark.driver.blockManager.port" {
             port(conf, key, port(conf, "spark.blockManager.port", default)?)?
         } else {
@@ -174,6 +198,24 @@ pub fn apply(
         {
             limits.insert(format!("{vendor}/{resource}"), Quantity(amount.to_owned()));
         }
+    }
+
+    if ctx.version.sets_privilege_escalation() {
+        // Set whatever the pod template said, as Spark does.
+        let allowed = match boolean(
+            conf,
+            "spark.kubernetes.driver.securityContext.allowPrivilegeEscalation",
+        )? {
+            Some(v) => v,
+            None => boolean(
+                conf,
+                "spark.kubernetes.securityContext.allowPrivilegeEscalation",
+            )?
+            .unwrap_or(false),
+        };
+        c.security_context
+            .get_or_insert_with(Default::default)
+            .allow_privilege_escalation = Some(allowed);
     }
 
     let meta = &mut p.pod.metadata;

@@ -41,6 +41,21 @@ pub fn apply(ctx: &StepContext<'_>, p: &SparkPod) -> Result<(Service, SparkConf)
         target_port: Some(IntOrString::Int(v)),
         ..Default::default()
     };
+    let mut ports = vec![
+        port("driver-rpc-port", driver_port),
+        port("blockmanager", bm_port),
+        port("spark-ui", ui_port),
+    ];
+    if ctx.version.exposes_connect_port() {
+        let mut connect = port(
+            "spark-connect",
+            basic::port(conf, basic::CONNECT_PORT_KEY, basic::CONNECT_PORT)?,
+        );
+        if ctx.version.names_connect_protocol() {
+            connect.app_protocol = Some("grpc".into());
+        }
+        ports.push(connect);
+    }
     let labels: BTreeMap<String, String> =
         std::iter::once(("spark-app-selector".to_owned(), ctx.ids.app_id.clone()))
             .chain(
@@ -76,11 +91,7 @@ pub fn apply(ctx: &StepContext<'_>, p: &SparkPod) -> Result<(Service, SparkConf)
             ),
             // The selector is every label of the driver pod, as Spark writes it.
             selector: p.pod.metadata.labels.clone(),
-            ports: Some(vec![
-                port("driver-rpc-port", driver_port),
-                port("blockmanager", bm_port),
-                port("spark-ui", ui_port),
-            ]),
+            ports: Some(ports),
             ..Default::default()
         }),
         status: None,
