@@ -61,10 +61,14 @@ pub fn update(
 ) -> (Option<BTreeMap<String, ExecutorState>>, Vec<EventSpec>) {
     let mut map = status.executor_state.clone().unwrap_or_default();
     let mut events = Vec::new();
+    // A pod being deleted is going: its end is decided as for one that vanished. Spark deletes its
+    // executors when the application ends, and an executor killed by that deletion exits non-zero
+    // (SIGTERM): read as it exits, it would be recorded as failed work.
     let current: BTreeMap<&str, ExecutorState> = observed
         .executors
         .iter()
         .filter(|p| p.submission_id.is_some() && p.submission_id == status.submission_id)
+        .filter(|p| !p.deleting)
         .map(|p| (p.name.as_str(), state_of(p)))
         .collect();
     for (&name, &s) in &current {

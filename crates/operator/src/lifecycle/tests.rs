@@ -1104,6 +1104,43 @@ fn executors_are_tracked_capped_and_resolved_when_gone() {
     );
 }
 
+/// Spark deletes its executors when the application ends; one killed by that deletion exits with
+/// SIGTERM's 143 while its pod is being deleted. That is the end of its work, not a failure.
+#[test]
+fn an_executor_killed_by_its_deletion_at_the_end_is_not_failed() {
+    use PodPhase::*;
+    let mut app = app_in(S::Running, 1);
+    app.status.as_mut().expect("status").executor_state =
+        Some(BTreeMap::from([("pi-exec-1".into(), E::Running)]));
+    let mut killed = pod("pi-exec-1", Failed, 1);
+    killed.deleting = true;
+    killed.terminated = Some(Terminated {
+        exit_code: 143,
+        reason: Some("Error".into()),
+        message: None,
+    });
+    let ending = Observed {
+        driver: Some(pod("pi-driver", Running, 1)),
+        executors: vec![killed.clone()],
+    };
+    let d = decide(&app, &ending, t(5), &settings());
+    let state = d
+        .status
+        .as_ref()
+        .and_then(|s| s.executor_state.as_ref())
+        .map(|m| m["pi-exec-1"]);
+    assert_ne!(state, Some(E::Failed), "a deletion is not a failure");
+
+    // Once the driver has succeeded, the executor completed, whether its pod is still going or gone.
+    let done = Observed {
+        driver: Some(pod("pi-driver", Succeeded, 1)),
+        executors: vec![killed],
+    };
+    let d = decide(&app, &done, t(6), &settings());
+    let map = d.status.expect("status").executor_state.expect("executors");
+    assert_eq!(map["pi-exec-1"], E::Completed);
+}
+
 #[test]
 fn the_cap_keeps_the_executors_tracked_then_the_first_by_pod_name() {
     use PodPhase::*;
