@@ -61,15 +61,23 @@ pub fn update(
 ) -> (Option<BTreeMap<String, ExecutorState>>, Vec<EventSpec>) {
     let mut map = status.executor_state.clone().unwrap_or_default();
     let mut events = Vec::new();
-    // A pod being deleted is going: its end is decided as for one that vanished. Spark deletes its
-    // executors when the application ends, and an executor killed by that deletion exits non-zero
-    // (SIGTERM): read as it exits, it would be recorded as failed work.
-    let current: BTreeMap<&str, ExecutorState> = observed
-        .executors
-        .iter()
-        .filter(|p| p.submission_id.is_some() && p.submission_id == status.submission_id)
+    let ours = || {
+        observed
+            .executors
+            .iter()
+            .filter(|p| p.submission_id.is_some() && p.submission_id == status.submission_id)
+    };
+    // A pod being deleted is going: it keeps its last state while the driver runs, and its end is
+    // then decided as for one that vanished. Spark deletes its executors when the application ends,
+    // and an executor killed by that deletion exits non-zero (SIGTERM): read as it exits, it would be
+    // recorded as failed work.
+    let current: BTreeMap<&str, ExecutorState> = ours()
         .filter(|p| !p.deleting)
         .map(|p| (p.name.as_str(), state_of(p)))
+        .collect();
+    let going: Vec<&str> = ours()
+        .filter(|p| p.deleting)
+        .map(|p| p.name.as_str())
         .collect();
     for (&name, &s) in &current {
         let known = map.get(name).copied();
@@ -82,7 +90,8 @@ pub fn update(
         }
     }
     for (name, s) in map.iter_mut() {
-        if current.contains_key(name.as_str()) || is_final(*s) {
+        let still_going = ctx.driver_running && going.contains(&name.as_str());
+        if current.contains_key(name.as_str()) || is_final(*s) || still_going {
             continue;
         }
         let gone = if ctx.app_done {
