@@ -893,19 +893,12 @@ async fn render_output_reads_back_the_same_through_kubectl() -> anyhow::Result<(
     let as_yaml = sparkplane(None, &["render", "-f", &manifest]);
     assert_eq!(as_yaml.code, Some(0), "{}", as_yaml.stderr);
 
-    let mut kubectl = Command::new(sparkplane_testbed::bin_dir()?.join("kubectl"))
-        .args(["create", "--dry-run=server", "-o", "json", "-f", "-"])
-        .env("KUBECONFIG", admin_kubeconfig())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    kubectl
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(as_yaml.stdout.as_bytes())?;
-    let created = kubectl.wait_with_output()?;
+    let created = run_with_input(
+        Command::new(sparkplane_testbed::bin_dir()?.join("kubectl"))
+            .args(["create", "--dry-run=server", "-o", "json", "-f", "-"])
+            .env("KUBECONFIG", admin_kubeconfig()),
+        &as_yaml.stdout,
+    )?;
     let stderr = String::from_utf8_lossy(&created.stderr);
     assert!(created.status.success(), "kubectl create: {stderr}");
     // One JSON document per object created (or a List of them).

@@ -193,19 +193,10 @@ fn url_encode(text: &str) -> String {
 
 /// `promtool check metrics` on an exposition: its exit code and the problems it printed.
 fn promtool_check_metrics(exposition: &str) -> anyhow::Result<(i32, Vec<String>)> {
-    use std::io::Write;
-    let mut child = Command::new(tool("promtool")?)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    child
-        .stdin
-        .take()
-        .context("promtool stdin")?
-        .write_all(exposition.as_bytes())?;
-    let output = child.wait_with_output()?;
+    let output = run_with_input(
+        Command::new(tool("promtool")?).args(["check", "metrics"]),
+        exposition,
+    )?;
     let code = output
         .status
         .code()

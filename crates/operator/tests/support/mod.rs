@@ -230,6 +230,22 @@ pub struct Operator {
     pub metrics_port: u16,
 }
 
+/// Runs `command` with `input` on its standard input; what it printed once it exits.
+pub fn run_with_input(command: &mut Command, input: &str) -> anyhow::Result<std::process::Output> {
+    use std::io::Write;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no standard input"))?
+        .write_all(input.as_bytes())?;
+    Ok(child.wait_with_output()?)
+}
+
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
