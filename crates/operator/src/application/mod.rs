@@ -246,12 +246,10 @@ pub async fn run(
         concurrency,
     } = options;
     let scopes = scope.watch_scopes();
+    // Fed only Applies and Deletes (the watches resolve their relists per namespace, see
+    // `without_relists`), each applied before it asks for a reconcile; when the first lists are in
+    // is told by `apps_listed` and the pod index, not by the store.
     let (reader, mut writer) = reflector::store::<CachedApp>();
-    // The watches below send only Applies and Deletes (their relists are resolved per
-    // namespace), so the store is declared listed from the start: the controller holds its
-    // reconciles until then, and each reconcile's trigger is applied to the store before it runs.
-    writer.apply_watcher_event(&watcher::Event::Init);
-    writer.apply_watcher_event(&watcher::Event::InitDone);
     let rule = concurrency.rule();
     metrics.submission_limit.set(rule.limit() as i64);
     let ctx = Arc::new(Context {
