@@ -240,7 +240,7 @@ mod tests {
                 }
             }
         });
-        normalize(&mut root, 50);
+        normalize(&mut root, 63);
         let spec = &root["properties"]["spec"];
         assert_eq!(spec["description"], "kept");
         assert_eq!(
@@ -256,7 +256,7 @@ mod tests {
             json!({"type": "string"})
         );
         let name = &root["properties"]["metadata"]["properties"]["name"];
-        assert_eq!(name["maxLength"], 50);
+        assert_eq!(name["maxLength"], 63);
         assert_eq!(name["pattern"], DNS_1035_PATTERN);
         assert_eq!(root["properties"]["apiVersion"]["type"], "string");
         assert_eq!(root["properties"]["kind"]["type"], "string");

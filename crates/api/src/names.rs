@@ -1,22 +1,17 @@
-//! Name rules: an application's name becomes part of the names of the objects made for it, and each
-//! of those must stay a valid DNS-1035 label (at most 63 characters).
+//! Name rules: a SparkApplication or ScheduledSparkApplication name is a DNS-1035 label (at most 63
+//! characters), the rule Kubeflow's webhook applies. The names derived from it (`<name>-ui-svc`,
+//! `<name>-driver-<port>`, a schedule's `<name>-<unix seconds>` runs) that would pass 63 characters are
+//! shortened with a hash where they are made (`sparkplane_submit::names::kubeflow_name`), so the whole
+//! range is accepted.
 
 /// The longest name of a Kubernetes object that must be a DNS label.
 pub const DNS_LABEL_MAX: usize = 63;
 
-/// The longest suffix added to a SparkApplication's name: `-driver-<port>`, the Service of a
-/// `driverIngressOptions` entry, with a five-digit port. (`-driver`, `-ui-svc`, `-ing-<port>`,
-/// `-prom-conf` and `-pg` are shorter.)
-pub const LONGEST_DERIVED_SUFFIX: usize = "-driver-65535".len();
+/// The longest SparkApplication name: a DNS-1035 label, as Kubeflow's webhook checks it.
+pub const MAX_APP_NAME_LEN: usize = DNS_LABEL_MAX;
 
-/// The longest SparkApplication name: every derived name still fits in 63 characters.
-pub const MAX_APP_NAME_LEN: usize = DNS_LABEL_MAX - LONGEST_DERIVED_SUFFIX;
-
-/// The suffix of a scheduled run's name: `-<unix seconds>`, ten digits until the year 2286.
-pub const RUN_SUFFIX_LEN: usize = "-1234567890".len();
-
-/// The longest ScheduledSparkApplication name: its runs' names are SparkApplication names.
-pub const MAX_SCHEDULED_APP_NAME_LEN: usize = MAX_APP_NAME_LEN - RUN_SUFFIX_LEN;
+/// The longest ScheduledSparkApplication name: its runs' names are derived to fit a label.
+pub const MAX_SCHEDULED_APP_NAME_LEN: usize = DNS_LABEL_MAX;
 
 /// A DNS-1035 label as the CRD schema checks it (the length is checked apart, for a clearer error).
 pub const DNS_1035_PATTERN: &str = "^[a-z]([-a-z0-9]*[a-z0-9])?$";
@@ -60,32 +55,20 @@ pub fn driver_pod_name(app_name: &str) -> String {
     format!("{app_name}-driver")
 }
 
-/// The Spark UI Service of an application.
-pub fn ui_service_name(app_name: &str) -> String {
-    format!("{app_name}-ui-svc")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn limits_leave_room_for_every_derived_name() {
-        assert_eq!(MAX_APP_NAME_LEN, 50);
-        assert_eq!(MAX_SCHEDULED_APP_NAME_LEN, 39);
+    fn names_are_dns_labels_up_to_63_characters() {
+        assert_eq!(MAX_APP_NAME_LEN, 63);
+        assert_eq!(MAX_SCHEDULED_APP_NAME_LEN, 63);
         let longest = "a".repeat(MAX_APP_NAME_LEN);
-        for derived in [
-            driver_pod_name(&longest),
-            ui_service_name(&longest),
-            format!("{longest}-driver-65535"),
-            format!("{longest}-ing-65535"),
-            format!("{longest}-prom-conf"),
-        ] {
-            assert!(derived.len() <= DNS_LABEL_MAX, "{derived}");
-            assert_eq!(check_dns1035(&derived, DNS_LABEL_MAX), Ok(()));
-        }
-        let run = format!("{}-1234567890", "a".repeat(MAX_SCHEDULED_APP_NAME_LEN));
-        assert_eq!(check_dns1035(&run, MAX_APP_NAME_LEN), Ok(()));
+        assert_eq!(check_dns1035(&longest, MAX_APP_NAME_LEN), Ok(()));
+        assert!(matches!(
+            check_dns1035(&format!("{longest}b"), MAX_APP_NAME_LEN),
+            Err(NameError::TooLong { max: 63, .. })
+        ));
     }
 
     #[test]

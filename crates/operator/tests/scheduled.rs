@@ -475,6 +475,67 @@ async fn deleting_the_schedule_deletes_its_runs() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The longest name the schema takes (63 characters, digits and dashes inside): `<name>-<seconds>`
+/// would pass 63, so each run is named the schedule's name cut short, a hash and its due time; the run
+/// is itself a 63-character application, whose UI Service name is cut short the same way, and it
+/// completes with its driver found by its `app-name` label.
+#[tokio::test]
+async fn a_63_character_schedule_runs_under_shortened_names() -> anyhow::Result<()> {
+    let env = support::setup("sched-long").await?;
+    let _operator = Operator::start(&env, &[])?;
+    let name = format!("nightly-2-etl-{}-x9", "a".repeat(46));
+    ensure!(name.len() == 63);
+    create(&env, &schedule(&name, "@every 3s", Some("1s"), json!({}))).await?;
+    let first = wait_schedule(&env, &name, Duration::from_secs(30), "a first run", |s| {
+        last_run_name(s).is_some()
+    })
+    .await?;
+    let run_name = last_run_name(&first).context("no run name")?;
+    sparkplane_api::names::check_dns1035(&run_name, 63)?;
+    ensure!(
+        run_name.len() == 63 && run_name.starts_with(&name[..40]),
+        "run name {run_name}"
+    );
+    due_of(&run_name)?;
+    ensure!(
+        runs(&env, &name)
+            .await?
+            .iter()
+            .any(|run| run.metadata.name.as_deref() == Some(run_name.as_str())),
+        "{run_name} is not listed under the schedule's label"
+    );
+    let done = support::wait_state(
+        &env,
+        &run_name,
+        sparkplane_api::v1beta2::ApplicationStateType::Completed,
+        Duration::from_secs(60),
+    )
+    .await?;
+    let status = done.status.context("no status")?;
+    let ui_service = status
+        .driver_info
+        .web_ui_service_name
+        .context("no UI Service in the status")?;
+    sparkplane_api::names::check_dns1035(&ui_service, 63)?;
+    ensure!(
+        ui_service.starts_with(&run_name[..30]) && ui_service.ends_with("-ui-svc"),
+        "UI Service {ui_service}"
+    );
+    let driver = status.driver_info.pod_name.context("no driver pod")?;
+    ensure!(driver == format!("{run_name}-driver"), "driver {driver}");
+    let pod = env.pods().get(&driver).await?;
+    ensure!(
+        pod.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("sparkoperator.k8s.io/app-name"))
+            == Some(&run_name),
+        "driver labels {:?}",
+        pod.metadata.labels
+    );
+    Ok(())
+}
+
 /// examples/spark-pi-scheduled.yaml, applied as written but for three things a test needs: its
 /// namespace, a schedule of every 3 s instead of every 5 minutes, and the testbed annotation that
 /// ends each simulated driver after 1 s.

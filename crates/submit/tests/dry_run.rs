@@ -40,7 +40,8 @@ struct Spec {
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
-    let names = "[a-z]([-a-z0-9]{0,45}[a-z0-9])?";
+    // Every name the schema accepts: DNS-1035 labels up to 63 characters.
+    let names = "[a-z]([-a-z0-9]{0,61}[a-z0-9])?";
     (
         (
             names,

@@ -188,18 +188,45 @@ fn bad_input_gives_errors_that_name_the_field() {
     }
 }
 
+/// The longest name the schema accepts: every Service name derived from it is cut to a DNS label that
+/// still starts with the name, distinct from the others; names that may be subdomains stay whole.
 #[test]
 fn long_names_stay_valid() {
-    let name = "a".repeat(50);
-    let p = plan(&app(&name, "  sparkUIOptions: {}\n"), 1).expect("plan");
-    for svc in std::iter::once(&p.driver_service).chain(&p.ui_services) {
-        let n = svc.metadata.name.as_deref().expect("name");
+    let name = format!("long-{}", "a".repeat(58));
+    assert_eq!(name.len(), 63);
+    let extra = "  sparkUIOptions: {}\n  driverIngressOptions:\n  - {servicePort: 65535, servicePortName: p, ingressURLFormat: \"{{$appName}}.example.com\"}\n";
+    let p = plan(&app(&name, extra), 1).expect("plan");
+    assert_eq!(p.driver_pod_name, format!("{name}-driver"));
+    let services: Vec<&str> = std::iter::once(&p.driver_service)
+        .chain(&p.ui_services)
+        .map(|svc| svc.metadata.name.as_deref().expect("name"))
+        .collect();
+    assert_eq!(services.len(), 3, "{services:?}");
+    for n in &services {
         assert!(is_dns_1035_label(n), "{n}");
     }
+    let distinct: std::collections::BTreeSet<&&str> = services.iter().collect();
+    assert_eq!(distinct.len(), services.len(), "{services:?}");
+    for n in &services[1..] {
+        assert!(n.starts_with("long-aaaa"), "{n}");
+    }
+    assert!(services[1].ends_with("-ui-svc"), "{}", services[1]);
+    assert!(services[2].ends_with("-driver-65535"), "{}", services[2]);
+    for (k, v) in p.driver_pod.metadata.labels.iter().flatten() {
+        assert!(is_label_value(v), "{k}={v}");
+    }
+    assert_eq!(
+        p.driver_pod
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("sparkoperator.k8s.io/app-name")),
+        Some(&name)
+    );
 }
 
 fn name_strategy() -> impl Strategy<Value = String> {
-    "[a-z]([-a-z0-9]{0,48}[a-z0-9])?"
+    "[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
 }
 
 /// Generated specs tried per run, and how many of them must build a plan: an error is a fine answer

@@ -114,9 +114,10 @@ impl Reason {
 }
 
 /// The name of the run due at `due`: `<name>-<unix seconds>`, Kubeflow's name with its `seconds`
-/// precision (names.rs keeps schedule names short enough for it).
+/// precision, or, when that passes 63 characters, the name cut short with a hash before the seconds
+/// (a run's name must itself be a valid SparkApplication name).
 pub fn run_name(name: &str, due: Timestamp) -> String {
-    format!("{name}-{}", due.as_second())
+    sparkplane_submit::names::kubeflow_name(name, &due.as_second().to_string())
 }
 
 /// Decides what the schedule needs at `input.now`.

@@ -75,6 +75,25 @@ fn run_names_carry_the_due_time_in_unix_seconds() {
 }
 
 #[test]
+fn runs_of_a_long_schedule_name_are_cut_to_valid_distinct_application_names() {
+    let long = format!("nightly-{}", "x".repeat(55));
+    assert_eq!(long.len(), 63);
+    let first = run_name(&long, at("2025-01-01T00:00:00Z"));
+    let second = run_name(&long, at("2025-01-01T00:01:00Z"));
+    for run in [&first, &second] {
+        assert!(run.len() <= 63, "{run}");
+        assert!(run.starts_with("nightly-xxx"), "{run}");
+        sparkplane_api::names::check_dns1035(run, 63).expect("a valid application name");
+    }
+    assert!(first.ends_with("-1735689600"), "{first}");
+    assert!(second.ends_with("-1735689660"), "{second}");
+    assert_ne!(first, second);
+    // Another schedule sharing the first 43 characters gets other names.
+    let sibling = format!("nightly-{}y", "x".repeat(54));
+    assert_ne!(run_name(&sibling, at("2025-01-01T00:00:00Z")), first);
+}
+
+#[test]
 fn a_new_schedule_plans_its_first_run_and_creates_nothing() {
     let decision = decide_at(
         &spec("@hourly"),
