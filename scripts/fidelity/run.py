@@ -18,9 +18,13 @@ Each file under cases/ holds two YAML documents:
 For each case: create the SparkApplication in a fresh namespace (a real owner), render our plan
 (`sparkplane render -o json`), submit every object of it as a server-side dry run (the API server
 must accept all of them, and applies the same defaults to both sides), run the real spark-submit
-(pyspark 4.0.x or 3.5.x, JDK 17) with Kubeflow's args in cluster mode against the testbed, read back
+(PyPI pyspark of the release, JDK 17) with Kubeflow's args in cluster mode against the testbed, read back
 what it created and compare field by field after normalising the random parts. Exit status 1 on any
 difference that is not one of the explained ones in docs/submission.md.
+
+Every case runs with every Spark release listed in spark-versions (the application's `sparkVersion` set
+to it, spark-submit from that release's pyspark): the cases are the applications, the releases the
+judges. FIDELITY_SPARK_VERSION=<release> runs them with that one only; arguments name the cases to run.
 
 So both halves are checked independently: spec -> Spark configuration (Kubeflow's mapping, stated
 per case), and configuration -> objects (Spark itself).
@@ -59,8 +63,17 @@ def sh(args, **kw):
     return subprocess.run(args, check=True, capture_output=True, text=True, **kw).stdout
 
 
+def spark_versions():
+    """The releases to run: spark-versions, or FIDELITY_SPARK_VERSION alone."""
+    only = os.environ.get("FIDELITY_SPARK_VERSION")
+    if only:
+        return [only]
+    lines = (Path(__file__).resolve().parent / "spark-versions").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
 def spark_home(version):
-    # The venv of the version's line (v4.3 for 4.3.0); 4.x cases written for 4.0 use v4.0.
+    # The venv of the version's line: v4.3 for 4.3.0.
     line = "v" + ".".join(version.split(".")[:2])
     venv = CACHE / line
     site = list((venv / "lib").glob("python3*/site-packages/pyspark"))
@@ -205,28 +218,62 @@ def ensure_m2():
         "<packaging>jar</packaging></project>\n")
 
 
-def run_case(case, kubeconfig, server, bin_path):
+class RefusedByBoth(str):
+    """A case's result when the plan builder and Spark both refuse the spec: a pass, with our error."""
+
+
+def spark_submit(expected, created, ns, server, venv, home, kubeconfig, tmp, submission_id):
+    """Runs the real spark-submit with Kubeflow's command line and pod templates for this spec."""
+    driver_template = tmp / "driver-pod-template.json"
+    executor_template = tmp / "executor-pod-template.json"
+    driver_template.write_text(json.dumps(template(
+        expected.get("driverTemplate"), "spark-kubernetes-driver", owner(created, True))))
+    executor_template.write_text(json.dumps(template(
+        expected.get("executorTemplate"), "spark-kubernetes-executor", owner(created, False))))
+    subs = {"MASTER": f"k8s://{server}", "NAMESPACE": ns, "SUBMISSION_ID": submission_id,
+            "DRIVER_TEMPLATE": str(driver_template), "EXECUTOR_TEMPLATE": str(executor_template)}
+    args = [str(venv / "bin/spark-submit")] + kubeflow_args(expected["args"], subs)
+    env = dict(os.environ, KUBECONFIG=kubeconfig, SPARK_HOME=str(home), SPARK_USER="spark")
+    for var in ("SPARK_LOCAL_DIRS", "HADOOP_CONF_DIR", "SPARK_CONF_DIR"):
+        env.pop(var, None)
+    return subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp)
+
+
+def both_refuse(our_error, expected, created, ns, server, venv, home, kubeconfig, tmp):
+    """The plan builder refused the spec: agreement only if our error names a field and this Spark's
+    own spark-submit fails on it too, the API server refusing an object it made (for example a
+    `{{APP_ID}}` label that Spark 3.5 leaves unsubstituted)."""
+    problems = []
+    message = next((line for line in our_error.splitlines() if line.startswith("Error: ")), our_error.strip())
+    if "spec." not in message:
+        problems.append(f"the plan was refused without naming a field: {message[:500]}")
+    res = spark_submit(expected, created, ns, server, venv, home, kubeconfig, tmp,
+                       "00000000-0000-8000-8000-000000000000")
+    if res.returncode == 0:
+        problems.append(f"Spark submitted the application, the plan refused it: {message[:500]}")
+    elif "is invalid" not in res.stderr:
+        problems.append(f"the plan refused ({message[:300]}); spark-submit failed otherwise:\n{res.stderr[-1500:]}")
+    subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "delete", "ns", ns, "--wait=false"], capture_output=True)
+    return problems or RefusedByBoth(message.removeprefix("Error: "))
+
+
+def run_case(case, version, kubeconfig, server, bin_path):
+    name = f"{case.stem} @ {version}"
     try:
-        return run_case_inner(case, kubeconfig, server, bin_path)
+        return name, run_case_inner(case, version, kubeconfig, server, bin_path)
     except subprocess.CalledProcessError as e:
-        return case.name, [f"{' '.join(map(str, e.cmd))[:300]} failed: {e.stderr[-2000:]}"]
+        return name, [f"{' '.join(map(str, e.cmd))[:300]} failed: {e.stderr[-2000:]}"]
 
 
-def run_case_inner(case, kubeconfig, server, bin_path):
+def run_case_inner(case, version, kubeconfig, server, bin_path):
     app_doc, expected = load_case(case)
     if expected is None or "args" not in expected:
-        return case.name, ["no KubeflowSubmission document with the expected spark-submit args"]
-    # FIDELITY_SPARK_VERSION (for example 4.3.0) runs the cases of its major version with that Spark
-    # instead (its pyspark installed under CACHE/v<major.minor>): how a newer line differs.
-    version = str(app_doc["spec"]["sparkVersion"])
-    override = os.environ.get("FIDELITY_SPARK_VERSION")
-    if override and override.split(".")[0] == version.split(".")[0]:
-        version = override
-        app_doc["spec"]["sparkVersion"] = version
+        return ["no KubeflowSubmission document with the expected spark-submit args"]
+    app_doc["spec"]["sparkVersion"] = version
     venv, home = spark_home(version)
     if venv is None:
-        return case.name, [f"pyspark for Spark {version} is not installed under {CACHE} (scripts/fidelity/setup)"]
-    ns = "fid-" + re.sub(r"[^a-z0-9]", "-", case.stem.lower())[:40]
+        return [f"pyspark for Spark {version} is not installed under {CACHE} (scripts/fidelity/setup)"]
+    ns = "fid-" + re.sub(r"[^a-z0-9]", "-", f"{case.stem[:40]}-{version}".lower())
     kc = ["kubectl", "--kubeconfig", kubeconfig]
     subprocess.run(kc + ["delete", "ns", ns, "--wait=true", "--ignore-not-found"], capture_output=True)
     sh(kc + ["create", "ns", ns])
@@ -238,8 +285,12 @@ def run_case_inner(case, kubeconfig, server, bin_path):
         (tmp / "app.json").write_text(json.dumps(app_doc))
         # A real owner, so the garbage collector keeps what points at it.
         created = json.loads(sh(kc + ["create", "-o", "json", "-f", str(tmp / "app.json")]))
-        ours = json.loads(sh([bin_path, "render", "-f", str(tmp / "app.json"), "-o", "json",
-                              "--uid", created["metadata"]["uid"], "--master", f"k8s://{server}"]))
+        rendered = subprocess.run([bin_path, "render", "-f", str(tmp / "app.json"), "-o", "json",
+                                   "--uid", created["metadata"]["uid"], "--master", f"k8s://{server}"],
+                                  capture_output=True, text=True)
+        if rendered.returncode != 0:
+            return both_refuse(rendered.stderr, expected, created, ns, server, venv, home, kubeconfig, tmp)
+        ours = json.loads(rendered.stdout)
         pod = next(o for o in ours if o["kind"] == "Pod")
         cms = [o for o in ours if o["kind"] == "ConfigMap"]
         conf_cm = next(c for c in cms if "spark.properties" in c.get("data", {}))
@@ -262,26 +313,13 @@ def run_case_inner(case, kubeconfig, server, bin_path):
                 continue
             dry[(obj["kind"], obj["metadata"]["name"])] = json.loads(res.stdout)
         if problems:
-            return case.name, problems
+            return problems
         key = lambda o: (o["kind"], o["metadata"]["name"])
 
-        # Spark's inputs: Kubeflow's command line and pod templates for this spec.
-        driver_template = tmp / "driver-pod-template.json"
-        executor_template = tmp / "executor-pod-template.json"
-        driver_template.write_text(json.dumps(template(
-            expected.get("driverTemplate"), "spark-kubernetes-driver", owner(created, True))))
-        executor_template.write_text(json.dumps(template(
-            expected.get("executorTemplate"), "spark-kubernetes-executor", owner(created, False))))
-        subs = {"MASTER": f"k8s://{server}", "NAMESPACE": ns,
-                "SUBMISSION_ID": pod["metadata"]["labels"]["sparkoperator.k8s.io/submission-id"],
-                "DRIVER_TEMPLATE": str(driver_template), "EXECUTOR_TEMPLATE": str(executor_template)}
-        args = [str(venv / "bin/spark-submit")] + kubeflow_args(expected["args"], subs)
-        env = dict(os.environ, KUBECONFIG=kubeconfig, SPARK_HOME=str(home), SPARK_USER="spark")
-        for var in ("SPARK_LOCAL_DIRS", "HADOOP_CONF_DIR", "SPARK_CONF_DIR"):
-            env.pop(var, None)
-        res = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp)
+        res = spark_submit(expected, created, ns, server, venv, home, kubeconfig, tmp,
+                           pod["metadata"]["labels"]["sparkoperator.k8s.io/submission-id"])
         if res.returncode != 0:
-            return case.name, [f"spark-submit failed ({res.returncode}):\n{res.stderr[-3000:]}"]
+            return [f"spark-submit failed ({res.returncode}):\n{res.stderr[-3000:]}"]
 
     # What Spark created.
     spark_pod = json.loads(sh(kc + ["-n", ns, "get", "pod", pod["metadata"]["name"], "-o", "json"]))
@@ -345,7 +383,7 @@ def run_case_inner(case, kubeconfig, server, bin_path):
     for k in sorted(planned - stated):
         problems.append(f"{k[0]} {k[1]}: in the plan, not among the case's expected Kubeflow objects")
     subprocess.run(kc + ["delete", "ns", ns, "--wait=false"], capture_output=True)
-    return case.name, problems
+    return problems
 
 
 def main():
@@ -362,10 +400,13 @@ def main():
         # Nothing compared is no pass.
         sys.exit(f"fidelity: no cases to run (in {CASES}, named {only})" if only else f"fidelity: no cases in {CASES}")
     ensure_m2()
+    runs = [(case, version) for version in spark_versions() for case in cases]
     failed = 0
     with concurrent.futures.ThreadPoolExecutor(max_workers=int(os.environ.get("FIDELITY_JOBS", "3"))) as pool:
-        for name, problems in pool.map(lambda c: run_case(c, kubeconfig, server, bin_path), cases):
-            if problems:
+        for name, problems in pool.map(lambda r: run_case(r[0], r[1], kubeconfig, server, bin_path), runs):
+            if isinstance(problems, RefusedByBoth):
+                print(f"ok   {name} (refused by both: {problems})")
+            elif problems:
                 failed += 1
                 print(f"FAIL {name}")
                 for p in problems:
@@ -373,7 +414,7 @@ def main():
             else:
                 print(f"ok   {name}")
             sys.stdout.flush()
-    print(f"fidelity: {len(cases) - failed} passed, {failed} failed")
+    print(f"fidelity: {len(runs) - failed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 
 

@@ -8,7 +8,15 @@ pub enum VersionError {
     Malformed { field: String, value: String },
     #[error("{field}: Spark {value} is not supported (native submission needs Spark 3.0 or later)")]
     TooOld { field: String, value: String },
+    #[error(
+        "{field}: Spark {value} is not supported: a new major version may submit differently, and \
+         Sparkplane builds drivers for Spark 3 and 4 only (a newer 4.x line builds as 4.3)"
+    )]
+    UnknownMajor { field: String, value: String },
 }
+
+/// The newest major version whose submission Sparkplane knows.
+const NEWEST_MAJOR: u32 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SparkVersion {
@@ -45,6 +53,12 @@ impl SparkVersion {
         }
         if version.major < 3 {
             return Err(VersionError::TooOld {
+                field: field.to_owned(),
+                value: value.to_owned(),
+            });
+        }
+        if version.major > NEWEST_MAJOR {
+            return Err(VersionError::UnknownMajor {
                 field: field.to_owned(),
                 value: value.to_owned(),
             });
@@ -123,6 +137,12 @@ mod tests {
             SparkVersion::parse("f", "2.4.8"),
             Err(VersionError::TooOld { .. })
         ));
+        assert!(matches!(
+            SparkVersion::parse("f", "5.0.0"),
+            Err(VersionError::UnknownMajor { .. })
+        ));
+        // A 4.x line newer than the newest checked builds with the newest rules.
+        assert!(SparkVersion::parse("f", "4.9.0").is_ok());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Runs scripts/fidelity/run.py: real spark-submit (PyPI pyspark, JDK 17) against the testbed,
-//! compared field by field with our plans. Without pyspark the test fails, in CI and anywhere else:
+//! Runs scripts/fidelity/run.py: real spark-submit (PyPI pyspark, JDK 17) of every release in
+//! scripts/fidelity/spark-versions against the testbed, compared field by field with our plans. Without pyspark the test fails, in CI and anywhere else:
 //! `scripts/fidelity/setup` installs it (`scripts/test` runs that first).
 
 use std::path::PathBuf;
@@ -18,8 +18,16 @@ fn spark_submit_creates_what_we_plan() -> anyhow::Result<()> {
         })
         .unwrap_or_default();
     // A check that did not run must not pass: no pyspark is a failure, not a skip.
-    for version in ["v4.0", "v3.5"] {
-        let submit = pyspark.join(version).join("bin/spark-submit");
+    let versions = spark_versions()?;
+    anyhow::ensure!(
+        versions.len() >= 5,
+        "scripts/fidelity/spark-versions lists {versions:?}: every line from 3.5 on"
+    );
+    for version in &versions {
+        let line = version
+            .rsplit_once('.')
+            .map_or(version.as_str(), |(line, _)| line);
+        let submit = pyspark.join(format!("v{line}")).join("bin/spark-submit");
         anyhow::ensure!(
             submit.exists(),
             "fidelity not run: no {} (run scripts/fidelity/setup, or set SPARKPLANE_PYSPARK_DIR \
@@ -49,18 +57,31 @@ fn spark_submit_creates_what_we_plan() -> anyhow::Result<()> {
         .env("KUBECONFIG", testbed.kubeconfig())
         .env("SPARKPLANE_BIN", &bin)
         .env("SPARKPLANE_PYSPARK_DIR", &pyspark)
+        // Every release of spark-versions, whatever the caller's shell says.
+        .env_remove("FIDELITY_SPARK_VERSION")
         .output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
     anyhow::ensure!(out.status.success(), "fidelity differences:\n{stdout}");
-    // Every case ran and passed: "0 passed, 0 failed" (no case found) is no result.
-    let want = format!("fidelity: {cases} passed, 0 failed");
+    // Every case ran with every release and passed: "0 passed, 0 failed" (no case found) is no result.
+    let want = format!("fidelity: {} passed, 0 failed", cases * versions.len());
     anyhow::ensure!(
         stdout.lines().any(|l| l.trim() == want),
         "no line {want:?} in:\n{stdout}"
     );
     Ok(())
+}
+
+/// The Spark releases run.py runs each case with.
+fn spark_versions() -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(root().join("scripts/fidelity/spark-versions"))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_owned)
+        .collect())
 }
 
 /// The cases run.py runs: every `*.yaml` under scripts/fidelity/cases.

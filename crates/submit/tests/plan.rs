@@ -404,3 +404,32 @@ fn each_spark_line_gets_its_own_driver_ports_and_security_context() {
         "{error}"
     );
 }
+
+/// Spark reads a hostPath volume's `options.type` since 4.0; 3.5's spark-submit leaves it empty.
+#[test]
+fn host_path_type_is_read_since_spark_4() {
+    let extra =
+        "  volumes:\n  - {name: spark-local-dir-host, hostPath: {path: /mnt/d, type: Directory}}\n";
+    for (version, want) in [
+        ("3.5.9", ""),
+        ("4.0.5", "Directory"),
+        ("4.3.0", "Directory"),
+    ] {
+        let yaml = app("pi", extra)
+            .replace("sparkVersion: 4.0.0", &format!("sparkVersion: {version}"))
+            .replace(
+                "driver: {}",
+                "driver: {volumeMounts: [{name: spark-local-dir-host, mountPath: /host}]}",
+            );
+        let p = plan(&yaml, 1).expect("plan");
+        let host_path = p
+            .driver_pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.volumes.as_ref())
+            .and_then(|v| v.iter().find(|v| v.name == "spark-local-dir-host"))
+            .and_then(|v| v.host_path.clone())
+            .expect("the hostPath volume");
+        assert_eq!(host_path.type_.as_deref(), Some(want), "{version}");
+    }
+}

@@ -74,7 +74,12 @@ pub fn apply(
                             missing: "options.path",
                         })?
                         .to_owned(),
-                    type_: Some(get("options.type").unwrap_or_default().to_owned()),
+                    // `options.type` is read since Spark 4.0; 3.5 always writes "".
+                    type_: Some(if ctx.version.is_4_or_later() {
+                        get("options.type").unwrap_or_default().to_owned()
+                    } else {
+                        String::new()
+                    }),
                 })
             }
             "emptyDir" => {
