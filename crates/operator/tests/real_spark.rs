@@ -226,15 +226,55 @@ async fn the_python_pi_example_computes_pi() -> anyhow::Result<()> {
     run_pi(&env, &example("spark-py-pi.yaml", env.name())?).await
 }
 
+/// `app` with the testbed's image of Spark `version`, and that version as its `sparkVersion`.
+fn on_spark(mut app: serde_json::Value, version: &str) -> serde_json::Value {
+    app["spec"]["image"] = json!(format!("docker.io/apache/spark:{version}"));
+    app["spec"]["sparkVersion"] = json!(version);
+    app
+}
+
 #[tokio::test]
 async fn spark_pi_runs_on_spark_3_5() -> anyhow::Result<()> {
     let _node = hold_real_node().await?;
     let env = setup_on_real_node("real-35").await?;
     let _operator = Operator::start(&env, &[])?;
-    let mut app = example("spark-pi.yaml", env.name())?;
-    app["spec"]["image"] = json!("docker.io/apache/spark:3.5.9");
-    app["spec"]["sparkVersion"] = json!("3.5.9");
-    run_pi(&env, &app).await
+    run_pi(
+        &env,
+        &on_spark(example("spark-pi.yaml", env.name())?, "3.5.9"),
+    )
+    .await
+}
+
+/// The newest Spark line, under the longest name the schema takes: the UI Service's name is cut
+/// short with a hash, Spark's driver Service falls back to its own short name, and the operator
+/// finds the driver by the `app-name` label holding all 63 characters.
+#[tokio::test]
+async fn spark_pi_runs_on_spark_4_3_under_a_63_character_name() -> anyhow::Result<()> {
+    let _node = hold_real_node().await?;
+    let env = setup_on_real_node("real-43").await?;
+    let _operator = Operator::start(&env, &[])?;
+    let mut app = on_spark(example("spark-pi.yaml", env.name())?, "4.3.0");
+    let name = format!("spark-pi-4-3-{}", "n".repeat(50));
+    app["metadata"]["name"] = json!(name);
+    run_pi(&env, &app).await?;
+    let log = driver_log(&env, &format!("{name}-driver")).await?;
+    anyhow::ensure!(
+        log.contains("Running Spark version 4.3.0"),
+        "not Spark 4.3.0:\n{log}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_python_pi_example_runs_on_spark_4_3() -> anyhow::Result<()> {
+    let _node = hold_real_node().await?;
+    let env = setup_on_real_node("real-py43").await?;
+    let _operator = Operator::start(&env, &[])?;
+    run_pi(
+        &env,
+        &on_spark(example("spark-py-pi.yaml", env.name())?, "4.3.0"),
+    )
+    .await
 }
 
 /// A PySpark application of a ConfigMap's script, mounted into the driver.
