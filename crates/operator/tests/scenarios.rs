@@ -1075,3 +1075,61 @@ fn metric_value(exposition: &str, sample: &str) -> Option<f64> {
         .lines()
         .find_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
 }
+
+/// `kubectl wait --for=condition=...` works on SparkApplications: one that completes and one that
+/// fails, each waited for by the real kubectl, and the conditions carry the state as reason.
+#[tokio::test]
+async fn kubectl_waits_for_completed_and_failed_conditions() -> anyhow::Result<()> {
+    let env = setup("op-conditions").await?;
+    let _op = Operator::start(&env, &[])?;
+    create(&env, &app("ok", "2s", 0)).await?;
+    create(&env, &app("bad", "2s", 1)).await?;
+    let kubectl = sparkplane_testbed::bin_dir()?.join("kubectl");
+    let kubeconfig = sparkplane_testbed::Testbed::get()?
+        .kubeconfig()
+        .to_path_buf();
+    let wait_for = |name: &'static str, condition: &'static str| {
+        let (kubectl, kubeconfig, namespace) =
+            (kubectl.clone(), kubeconfig.clone(), env.name().to_owned());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(kubectl)
+                .env("KUBECONFIG", kubeconfig)
+                .args(["wait", "-n", &namespace, "--timeout=90s"])
+                .arg(format!("--for=condition={condition}"))
+                .arg(format!("sparkapplication/{name}"))
+                .output()
+        })
+    };
+    let (completed, failed) = tokio::join!(wait_for("ok", "Completed"), wait_for("bad", "Failed"));
+    for (what, out) in [("ok Completed", completed??), ("bad Failed", failed??)] {
+        anyhow::ensure!(
+            out.status.success(),
+            "kubectl wait for {what}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for (name, state, reason) in [
+        ("ok", State::Completed, "Completed"),
+        ("bad", State::Failed, "Failed"),
+    ] {
+        let app = env.apps().get(name).await?;
+        assert_eq!(support::state(&app), state, "{name}");
+        let conditions = app
+            .status
+            .and_then(|s| s.conditions)
+            .context("no conditions")?;
+        let truths: Vec<&str> = conditions
+            .iter()
+            .filter(|c| c.status == "True")
+            .map(|c| c.type_.as_str())
+            .collect();
+        assert_eq!(truths, ["Submitted", reason], "{name}: {conditions:?}");
+        assert!(
+            conditions
+                .iter()
+                .all(|c| c.reason == reason && c.observed_generation == Some(1))
+        );
+    }
+    Ok(())
+}

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::IngressTLS;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube_derive::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -727,6 +727,11 @@ pub struct SparkApplicationStatus {
     /// How many times the application was submitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submission_attempts: Option<i32>,
+    /// The state as standard conditions (`Submitted`, `Running`, `Completed`, `Failed`,
+    /// `Suspended`), for `kubectl wait --for=condition=<type>`. Sparkplane's own: Kubeflow's status
+    /// has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<Condition>>,
 }
 
 /// The driver and its UI.

@@ -16,6 +16,7 @@ use sparkplane_api::{SparkApplication, SparkApplicationSpec, SparkApplicationSta
 use sparkplane_submit::names;
 use sparkplane_submit::{Attempt, SubmissionPlan};
 
+pub mod conditions;
 mod executors;
 mod restart;
 mod settle;
@@ -235,6 +236,23 @@ pub fn decide(
     if app.metadata.deletion_timestamp.is_some() {
         return Decision::default();
     }
+    with_conditions(app, decide_state(app, observed, now, settings), now)
+}
+
+/// Every new status carries its conditions, derived from its state.
+fn with_conditions(app: &SparkApplication, mut decision: Decision, now: Timestamp) -> Decision {
+    if let Some(status) = decision.status.as_mut() {
+        conditions::refresh(app.status.as_ref(), status, app.metadata.generation, now);
+    }
+    decision
+}
+
+fn decide_state(
+    app: &SparkApplication,
+    observed: &Observed,
+    now: Timestamp,
+    settings: &Settings,
+) -> Decision {
     let status = app.status.clone().unwrap_or_default();
     let state = status.application_state.state;
     let hash = spec_hash(&app.spec);
@@ -758,8 +776,10 @@ pub fn submitted(
         executor_state: None,
         execution_attempts: Some(old.execution_attempts.unwrap_or(0) + 1),
         submission_attempts: Some(attempt as i32),
+        // Set from the state below (with_conditions), against the old status' conditions.
+        conditions: None,
     };
-    Decision {
+    let decision = Decision {
         status: Some(status),
         actions: vec![],
         events: vec![EventSpec::normal(
@@ -770,7 +790,8 @@ pub fn submitted(
             ),
         )],
         requeue_after: Some(settings.driver_pod_creation_grace),
-    }
+    };
+    with_conditions(app, decision, now)
 }
 
 /// The status after the API server refused part of a submission.
@@ -789,7 +810,7 @@ pub fn submission_failed(
         Ok(()) => Duration::ZERO,
         Err(wait) => wait,
     };
-    Decision {
+    let decision = Decision {
         status: Some(status),
         actions: vec![],
         events: vec![EventSpec::warning(
@@ -800,7 +821,8 @@ pub fn submission_failed(
             ),
         )],
         requeue_after: Some(wait),
-    }
+    };
+    with_conditions(app, decision, now)
 }
 
 /// SUBMITTED, RUNNING, UNKNOWN: follow the driver pod of the current submission, and the executors.
