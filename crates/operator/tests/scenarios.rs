@@ -627,6 +627,55 @@ async fn a_spec_change_reruns_and_suspend_or_ttl_changes_do_not() -> anyhow::Res
     Ok(())
 }
 
+/// Kubeflow documents that editing a finished application reruns it, and its controller does not
+/// (Kubeflow #2618). Here a COMPLETED application edited runs again with the new spec, and a FAILED
+/// one whose edit fixes it runs again and completes: one new driver each, the attempts counted on.
+#[tokio::test]
+async fn editing_a_completed_or_failed_application_reruns_it() -> anyhow::Result<()> {
+    let env = setup("op-edit-done").await?;
+    let _op = Operator::start(&env, &[])?;
+    let done_drivers = DriverLog::start(&env, "done");
+    let fixed_drivers = DriverLog::start(&env, "fixed");
+    create(&env, &app("done", "1s", 0)).await?;
+    create(&env, &app("fixed", "1s", 1)).await?;
+    wait_state(&env, "done", State::Completed, MINUTE).await?;
+    wait_state(&env, "fixed", State::Failed, MINUTE).await?;
+
+    patch_spec(&env, "done", json!({"arguments": ["7"]})).await?;
+    patch_spec(
+        &env,
+        "fixed",
+        json!({"driver": {"annotations": {"testbed.sparkplane.io/exit-code": "0"}}}),
+    )
+    .await?;
+    for name in ["done", "fixed"] {
+        let apps = env.apps();
+        wait::until(MINUTE, || {
+            let apps = apps.clone();
+            async move {
+                let app = apps.get(name).await?;
+                Ok(state(&app) == State::Completed && running_attempts(&app) == Some(2))
+            }
+        })
+        .await
+        .with_context(|| format!("{name} did not run again to COMPLETED"))?;
+    }
+    let driver = env.pods().get("done-driver").await?;
+    let args = driver
+        .spec
+        .and_then(|s| s.containers.last().and_then(|c| c.args.clone()));
+    assert!(
+        args.as_ref().and_then(|a| a.last()).map(String::as_str) == Some("7"),
+        "{args:?}"
+    );
+    for drivers in [done_drivers, fixed_drivers] {
+        let per = drivers.pods_per_submission()?;
+        assert_eq!(per.len(), 2, "{per:?}");
+        assert!(per.values().all(|n| *n == 1), "{per:?}");
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn the_follower_takes_over_when_the_leader_dies() -> anyhow::Result<()> {
     let env = setup("op-leader").await?;
