@@ -34,7 +34,8 @@ enum Command {
     /// as YAML documents in creation order, offline.
     Render(RenderArgs),
     /// Run the operator: submit, track, retry and clean up SparkApplications.
-    Operator(settings::OperatorArgs),
+    // Boxed: its many flags would make every other command as large.
+    Operator(Box<settings::OperatorArgs>),
     #[command(flatten)]
     Cluster(cli::Command),
 }
@@ -73,7 +74,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Version => println!("sparkplane {}", env!("CARGO_PKG_VERSION")),
         Command::Crds => print!("{}", sparkplane_api::crds::all_crds_yaml()?),
         Command::Render(args) => render(args)?,
-        Command::Operator(args) => run_operator(args)?,
+        Command::Operator(args) => run_operator(*args)?,
         // The cluster commands print their own errors, with what to do about them.
         Command::Cluster(command) => return Ok(cli::run(command)),
     }

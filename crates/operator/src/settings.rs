@@ -65,6 +65,19 @@ pub struct OperatorArgs {
     /// How often a live application is looked at even when nothing changes (seconds).
     #[arg(long, env = "SPARKPLANE_RESYNC", default_value_t = 300)]
     pub resync_seconds: u64,
+    /// A run whose driver pod has not left Pending this long after its submission fails, and is
+    /// retried by the restart policy (seconds; 0: no limit). Annotation
+    /// `sparkplane.io/driver-start-timeout` overrides it per application.
+    #[arg(long, env = "SPARKPLANE_DRIVER_START_TIMEOUT", default_value_t = 0)]
+    pub driver_start_timeout_seconds: u64,
+    /// A run none of whose executors has started this long after its submission fails (seconds; 0:
+    /// no limit). Annotation `sparkplane.io/executor-start-timeout` overrides it.
+    #[arg(long, env = "SPARKPLANE_EXECUTOR_START_TIMEOUT", default_value_t = 0)]
+    pub executor_start_timeout_seconds: u64,
+    /// A run that has not ended this long after its submission fails (seconds; 0: no limit).
+    /// Annotation `sparkplane.io/run-timeout` overrides it.
+    #[arg(long, env = "SPARKPLANE_RUN_TIMEOUT", default_value_t = 0)]
+    pub run_timeout_seconds: u64,
     /// Where /metrics, /healthz and /readyz are served.
     #[arg(
         long,
@@ -129,6 +142,11 @@ impl OperatorArgs {
             max_tracked_executors: self.max_tracked_executors,
             default_ttl_seconds: self.default_time_to_live_seconds,
             resync: Duration::from_secs(self.resync_seconds.max(1)),
+            timeouts: lifecycle::timeouts::Timeouts {
+                driver_start: limit(self.driver_start_timeout_seconds),
+                executor_start: limit(self.executor_start_timeout_seconds),
+                run: limit(self.run_timeout_seconds),
+            },
         }
     }
 
@@ -159,4 +177,9 @@ impl OperatorArgs {
             format!("{host}-{}", std::process::id())
         })
     }
+}
+
+/// A limit in seconds, 0 for none.
+fn limit(seconds: u64) -> Option<Duration> {
+    (seconds > 0).then(|| Duration::from_secs(seconds))
 }

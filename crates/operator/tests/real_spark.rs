@@ -18,7 +18,7 @@ use kube::runtime::watcher;
 use serde_json::json;
 use sparkplane_api::v1beta2::{ApplicationStateType as State, ExecutorState};
 use sparkplane_testbed::{repo_root, wait};
-use support::{Env, Operator, create, hold_real_node, setup_on_real_node, wait_state};
+use support::{Env, Operator, create, hold_real_node, setup_on_real_node, wait_events, wait_state};
 
 /// Long enough for a JVM driver, its executors and their shutdown on two CPUs, with room for a
 /// busy machine.
@@ -275,6 +275,64 @@ async fn the_python_pi_example_runs_on_spark_4_3() -> anyhow::Result<()> {
         &on_spark(example("spark-py-pi.yaml", env.name())?, "4.3.0"),
     )
     .await
+}
+
+/// A real driver asks for an executor the node can never hold (more memory than it has): the
+/// executor stays Pending, and `sparkplane.io/executor-start-timeout` ends the run FAILED with the
+/// reason and a Warning event, deleting the running driver and, with it, the Pending executor.
+#[tokio::test]
+async fn executors_that_never_start_end_the_run_at_the_executor_start_timeout() -> anyhow::Result<()>
+{
+    let _node = hold_real_node().await?;
+    let env = setup_on_real_node("real-timeout").await?;
+    let _operator = Operator::start(&env, &[])?;
+    let executors = ExecutorWatch::start(&env);
+    let mut app = example("spark-pi.yaml", env.name())?;
+    app["metadata"]["annotations"] = json!({"sparkplane.io/executor-start-timeout": "60s"});
+    app["spec"]["executor"]["memory"] = json!("64g");
+    let name = app["metadata"]["name"]
+        .as_str()
+        .context("unnamed app")?
+        .to_owned();
+    create(&env, &app).await?;
+    wait_state(&env, &name, State::Running, RUN_TIMEOUT).await?;
+    let failed = wait_state(&env, &name, State::Failed, RUN_TIMEOUT).await?;
+    let message = failed
+        .status
+        .and_then(|s| s.application_state.error_message)
+        .unwrap_or_default();
+    anyhow::ensure!(
+        message.starts_with("no executor started within 1m of the submission"),
+        "{message}"
+    );
+    wait_events(
+        &env,
+        &name,
+        &["SparkExecutorsStartTimedOut", "SparkApplicationFailed"],
+        Duration::from_secs(10),
+    )
+    .await?;
+    // The driver did ask: its executor was created, never left Pending, and went with the driver.
+    let seen = executors.seen()?;
+    anyhow::ensure!(!seen.pods.is_empty(), "the driver asked for no executor");
+    for (executor, pod) in &seen.pods {
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        anyhow::ensure!(
+            phase == Some("Pending"),
+            "{executor} left Pending: {phase:?}"
+        );
+    }
+    wait::until(Duration::from_secs(60), || async {
+        let driver_gone = env
+            .pods()
+            .get_opt(&format!("{name}-driver"))
+            .await?
+            .is_none();
+        Ok(driver_gone && executors.seen()?.alive.is_empty())
+    })
+    .await
+    .context("the driver or its executor outlived the timeout")?;
+    Ok(())
 }
 
 /// A PySpark application of a ConfigMap's script, mounted into the driver.

@@ -676,6 +676,60 @@ async fn editing_a_completed_or_failed_application_reruns_it() -> anyhow::Result
     Ok(())
 }
 
+/// A driver no node can take stays Pending; with `sparkplane.io/driver-start-timeout` the run fails
+/// after it, its driver pod is deleted, the restart policy reruns it once, and the second run ends
+/// the application FAILED with the reason and a Warning event each time.
+#[tokio::test]
+async fn a_driver_that_cannot_be_scheduled_times_out_and_is_retried_once() -> anyhow::Result<()> {
+    let env = setup("op-timeout").await?;
+    let _op = Operator::start(&env, &[])?;
+    let drivers = DriverLog::start(&env, "stuck");
+    let mut manifest = app("stuck", "1s", 0);
+    manifest["metadata"]["annotations"] = json!({"sparkplane.io/driver-start-timeout": "4s"});
+    manifest["spec"]["driver"]["nodeSelector"] = json!({"sparkplane.io/no-such-node": "x"});
+    manifest["spec"]["restartPolicy"] =
+        json!({"type": "OnFailure", "onFailureRetries": 1, "onFailureRetryInterval": 1});
+    create(&env, &manifest).await?;
+    let failed = wait_state(&env, "stuck", State::Failed, MINUTE).await?;
+    let status = failed.status.context("no status")?;
+    assert_eq!(status.submission_attempts, Some(2), "{status:?}");
+    let message = status.application_state.error_message.unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "the driver did not start within 4s (driver pod stuck-driver still Pending"
+        ),
+        "{message}"
+    );
+    let reasons = wait_events(
+        &env,
+        "stuck",
+        &[
+            "SparkDriverStartTimedOut",
+            "SparkApplicationPendingRerun",
+            "SparkApplicationFailed",
+        ],
+        Duration::from_secs(10),
+    )
+    .await?;
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| *r == "SparkDriverStartTimedOut")
+            .count(),
+        2,
+        "{reasons:?}"
+    );
+    // Both runs' drivers were created once each, and deleted: none is left to start later.
+    let per = drivers.pods_per_submission()?;
+    assert_eq!(per.len(), 2, "{per:?}");
+    wait::until(Duration::from_secs(20), || async {
+        Ok(env.pods().get_opt("stuck-driver").await?.is_none())
+    })
+    .await
+    .context("the timed-out driver pod is still there")?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn the_follower_takes_over_when_the_leader_dies() -> anyhow::Result<()> {
     let env = setup("op-leader").await?;

@@ -22,6 +22,7 @@ mod restart;
 mod settle;
 #[cfg(test)]
 mod tests;
+pub mod timeouts;
 
 pub use restart::{retry_due, should_retry};
 pub use settle::settle;
@@ -44,6 +45,8 @@ pub struct Settings {
     pub default_ttl_seconds: Option<i64>,
     /// How often a live application is looked at even when nothing changes.
     pub resync: Duration,
+    /// Limits on a run (each off unless set), overridden per application by annotations.
+    pub timeouts: timeouts::Timeouts,
 }
 
 impl Default for Settings {
@@ -54,6 +57,7 @@ impl Default for Settings {
             max_tracked_executors: 1000,
             default_ttl_seconds: None,
             resync: Duration::from_secs(300),
+            timeouts: timeouts::Timeouts::default(),
         }
     }
 }
@@ -614,6 +618,9 @@ fn submit(
         // Retrying cannot fix a spec: fail at once; editing the spec reruns it.
         return fail_permanently(app, status, now, settings, invalid.to_string());
     }
+    if let Err(invalid) = timeouts::for_app(app, settings.timeouts) {
+        return fail_permanently(app, status, now, settings, invalid);
+    }
     let attempt = status.submission_attempts.unwrap_or(0).max(0) as u32 + 1;
     let submission_id = app
         .metadata
@@ -838,6 +845,24 @@ fn track(
         .driver
         .as_ref()
         .filter(|d| d.submission_id.is_some() && d.submission_id == status.submission_id);
+    // The limits were read at submission, where a bad annotation fails the application.
+    let limits = timeouts::for_app(app, settings.timeouts).unwrap_or(settings.timeouts);
+    let executors_of_run: Vec<PodObs> = observed
+        .executors
+        .iter()
+        .filter(|e| e.submission_id.is_some() && e.submission_id == status.submission_id)
+        .cloned()
+        .collect();
+    let run = timeouts::Run {
+        driver,
+        executors: &executors_of_run,
+        wants_executors: wants_executors_at_start(app),
+        age: since(now, status.last_submission_attempt_time.as_ref()),
+    };
+    let next_limit = match timeouts::check(&run, &limits) {
+        Ok(next) => next,
+        Err(expired) => return timed_out(app, status, observed, now, expired),
+    };
     let mut new = status.clone();
     let mut events = Vec::new();
     let driver_name = status
@@ -913,11 +938,51 @@ fn track(
             new.application_state.state,
             State::Succeeding | State::Failing
         );
+    let look_again = next_limit.map_or(settings.resync, |next| next.min(settings.resync));
     Decision {
         status: (new != status).then_some(new),
         actions: vec![],
         events,
-        requeue_after: (!ended_now).then_some(settings.resync),
+        requeue_after: (!ended_now).then_some(look_again),
+    }
+}
+
+/// Whether the application asks for executors from the start: not dynamic allocation from zero.
+fn wants_executors_at_start(app: &SparkApplication) -> bool {
+    let spec = &app.spec;
+    match &spec.dynamic_allocation {
+        Some(dynamic) if dynamic.enabled == Some(true) => {
+            dynamic
+                .initial_executors
+                .or(dynamic.min_executors)
+                .unwrap_or(0)
+                > 0
+        }
+        _ => spec.executor.instances.unwrap_or(1) > 0,
+    }
+}
+
+/// A limit of the run passed: the run ends as a failed driver's would (the restart policy decides
+/// what follows), and its pods are deleted, since a Pending driver could still start later.
+fn timed_out(
+    app: &SparkApplication,
+    status: SparkApplicationStatus,
+    observed: &Observed,
+    now: Timestamp,
+    expired: timeouts::Expired,
+) -> Decision {
+    let mut status = status;
+    status.application_state.state = State::Failing;
+    status.application_state.error_message = Some(expired.message.clone());
+    status.termination_time = Some(time(now));
+    Decision {
+        status: Some(status),
+        actions: vec![Action::DeleteRun(run_objects(app, observed))],
+        events: vec![EventSpec::warning(
+            expired.reason,
+            format!("SparkApplication {}: {}", name(app), expired.message),
+        )],
+        requeue_after: None,
     }
 }
 

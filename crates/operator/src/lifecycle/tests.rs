@@ -1206,3 +1206,76 @@ fn retry_due_is_interval_times_attempts() {
         Err(Duration::from_millis(1))
     );
 }
+
+/// A driver Pending past `--driver-start-timeout`: the run fails, its pods go (a Pending driver could
+/// still start), and the restart policy retries it; an annotation gives one application its own
+/// limit; a bad one fails the application at submission, naming it.
+#[test]
+fn a_driver_that_never_starts_times_out_and_is_retried_by_policy() {
+    let mut limited = settings();
+    limited.timeouts.driver_start = Some(Duration::from_secs(300));
+    let app = with_policy(app_in(S::Submitted, 1), RestartPolicyType::OnFailure, 2);
+    let waiting = decide(&app, &driver(PodPhase::Pending, 1), t(120), &limited);
+    assert_eq!(waiting.status, None);
+    assert_eq!(waiting.requeue_after, Some(Duration::from_secs(180)));
+
+    let d = decide(&app, &driver(PodPhase::Pending, 1), t(300), &limited);
+    let status = d.status.clone().expect("status");
+    assert_eq!(status.application_state.state, S::Failing);
+    assert!(
+        status
+            .application_state
+            .error_message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("the driver did not start within 5m")),
+        "{status:?}"
+    );
+    assert!(
+        matches!(d.actions.as_slice(), [Action::DeleteRun(run)] if run.driver_pod.as_deref() == Some("pi-driver"))
+    );
+    assert_eq!(d.events[0].reason, "SparkDriverStartTimedOut");
+    assert!(d.events[0].warning);
+
+    let mut failing = app.clone();
+    failing.status = Some(status);
+    let next = decide(&failing, &none(), t(303), &limited);
+    assert_eq!(
+        next.status.map(|s| s.application_state.state),
+        Some(S::PendingRerun)
+    );
+
+    // A running driver is not held to it; an annotation shortens it for this application.
+    let running = decide(&app, &driver(PodPhase::Running, 1), t(3000), &limited);
+    assert_ne!(
+        running.status.map(|s| s.application_state.state),
+        Some(S::Failing)
+    );
+    let mut short = app.clone();
+    short
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(timeouts::DRIVER_START_ANNOTATION.into(), "1m".into());
+    let d = decide(&short, &driver(PodPhase::Pending, 1), t(61), &settings());
+    assert_eq!(
+        d.status.map(|s| s.application_state.state),
+        Some(S::Failing)
+    );
+
+    let mut bad = base();
+    bad.metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(timeouts::RUN_ANNOTATION.into(), "soon".into());
+    let d = decide(&bad, &none(), t(0), &settings());
+    let status = d.status.expect("status");
+    assert_eq!(status.application_state.state, S::Failed);
+    assert!(
+        status
+            .application_state
+            .error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("metadata.annotations[sparkplane.io/run-timeout]")),
+        "{status:?}"
+    );
+}
