@@ -18,6 +18,8 @@ use sparkplane_submit::{Attempt, SubmissionPlan};
 
 pub mod conditions;
 mod executors;
+#[cfg(test)]
+mod properties;
 mod restart;
 mod settle;
 #[cfg(test)]
