@@ -847,7 +847,8 @@ fn track(
         .driver
         .as_ref()
         .filter(|d| d.submission_id.is_some() && d.submission_id == status.submission_id);
-    // The limits were read at submission, where a bad annotation fails the application.
+    // A bad annotation failed the application at submission; one made bad since is ignored here and
+    // the operator's limits apply (docs/operator.md, "Timeouts").
     let limits = timeouts::for_app(app, settings.timeouts).unwrap_or(settings.timeouts);
     let executors_of_run: Vec<PodObs> = observed
         .executors

@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use sparkplane_api::SparkApplication;
-use sparkplane_api::v1beta2::{ApplicationStateType as S, RestartPolicy, RestartPolicyType};
+use sparkplane_api::v1beta2::{ApplicationStateType as S, RestartPolicyType};
 
 use super::*;
 
@@ -66,31 +66,12 @@ struct World {
     deleted: bool,
 }
 
+/// The tables' application under `policy`, with no spec-hash annotation: its runs record their spec
+/// in their submission ids, as new applications' do.
 fn app(policy: RestartPolicyType, retries: i32) -> SparkApplication {
-    let mut app: SparkApplication = serde_yaml::from_str(
-        r#"
-apiVersion: sparkoperator.k8s.io/v1beta2
-kind: SparkApplication
-metadata: {name: pi, namespace: ns, uid: 6a1f0c2e-1b3d-4e5f-8a9b-0c1d2e3f4a5b, generation: 1}
-spec:
-  type: Scala
-  mode: cluster
-  image: apache/spark:4.0.4
-  mainClass: org.apache.spark.examples.SparkPi
-  mainApplicationFile: local:///opt/spark/examples/jars/spark-examples.jar
-  sparkVersion: 4.0.4
-  driver: {cores: 1, memory: 512m}
-  executor: {instances: 1, cores: 1, memory: 512m}
-"#,
-    )
-    .expect("app");
-    app.spec.restart_policy = Some(RestartPolicy {
-        r#type: Some(policy),
-        on_failure_retries: Some(retries),
-        on_submission_failure_retries: Some(retries),
-        on_failure_retry_interval: Some(5),
-        on_submission_failure_retry_interval: Some(5),
-    });
+    let mut app = super::tests::with_policy(super::tests::base(), policy, retries);
+    app.metadata.annotations = None;
+    app.metadata.generation = Some(1);
     app
 }
 

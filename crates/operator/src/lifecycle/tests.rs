@@ -31,7 +31,7 @@ fn sid_of(app: &SparkApplication, attempt: u32) -> String {
     Ids::derive(UID, attempt, &hash).expect("ids").submission_id
 }
 
-fn base() -> SparkApplication {
+pub(super) fn base() -> SparkApplication {
     let mut app: SparkApplication = serde_yaml::from_str(
         r#"
 apiVersion: sparkoperator.k8s.io/v1beta2
@@ -83,7 +83,7 @@ fn app_in(state: S, attempts: i32) -> SparkApplication {
     app
 }
 
-fn with_policy(
+pub(super) fn with_policy(
     mut app: SparkApplication,
     policy: RestartPolicyType,
     retries: i32,
