@@ -11,6 +11,7 @@ use kube_core::CustomResourceExt;
 use serde_json::{Map, Value, json};
 
 use crate::names::{DNS_1035_PATTERN, MAX_APP_NAME_LEN, MAX_SCHEDULED_APP_NAME_LEN};
+use crate::v1alpha1::SparkConnect;
 use crate::v1beta2::{ScheduledSparkApplication, SparkApplication};
 
 /// Why a CRD could not be generated.
@@ -40,9 +41,18 @@ pub fn scheduled_spark_application() -> Result<CustomResourceDefinition, CrdErro
     finish(ScheduledSparkApplication::crd(), MAX_SCHEDULED_APP_NAME_LEN)
 }
 
+/// The SparkConnect CRD.
+pub fn spark_connect() -> Result<CustomResourceDefinition, CrdError> {
+    finish(SparkConnect::crd(), MAX_APP_NAME_LEN)
+}
+
 /// Every CRD Sparkplane serves.
 pub fn all_crds() -> Result<Vec<CustomResourceDefinition>, CrdError> {
-    Ok(vec![spark_application()?, scheduled_spark_application()?])
+    Ok(vec![
+        spark_application()?,
+        scheduled_spark_application()?,
+        spark_connect()?,
+    ])
 }
 
 /// Every CRD as one multi-document YAML stream, as `sparkplane crds` prints it.
@@ -85,7 +95,7 @@ fn finish(
             crd: name.clone(),
             source,
         })?;
-        normalize(&mut value, max_name_len);
+        normalize(&mut value, &version.name, max_name_len);
         *props = serde_json::from_value::<JSONSchemaProps>(value).map_err(|source| {
             CrdError::Schema {
                 crd: name.clone(),
@@ -110,6 +120,7 @@ pub const EMBEDDED_KUBERNETES_FIELDS: &[&str] = &[
     "lifecycle",
     "podSecurityContext",
     "securityContext",
+    "service",
     "sidecars",
     "tolerations",
     "volumeMounts",
@@ -117,15 +128,14 @@ pub const EMBEDDED_KUBERNETES_FIELDS: &[&str] = &[
 ];
 
 /// The one post-processing pass over a generated root schema.
-pub fn normalize(root: &mut Value, max_name_len: usize) {
+pub fn normalize(root: &mut Value, version: &str, max_name_len: usize) {
     walk(root);
     if let Some(properties) = root.get_mut("properties").and_then(Value::as_object_mut) {
         // Every Kubernetes object has them; the derive leaves them out, Kubeflow's CRD declares them.
+        let api_version =
+            format!("The versioned schema of this object: sparkoperator.k8s.io/{version}.");
         for (field, description) in [
-            (
-                "apiVersion",
-                "The versioned schema of this object: sparkoperator.k8s.io/v1beta2.",
-            ),
+            ("apiVersion", api_version.as_str()),
             ("kind", "The kind of this object."),
         ] {
             properties.insert(
@@ -240,7 +250,7 @@ mod tests {
                 }
             }
         });
-        normalize(&mut root, 63);
+        normalize(&mut root, "v1beta2", 63);
         let spec = &root["properties"]["spec"];
         assert_eq!(spec["description"], "kept");
         assert_eq!(

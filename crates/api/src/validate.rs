@@ -9,8 +9,9 @@ use crate::names::{self, MAX_APP_NAME_LEN, MAX_SCHEDULED_APP_NAME_LEN};
 use crate::quantity::{parse_quantity, parse_spark_memory};
 use crate::schedule;
 use crate::schema::OPERATOR_OWNED_SPARK_CONF;
+use crate::v1alpha1::SparkConnect;
 use crate::v1beta2::{
-    ScheduledSparkApplication, ScheduledSparkApplicationSpec, SparkApplication,
+    DynamicAllocation, ScheduledSparkApplication, ScheduledSparkApplicationSpec, SparkApplication,
     SparkApplicationSpec, SparkPodSpec,
 };
 
@@ -83,6 +84,68 @@ pub fn scheduled_spark_application(app: &ScheduledSparkApplication) -> Result<()
     problems.finish()
 }
 
+/// Checks a SparkConnect: what Kubeflow's webhook checks, and that the Spark version has Spark Connect.
+pub fn spark_connect(conn: &SparkConnect) -> Result<(), Invalid> {
+    let mut problems = Problems::default();
+    check_name(
+        &mut problems,
+        conn.metadata.name.as_deref(),
+        MAX_APP_NAME_LEN,
+    );
+    let spec = &conn.spec;
+    match spark_major_minor(&spec.spark_version) {
+        None => problems.add(
+            "spec.sparkVersion",
+            format!("{:?} is not a Spark version", spec.spark_version),
+        ),
+        Some(version) if version < (3, 4) => problems.add(
+            "spec.sparkVersion",
+            format!(
+                "{:?}: Spark Connect needs Spark 3.4 or later",
+                spec.spark_version
+            ),
+        ),
+        Some(_) => {}
+    }
+    check_spark_conf(
+        &mut problems,
+        "spec.sparkConf",
+        spec.spark_conf.as_ref(),
+        conn.metadata.namespace.as_deref(),
+    );
+    for (at, pod) in [
+        ("spec.server", &spec.server.pod),
+        ("spec.executor", &spec.executor.pod),
+    ] {
+        check_min(
+            &mut problems,
+            &format!("{at}.cores"),
+            pod.cores.map(i64::from),
+            1,
+        );
+        if let Some(memory) = &pod.memory
+            && let Err(error) = parse_spark_memory(memory, 1 << 20)
+        {
+            problems.add(format!("{at}.memory"), error.to_string());
+        }
+    }
+    check_min(
+        &mut problems,
+        "spec.executor.instances",
+        spec.executor.instances.map(i64::from),
+        0,
+    );
+    if let Some(allocation) = spec
+        .dynamic_allocation
+        .as_ref()
+        .filter(|a| a.enabled == Some(true))
+    {
+        // Kubeflow's SparkConnect webhook wants the initial count within the bounds.
+        check_allocation_bounds(&mut problems, "spec.dynamicAllocation", allocation, true);
+    }
+    problems.finish()
+}
+
 /// Checks a cron schedule as Kubeflow reads it (robfig/cron's standard parser): five fields, a
 /// descriptor such as `@hourly`, or `@every <duration>`, optionally after `CRON_TZ=<zone> `, whose
 /// zone must be known.
@@ -146,27 +209,12 @@ fn check_spec(
     spec: &SparkApplicationSpec,
     namespace: Option<&str>,
 ) {
-    if let Some(conf) = &spec.spark_conf {
-        for key in OPERATOR_OWNED_SPARK_CONF {
-            if conf.contains_key(*key) {
-                problems.add(
-                    format!("{at}.sparkConf"),
-                    format!("key {key} is set by the operator; use the matching spec field"),
-                );
-            }
-        }
-        if let Some(other) = conf.get("spark.kubernetes.namespace")
-            && namespace.is_some_and(|namespace| namespace != other)
-        {
-            problems.add(
-                format!("{at}.sparkConf"),
-                format!(
-                    "spark.kubernetes.namespace {other:?} is not the application's namespace {:?}",
-                    namespace.unwrap_or_default()
-                ),
-            );
-        }
-    }
+    check_spark_conf(
+        problems,
+        &format!("{at}.sparkConf"),
+        spec.spark_conf.as_ref(),
+        namespace,
+    );
 
     if spec.node_selector.is_some()
         && (spec.driver.pod.node_selector.is_some() || spec.executor.pod.node_selector.is_some())
@@ -239,13 +287,13 @@ fn check_spec(
             check_min(problems, &format!("{at}.{field}"), value, min);
         }
     }
-    if let Some(allocation) = &spec.dynamic_allocation
-        && let (Some(min), Some(max)) = (allocation.min_executors, allocation.max_executors)
-        && min > max
-    {
-        problems.add(
-            format!("{at}.dynamicAllocation.minExecutors"),
-            format!("{min} is more than maxExecutors {max}"),
+    if let Some(allocation) = &spec.dynamic_allocation {
+        // Spark takes an initial count outside the bounds; Kubeflow's application webhook too.
+        check_allocation_bounds(
+            problems,
+            &format!("{at}.dynamicAllocation"),
+            allocation,
+            false,
         );
     }
     for (resource, quantity) in spec
@@ -271,6 +319,81 @@ fn check_spec(
             format!("{at}.monitoring.prometheus.port"),
             format!("{port} is not between 1024 and 49151"),
         );
+    }
+}
+
+/// Keys the operator sets itself, and a namespace other than the object's own.
+fn check_spark_conf(
+    problems: &mut Problems,
+    at: &str,
+    conf: Option<&std::collections::BTreeMap<String, String>>,
+    namespace: Option<&str>,
+) {
+    let Some(conf) = conf else {
+        return;
+    };
+    for key in OPERATOR_OWNED_SPARK_CONF {
+        if conf.contains_key(*key) {
+            problems.add(
+                at,
+                format!("key {key} is set by the operator; use the matching spec field"),
+            );
+        }
+    }
+    if let Some(other) = conf.get("spark.kubernetes.namespace")
+        && namespace.is_some_and(|namespace| namespace != other)
+    {
+        problems.add(
+            at,
+            format!(
+                "spark.kubernetes.namespace {other:?} is not the object's namespace {:?}",
+                namespace.unwrap_or_default()
+            ),
+        );
+    }
+}
+
+/// Dynamic allocation's bounds: none negative, min <= max, and with `initial_within`
+/// min <= initial <= max, where given.
+fn check_allocation_bounds(
+    problems: &mut Problems,
+    at: &str,
+    allocation: &DynamicAllocation,
+    initial_within: bool,
+) {
+    let (min, initial, max) = (
+        allocation.min_executors,
+        allocation.initial_executors,
+        allocation.max_executors,
+    );
+    for (field, value) in [
+        ("minExecutors", min),
+        ("initialExecutors", initial),
+        ("maxExecutors", max),
+    ] {
+        check_min(problems, &format!("{at}.{field}"), value.map(i64::from), 0);
+    }
+    if let (Some(min), Some(max)) = (min, max)
+        && min > max
+    {
+        problems.add(
+            format!("{at}.minExecutors"),
+            format!("{min} is more than maxExecutors {max}"),
+        );
+    }
+    if let Some(initial) = initial.filter(|_| initial_within) {
+        if let Some(min) = min.filter(|min| initial < *min) {
+            problems.add(
+                format!("{at}.initialExecutors"),
+                format!("{initial} is less than minExecutors {min}"),
+            );
+        }
+        if let Some(max) = max.filter(|max| initial > *max) {
+            problems.add(
+                format!("{at}.initialExecutors"),
+                format!("{initial} is more than maxExecutors {max}"),
+            );
+        }
     }
 }
 
@@ -317,6 +440,18 @@ fn check_min(problems: &mut Problems, path: &str, value: Option<i64>, min: i64) 
     {
         problems.add(path, format!("{value} is less than {min}"));
     }
+}
+
+/// The major and minor version of a Spark version string (`4.0.4` -> (4, 0); `4` -> (4, 0)).
+fn spark_major_minor(version: &str) -> Option<(u32, u32)> {
+    let version = version.trim().trim_start_matches(['v', 'V']);
+    let mut parts = version.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = match parts.next() {
+        Some(minor) => minor.parse().ok()?,
+        None => 0,
+    };
+    Some((major, minor))
 }
 
 /// The major version of a Spark version string (`3.5.1`, `v2.4`), if it has one.

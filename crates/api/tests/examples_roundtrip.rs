@@ -1,11 +1,10 @@
-//! Every Kubeflow example manifest (SparkConnect aside) reads into the Rust types and writes back
+//! Every Kubeflow example manifest reads into the Rust types and writes back
 //! with no field lost or changed.
 
 mod kubeflow_examples;
 
-use kubeflow_examples::examples;
+use kubeflow_examples::{examples, through_types};
 use serde_json::Value;
-use sparkplane_api::{ScheduledSparkApplication, SparkApplication};
 
 /// The differences between what was written and what came back, as property paths. A number and
 /// a string with the same text are the same value: k8s-openapi keeps quantities (`cpu: 1`) as strings.
@@ -44,14 +43,7 @@ fn kubeflow_examples_round_trip() {
     );
     let mut failures = Vec::new();
     for (name, original) in docs {
-        let back = if original["kind"] == "SparkApplication" {
-            serde_json::from_value::<SparkApplication>(original.clone())
-                .map(|app| serde_json::to_value(app).expect("serialize"))
-        } else {
-            serde_json::from_value::<ScheduledSparkApplication>(original.clone())
-                .map(|app| serde_json::to_value(app).expect("serialize"))
-        };
-        match back {
+        match through_types(&original) {
             Ok(back) => {
                 let mut diffs = Vec::new();
                 differences(&original, &back, "", &mut diffs);
@@ -68,17 +60,27 @@ fn kubeflow_examples_round_trip() {
 fn kubeflow_examples_pass_validate() {
     let mut failures = Vec::new();
     for (name, manifest) in examples() {
-        let verdict = if manifest["kind"] == "SparkApplication" {
-            let app: SparkApplication = serde_json::from_value(manifest).expect("deserialize");
-            sparkplane_api::validate::spark_application(&app)
-        } else {
-            let app: ScheduledSparkApplication =
-                serde_json::from_value(manifest).expect("deserialize");
-            sparkplane_api::validate::scheduled_spark_application(&app)
-        };
+        let verdict = validate(&manifest);
         if let Err(error) = verdict {
             failures.push(format!("{name}: {error}"));
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// `sparkplane_api::validate` of a manifest's kind.
+fn validate(manifest: &Value) -> Result<(), String> {
+    let read = |error: serde_json::Error| error.to_string();
+    let verdict = match manifest["kind"].as_str() {
+        Some("SparkApplication") => sparkplane_api::validate::spark_application(
+            &serde_json::from_value(manifest.clone()).map_err(read)?,
+        ),
+        Some("SparkConnect") => sparkplane_api::validate::spark_connect(
+            &serde_json::from_value(manifest.clone()).map_err(read)?,
+        ),
+        _ => sparkplane_api::validate::scheduled_spark_application(
+            &serde_json::from_value(manifest.clone()).map_err(read)?,
+        ),
+    };
+    verdict.map_err(|error| error.to_string())
 }

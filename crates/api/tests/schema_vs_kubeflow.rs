@@ -76,7 +76,15 @@ fn explained() -> Vec<String> {
     doc.split('`')
         .skip(1)
         .step_by(2)
-        .filter(|s| s.starts_with("SparkApplication") || s.starts_with("ScheduledSparkApplication"))
+        .filter(|s| {
+            [
+                "SparkApplication",
+                "ScheduledSparkApplication",
+                "SparkConnect",
+            ]
+            .iter()
+            .any(|kind| s.starts_with(kind))
+        })
         .map(str::to_string)
         .collect()
 }
@@ -109,6 +117,11 @@ fn our_schemas_cover_kubeflows() {
             "sparkoperator.k8s.io_scheduledsparkapplications.yaml",
             &ours[1],
             "ScheduledSparkApplication",
+        ),
+        (
+            "sparkoperator.k8s.io_sparkconnects.yaml",
+            &ours[2],
+            "SparkConnect",
         ),
     ] {
         let (gone, other) = differences(&kubeflow(file), ours, kind);

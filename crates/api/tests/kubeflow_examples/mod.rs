@@ -1,11 +1,13 @@
-//! Kubeflow's example manifests (../shared/reference/kubeflow/examples), the SparkApplication and
-//! ScheduledSparkApplication documents of each, for the tests that check we serve them unchanged.
+//! Kubeflow's example manifests (../shared/reference/kubeflow/examples), the SparkApplication,
+//! ScheduledSparkApplication and SparkConnect documents of each, for the tests that check we serve
+//! them unchanged.
 
 use std::path::PathBuf;
 
 use serde_json::Value;
 
-/// Every SparkApplication and ScheduledSparkApplication document, named `<file> (<kind>)`.
+/// Every SparkApplication, ScheduledSparkApplication and SparkConnect document, named
+/// `<file> (<kind>)`.
 pub fn examples() -> Vec<(String, Value)> {
     let dir = sparkplane_testbed::shared_reference().join("kubeflow/examples");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -27,11 +29,31 @@ pub fn examples() -> Vec<(String, Value)> {
         for doc in serde_yaml::Deserializer::from_str(&text) {
             let value: Value = serde::Deserialize::deserialize(doc).expect("YAML");
             let kind = value["kind"].as_str().unwrap_or_default();
-            if kind == "SparkApplication" || kind == "ScheduledSparkApplication" {
+            if [
+                "SparkApplication",
+                "ScheduledSparkApplication",
+                "SparkConnect",
+            ]
+            .contains(&kind)
+            {
                 let name = path.file_name().expect("file name").to_string_lossy();
                 docs.push((format!("{name} ({kind})"), value));
             }
         }
     }
     docs
+}
+
+/// Reads a manifest into its kind's type and back into JSON, or says why it does not read.
+pub fn through_types(manifest: &Value) -> Result<Value, serde_json::Error> {
+    fn through<T: serde::de::DeserializeOwned + serde::Serialize>(
+        manifest: &Value,
+    ) -> Result<Value, serde_json::Error> {
+        serde_json::to_value(serde_json::from_value::<T>(manifest.clone())?)
+    }
+    match manifest["kind"].as_str() {
+        Some("SparkApplication") => through::<sparkplane_api::SparkApplication>(manifest),
+        Some("SparkConnect") => through::<sparkplane_api::SparkConnect>(manifest),
+        _ => through::<sparkplane_api::ScheduledSparkApplication>(manifest),
+    }
 }
