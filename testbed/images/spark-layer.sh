@@ -11,6 +11,7 @@
 #                                              py4j zip carries exactly the name hard-coded in that version's
 #                                              PythonUtils (read from the spark-core jar)
 #   /opt/spark/work-dir                       owned by 185:185, mode 0775 (the image's working directory)
+#   /opt/spark/sbin/{start,stop}-connect-server.sh   ours (sbin/), where the sdist has none
 #   /opt/entrypoint.sh, /opt/decom.sh
 #
 #   spark-layer.sh VERSION SDIST OUT_DIR
@@ -104,8 +105,12 @@ jar_name="spark-examples_$scala-$version.jar"
 jar --create --date=1980-01-01T00:00:02Z --file "$spark/examples/jars/$jar_name" -C "$tmp/classes" .
 ln -s "$jar_name" "$spark/examples/jars/spark-examples.jar"
 
-step "entrypoint, ownership and modes"
+step "entrypoint, Spark Connect scripts, ownership and modes"
 install -m 0755 "$here/entrypoint.sh" "$out/opt/entrypoint.sh"
+# The distribution's Spark Connect start and stop scripts, which the sdist lacks (ours, same contract).
+for script in start-connect-server.sh stop-connect-server.sh; do
+  [ -e "$spark/sbin/$script" ] || install -m 0755 "$here/sbin/$script" "$spark/sbin/$script"
+done
 install -m 0755 "$here/decom.sh" "$out/opt/decom.sh"
 chown -R 0:0 "$out"
 chmod -R u+rwX,go+rX,go-w "$out"

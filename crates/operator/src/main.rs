@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod application;
 mod cli;
+mod connect;
 mod http;
 mod lifecycle;
 mod memory;

@@ -170,8 +170,18 @@ pub async fn run(args: OperatorArgs) -> Result<(), OperatorError> {
         )),
         std::future::pending(),
     ));
+    let connect = tokio::spawn(crate::connect::controller::run(
+        Arc::new(crate::connect::controller::Context::new(
+            watch_client.clone(),
+            scope.clone(),
+            &identity,
+            args.master.clone(),
+        )),
+        std::future::pending(),
+    ));
     application::run(options, selected_stream, ready, stop).await;
     scheduled.abort();
+    connect.abort();
     server.abort();
     trimmer.abort();
     // Release the Lease on the way out, so that a standby replica takes over at once rather than

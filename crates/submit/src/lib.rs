@@ -5,6 +5,7 @@
 //! Pure: no client, no I/O. One module per Spark feature step under [`steps`].
 
 pub mod conf;
+pub mod connect;
 pub mod identity;
 pub mod memory;
 pub mod monitoring;

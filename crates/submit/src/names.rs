@@ -28,8 +28,13 @@ pub fn spec_hash(spec: &sparkplane_api::SparkApplicationSpec) -> String {
     let mut spec = spec.clone();
     spec.suspend = None;
     spec.time_to_live_seconds = None;
-    // Serialising a typed spec cannot fail (string keys only); an empty input still hashes.
-    let bytes = serde_json::to_vec(&spec).unwrap_or_default();
+    content_hash(&spec)
+}
+
+/// 24 hex digits of the SHA-256 of a value's JSON: the same value gives the same hash in any process.
+pub fn content_hash<T: serde::Serialize>(value: &T) -> String {
+    // Serialising a typed value cannot fail (string keys only); an empty input still hashes.
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
     hex_string(&Sha256::digest(&bytes)[..12])
 }
 
@@ -191,6 +196,20 @@ pub fn kubeflow_name(name: &str, suffix: &str) -> String {
         head.pop();
     }
     format!("{head}-{hash}-{suffix}")
+}
+
+/// `name` if it has at most `max` characters, else its head, `-` and 8 hex digits of its SHA-256, in
+/// `max` characters: a valid label stays one, and distinct names stay distinct.
+pub fn fit(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_owned();
+    }
+    let hash = hex_string(&Sha256::digest(name.as_bytes())[..4]);
+    let mut head: String = name.chars().take(max.saturating_sub(9)).collect();
+    while head.ends_with('-') {
+        head.pop();
+    }
+    format!("{head}-{hash}")
 }
 
 /// The pod volume of a ConfigMap mounted by the webhook: Kubeflow's `<cm>-vol`, or, when the ConfigMap
@@ -375,6 +394,18 @@ mod tests {
         assert_ne!(name, kubeflow_name(&("a".repeat(62) + "b"), "ui-svc"));
         let dashy = "a".repeat(46) + "-" + &"b".repeat(16);
         assert!(is_dns_1035_label(&kubeflow_name(&dashy, "ui-svc")));
+    }
+
+    #[test]
+    fn fitted_names_keep_short_ones_and_cut_long_ones_to_distinct_labels() {
+        assert_eq!(fit("spark-connect", 47), "spark-connect");
+        let long = format!("{}-x", "a".repeat(50));
+        let cut = fit(&long, 47);
+        assert_eq!(cut.len(), 47);
+        assert!(is_dns_1035_label(&cut), "{cut}");
+        assert_ne!(cut, fit(&format!("{}-y", "a".repeat(50)), 47));
+        let dashy = format!("{}-{}", "a".repeat(37), "b".repeat(20));
+        assert!(is_dns_1035_label(&fit(&dashy, 47)));
     }
 
     #[test]

@@ -81,7 +81,7 @@ fn code(e: &kube::Error) -> Option<u16> {
 
 /// The API server refused the object for good (invalid, forbidden, quota): a failed submission,
 /// not a reason to retry at once.
-fn is_rejection(e: &kube::Error) -> bool {
+pub(crate) fn is_rejection(e: &kube::Error) -> bool {
     code(e).is_some_and(|c| (400..500).contains(&c) && c != 409 && c != 429)
 }
 
@@ -292,7 +292,7 @@ pub async fn expose_ui(
     Ok(Submitted::Done(ui))
 }
 
-fn api_message(e: &kube::Error) -> String {
+pub(crate) fn api_message(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) => s.message.clone(),
         other => other.to_string(),

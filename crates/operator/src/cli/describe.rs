@@ -14,10 +14,21 @@ use super::{driver_pod_name, get_app, out, state_name};
 
 #[derive(Debug, clap::Args)]
 pub struct DescribeArgs {
-    /// The SparkApplication.
+    /// The SparkApplication (or, with --kind connect, the SparkConnect).
     pub name: String,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// What to describe: a SparkApplication (app) or a SparkConnect (connect).
+    #[arg(long, value_enum, default_value_t = DescribeKind::App)]
+    pub kind: DescribeKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DescribeKind {
+    /// SparkApplication
+    App,
+    /// SparkConnect
+    Connect,
 }
 
 /// What was found of the driver pod.
@@ -30,6 +41,9 @@ pub enum DriverPod {
 }
 
 pub async fn run(args: DescribeArgs) -> Result<(), CliError> {
+    if args.kind == DescribeKind::Connect {
+        return super::describe_connect::run(args).await;
+    }
     let session = connect(&args.cluster).await?;
     let (_, app) = get_app(&session, &args.name).await?;
     let pods: Api<Pod> = Api::namespaced(session.client.clone(), &session.target.namespace);
@@ -226,16 +240,16 @@ pub fn describe(
 
 /// `Key: value` lines whose values line up.
 #[derive(Debug, Default)]
-struct Block {
+pub(super) struct Block {
     fields: Vec<(String, String)>,
 }
 
 impl Block {
-    fn add(&mut self, key: &str, value: &str) {
+    pub(super) fn add(&mut self, key: &str, value: &str) {
         self.fields.push((key.to_owned(), value.to_owned()));
     }
 
-    fn render(&self, indent: usize) -> String {
+    pub(super) fn render(&self, indent: usize) -> String {
         let width = self
             .fields
             .iter()

@@ -119,6 +119,8 @@ pub enum Subject<'a> {
     App(&'a str),
     /// A ScheduledSparkApplication by name.
     Scheduled(&'a str),
+    /// A SparkConnect by name.
+    Connect(&'a str),
     /// A list of either kind.
     Spark,
     /// Anything else (pods, events): a 404 is passed on as the server said it.
@@ -173,9 +175,14 @@ pub fn from_status(
             &target.namespace,
             " --kind scheduled",
         ),
-        (404, Subject::App(_) | Subject::Scheduled(_) | Subject::Spark) => CliError::CrdsMissing {
-            server: target.server.clone(),
-        },
+        (404, Subject::Connect(name)) if names_object => {
+            not_found("sparkconnect", name, &target.namespace, " --kind connect")
+        }
+        (404, Subject::App(_) | Subject::Scheduled(_) | Subject::Connect(_) | Subject::Spark) => {
+            CliError::CrdsMissing {
+                server: target.server.clone(),
+            }
+        }
         (401, _) => CliError::Unauthorized {
             server: target.server.clone(),
             context: target.context.clone(),

@@ -153,14 +153,32 @@ pub fn describe_table(events: &[EventLine], now: Timestamp) -> Table {
 /// The events of `app` (this object: same uid, when the event records one) and of its driver
 /// pod (every pod of that name: one per attempt), oldest first.
 pub async fn fetch(session: &Session, app: &SparkApplication) -> Result<Vec<EventLine>, CliError> {
-    let api: Api<Event> = Api::namespaced(session.client.clone(), &session.target.namespace);
-    let name = app.metadata.name.as_deref().unwrap_or_default();
-    let uid = app.metadata.uid.as_deref();
     let driver = driver_pod_name(app);
+    fetch_about(
+        session,
+        (
+            "SparkApplication",
+            app.metadata.name.as_deref().unwrap_or_default(),
+            app.metadata.uid.as_deref(),
+        ),
+        &[driver.as_str()],
+    )
+    .await
+}
+
+/// The events of an object (`kind`, name and uid: events of an earlier object of the same name are
+/// left out) and of the named pods, oldest first.
+pub async fn fetch_about(
+    session: &Session,
+    (kind, name, uid): (&str, &str, Option<&str>),
+    pods: &[&str],
+) -> Result<Vec<EventLine>, CliError> {
+    let api: Api<Event> = Api::namespaced(session.client.clone(), &session.target.namespace);
     let mut events = Vec::new();
-    for (kind, object) in [("SparkApplication", name), ("Pod", driver.as_str())] {
+    let objects = std::iter::once((kind, name)).chain(pods.iter().map(|pod| ("Pod", *pod)));
+    for (object_kind, object) in objects {
         let params = ListParams::default().fields(&format!(
-            "involvedObject.kind={kind},involvedObject.name={object}"
+            "involvedObject.kind={object_kind},involvedObject.name={object}"
         ));
         let list = api.list(&params).await.map_err(|e| {
             CliError::from_kube(e, &session.target, "listing events", Subject::Other)
@@ -169,9 +187,9 @@ pub async fn fetch(session: &Session, app: &SparkApplication) -> Result<Vec<Even
             list.items
                 .iter()
                 .filter(|e| {
-                    kind != "SparkApplication"
+                    object_kind != kind
                         || match (uid, e.involved_object.uid.as_deref()) {
-                            (Some(app_uid), Some(event_uid)) => app_uid == event_uid,
+                            (Some(object_uid), Some(event_uid)) => object_uid == event_uid,
                             _ => true,
                         }
                 })

@@ -149,6 +149,16 @@ pub fn field(indent: usize, width: usize, key: &str, value: &str) -> String {
     )
 }
 
+/// Counts by phase as one cell (`2 running, 1 pending`), `0` with none.
+pub fn phase_counts<'a>(counts: impl Iterator<Item = (&'a str, i64)>) -> String {
+    let parts: Vec<String> = counts.map(|(phase, n)| format!("{n} {phase}")).collect();
+    if parts.is_empty() {
+        "0".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use kube::api::{ApiResource, DynamicObject, ListParams};
 use kube::runtime::watcher;
 use serde_json::Value;
-use sparkplane_api::{ScheduledSparkApplication, SparkApplication};
+use sparkplane_api::{ScheduledSparkApplication, SparkApplication, SparkConnect};
 
 use super::connect::{ClusterArgs, connect};
 use super::error::{CliError, Subject};
@@ -31,7 +31,8 @@ pub struct GetArgs {
     /// After the list, go on printing every change (Ctrl-C stops).
     #[arg(short = 'w', long)]
     pub watch: bool,
-    /// What to list: SparkApplications (app) or ScheduledSparkApplications (scheduled).
+    /// What to list: SparkApplications (app), ScheduledSparkApplications (scheduled) or
+    /// SparkConnects (connect).
     #[arg(long, value_enum, default_value_t = Kind::App)]
     pub kind: Kind,
 }
@@ -50,6 +51,8 @@ pub enum Kind {
     App,
     /// ScheduledSparkApplication
     Scheduled,
+    /// SparkConnect
+    Connect,
 }
 
 impl Kind {
@@ -57,6 +60,7 @@ impl Kind {
         match self {
             Kind::App => ApiResource::erase::<SparkApplication>(&()),
             Kind::Scheduled => ApiResource::erase::<ScheduledSparkApplication>(&()),
+            Kind::Connect => ApiResource::erase::<SparkConnect>(&()),
         }
     }
 
@@ -65,6 +69,7 @@ impl Kind {
         match self {
             Kind::App => "sparkapplications",
             Kind::Scheduled => "scheduledsparkapplications",
+            Kind::Connect => "sparkconnects",
         }
     }
 
@@ -73,6 +78,7 @@ impl Kind {
         match self {
             Kind::App => "sparkapplication.sparkoperator.k8s.io",
             Kind::Scheduled => "scheduledsparkapplication.sparkoperator.k8s.io",
+            Kind::Connect => "sparkconnect.sparkoperator.k8s.io",
         }
     }
 
@@ -80,6 +86,7 @@ impl Kind {
         match (self, name) {
             (Kind::App, Some(n)) => Subject::App(n),
             (Kind::Scheduled, Some(n)) => Subject::Scheduled(n),
+            (Kind::Connect, Some(n)) => Subject::Connect(n),
             (_, None) => Subject::Spark,
         }
     }
@@ -331,6 +338,12 @@ pub fn headers(layout: Layout) -> Vec<&'static str> {
                 headers.extend(["TIMEZONE", "CONCURRENCY"]);
             }
         }
+        Kind::Connect => {
+            headers.extend(["NAME", "STATE", "SERVER", "SERVICE", "EXECUTORS", "AGE"]);
+            if layout.wide {
+                headers.extend(["SPARK", "POD-IP"]);
+            }
+        }
     }
     headers
 }
@@ -402,8 +415,32 @@ pub fn row(value: &Value, layout: Layout) -> Vec<String> {
                 cells.push(text(value, "/spec/concurrencyPolicy"));
             }
         }
+        Kind::Connect => {
+            cells.push(text(value, "/status/state"));
+            cells.push(text(value, "/status/server/podName"));
+            cells.push(text(value, "/status/server/serviceName"));
+            cells.push(executor_summary(value));
+            cells.push(age);
+            if layout.wide {
+                cells.push(text(value, "/spec/sparkVersion"));
+                cells.push(text(value, "/status/server/podIp"));
+            }
+        }
     }
     cells
+}
+
+/// A SparkConnect's executors by phase (`2 running, 1 pending`), `0` with none.
+fn executor_summary(value: &Value) -> String {
+    let phases = value
+        .pointer("/status/executors")
+        .and_then(Value::as_object);
+    format::phase_counts(
+        phases
+            .into_iter()
+            .flatten()
+            .filter_map(|(phase, n)| Some((phase.as_str(), n.as_i64()?))),
+    )
 }
 
 /// A string field, `<none>` when absent or empty.

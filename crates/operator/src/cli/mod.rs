@@ -5,6 +5,7 @@
 mod connect;
 mod delete;
 mod describe;
+mod describe_connect;
 mod error;
 mod events;
 mod format;

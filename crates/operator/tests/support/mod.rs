@@ -81,10 +81,12 @@ async fn install_cluster_objects(admin: &Client) -> anyhow::Result<()> {
     for crd in [
         "sparkapplications.sparkoperator.k8s.io.yaml",
         "scheduledsparkapplications.sparkoperator.k8s.io.yaml",
+        "sparkconnects.sparkoperator.k8s.io.yaml",
     ] {
         apply_file::<CustomResourceDefinition>(admin, &root.join("deploy/crds").join(crd)).await?;
     }
     wait::crd_established(admin, "sparkapplications.sparkoperator.k8s.io").await?;
+    wait::crd_established(admin, "sparkconnects.sparkoperator.k8s.io").await?;
     apply_file::<ClusterRole>(admin, &root.join("deploy/rbac/operator-clusterrole.yaml")).await
 }
 
