@@ -214,7 +214,7 @@ fn chart_crds_are_the_ones_in_deploy() -> anyhow::Result<()> {
     let deploy = repo_root().join("deploy/crds");
     let chart_crds = chart().join("crds");
     let names = listing(deploy.clone())?;
-    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(names.len(), 3, "{names:?}");
     assert_eq!(listing(chart_crds.clone())?, names);
     for file in &names {
         let committed = std::fs::read(deploy.join(file))?;
@@ -539,7 +539,7 @@ async fn rendered_chart_passes_server_side_dry_run() -> anyhow::Result<()> {
                     .iter()
                     .filter(|o| kind(o) == "CustomResourceDefinition")
                     .count()
-                    == 2,
+                    == 3,
             "{variant}: {out}"
         );
         if variant == "all-on" {
