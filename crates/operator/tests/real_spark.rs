@@ -18,7 +18,9 @@ use kube::runtime::watcher;
 use serde_json::json;
 use sparkplane_api::v1beta2::{ApplicationStateType as State, ExecutorState};
 use sparkplane_testbed::{repo_root, wait};
-use support::{Env, Operator, create, hold_real_node, setup_on_real_node, wait_events, wait_state};
+use support::{
+    Env, Operator, PortForward, create, hold_real_node, setup_on_real_node, wait_events, wait_state,
+};
 
 /// Long enough for a JVM driver, its executors and their shutdown on two CPUs, with room for a
 /// busy machine.
@@ -581,5 +583,146 @@ async fn dynamic_allocation_adds_and_removes_executors() -> anyhow::Result<()> {
         "no executor was removed before the application ended: deleted {:?}",
         seen.deleted
     );
+    Ok(())
+}
+
+/// The chart's opt-in History Server (rendered with helm, applied into the test's namespace) reads
+/// the event log a real SparkPi wrote on a shared volume, and lists the finished application in its
+/// REST API; `sparkplane describe` says where the log is.
+#[tokio::test]
+async fn the_history_server_shows_a_finished_application_from_its_event_log() -> anyhow::Result<()>
+{
+    let _node = hold_real_node().await?;
+    let env = setup_on_real_node("real-history").await?;
+    // The shared volume: a host directory (the real node's mounts see the host's /tmp) that the
+    // Spark user may write.
+    let events = std::env::temp_dir().join(format!("sparkplane-spark-events-{}", env.name()));
+    std::fs::create_dir_all(&events)?;
+    std::fs::set_permissions(
+        &events,
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )?;
+    let volume = json!({"hostPath": {"path": events, "type": "Directory"}});
+    let bin = sparkplane_testbed::bin_dir()?;
+    let rendered = std::process::Command::new(bin.join("helm"))
+        .args(["template", "hs"])
+        .arg(repo_root().join("deploy/helm/sparkplane"))
+        .args([
+            "--namespace",
+            env.name(),
+            "--set",
+            "historyServer.enable=true",
+        ])
+        .arg(format!("--set-json=historyServer.eventLogVolume={volume}"))
+        .args(["--show-only", "templates/history-server/deployment.yaml"])
+        .output()?;
+    anyhow::ensure!(
+        rendered.status.success(),
+        "helm template: {}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let applied = support::run_with_input(
+        std::process::Command::new(bin.join("kubectl"))
+            .args(["apply", "-n", env.name(), "-f", "-"])
+            .env(
+                "KUBECONFIG",
+                sparkplane_testbed::Testbed::get()?.kubeconfig(),
+            ),
+        &String::from_utf8(rendered.stdout)?,
+    )?;
+    anyhow::ensure!(
+        applied.status.success(),
+        "kubectl apply: {}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+
+    let _operator = Operator::start(&env, &[])?;
+    let mut app = example("spark-pi.yaml", env.name())?;
+    app["spec"]["sparkConf"] = json!({
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": "file:///spark-events",
+    });
+    app["spec"]["volumes"] =
+        json!([{"name": "spark-events", "hostPath": {"path": events, "type": "Directory"}}]);
+    app["spec"]["driver"]["volumeMounts"] =
+        json!([{"name": "spark-events", "mountPath": "/spark-events"}]);
+    // Room beside the History Server on the node's two CPUs.
+    app["spec"]["driver"]["coreRequest"] = json!("500m");
+    app["spec"]["executor"]["coreRequest"] = json!("500m");
+    run_pi(&env, &app).await?;
+    let done = env.apps().get("spark-pi").await?;
+    let app_id = done
+        .status
+        .and_then(|s| s.spark_application_id)
+        .context("no application id")?;
+    // Spark 4 rolls its event logs: a directory per application.
+    let log = events.join(format!("eventlog_v2_{app_id}"));
+    assert!(
+        log.is_dir(),
+        "no event log {} (found {:?})",
+        log.display(),
+        std::fs::read_dir(&events)?
+            .flatten()
+            .map(|e| e.file_name())
+            .collect::<Vec<_>>()
+    );
+
+    // The History Server lists it, completed, with SparkPi's name.
+    let pods = env.pods();
+    wait::until(RUN_TIMEOUT, || async {
+        let list = pods
+            .list(&ListParams::default().labels("app.kubernetes.io/component=history-server"))
+            .await?;
+        Ok(list.items.iter().any(|pod| {
+            pod.status
+                .iter()
+                .flat_map(|s| s.conditions.iter().flatten())
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        }))
+    })
+    .await
+    .context("the History Server never became ready")?;
+    let forward = PortForward::start(&env, "svc/hs-sparkplane-history-server", &[18080]).await?;
+    let port = forward.local(18080)?;
+    let last = Mutex::new(String::new());
+    let listed = wait::until(Duration::from_secs(120), || async {
+        let body = support::http_get(port, "/api/v1/applications").await?;
+        let apps: serde_json::Value = serde_json::from_str(&body)?;
+        *last.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = body;
+        Ok(apps
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a["id"] == app_id.as_str() && a["attempts"][0]["completed"] == true))
+    })
+    .await;
+    let last = last.into_inner().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    listed.with_context(|| {
+        format!("the History Server never listed {app_id} as completed: {last}")
+    })?;
+    let apps: serde_json::Value = serde_json::from_str(&last)?;
+    let entry = apps
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["id"] == app_id.as_str())
+        .context("listed")?;
+    assert_eq!(entry["name"], "Spark Pi", "{entry}");
+
+    let described = std::process::Command::new(env!("CARGO_BIN_EXE_sparkplane"))
+        .args(["describe", "spark-pi", "-n", env.name()])
+        .env(
+            "KUBECONFIG",
+            sparkplane_testbed::Testbed::get()?.kubeconfig(),
+        )
+        .output()?;
+    let described = String::from_utf8(described.stdout)?;
+    assert!(
+        described.contains(&format!("file:///spark-events/eventlog_v2_{app_id}/"))
+            && described.contains(&format!("/history/{app_id}/")),
+        "{described}"
+    );
+    drop(forward);
+    let _ = std::fs::remove_dir_all(&events);
     Ok(())
 }

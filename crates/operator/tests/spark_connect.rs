@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -16,7 +16,7 @@ use serde_json::json;
 use sparkplane_api::SparkConnect;
 use sparkplane_api::v1alpha1::SparkConnectState as State;
 use sparkplane_testbed::{Testbed, repo_root, wait};
-use support::{Env, Operator, hold_real_node, setup, setup_on_real_node, wait_events};
+use support::{Env, Operator, PortForward, hold_real_node, setup, setup_on_real_node, wait_events};
 
 /// A JVM server start and an executor on two CPUs, with room for a busy machine.
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -73,53 +73,6 @@ async fn server_pod(env: &Env, name: &str) -> anyhow::Result<Option<Pod>> {
     Ok(env.pods().get_opt(&format!("{name}-server")).await?)
 }
 
-/// A port-forward of the server's Service (gRPC and UI ports) with the testbed's kubectl.
-struct PortForward {
-    child: Child,
-    connect_port: u16,
-    ui_port: u16,
-}
-
-impl PortForward {
-    async fn start(env: &Env, service: &str) -> anyhow::Result<PortForward> {
-        let (connect_port, ui_port) = (support::free_port()?, support::free_port()?);
-        let kubectl = sparkplane_testbed::bin_dir()?.join("kubectl");
-        let child = Command::new(kubectl)
-            .args([
-                "port-forward",
-                "-n",
-                env.name(),
-                &format!("svc/{service}"),
-                &format!("{connect_port}:15002"),
-                &format!("{ui_port}:4040"),
-            ])
-            .env("KUBECONFIG", Testbed::get()?.kubeconfig())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let forward = PortForward {
-            child,
-            connect_port,
-            ui_port,
-        };
-        wait::until(Duration::from_secs(30), || async {
-            Ok(tokio::net::TcpStream::connect(("127.0.0.1", connect_port))
-                .await
-                .is_ok())
-        })
-        .await
-        .context("the port-forward never listened")?;
-        Ok(forward)
-    }
-}
-
-impl Drop for PortForward {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Runs scripts/connect-client/query.py against the forwarded server and checks its answers:
 /// counts and sums of 100,000 numbers by remainder mod 7, computed over 8 partitions.
 fn query(forward: &PortForward) -> anyhow::Result<()> {
@@ -134,7 +87,7 @@ fn query(forward: &PortForward) -> anyhow::Result<()> {
     let python = String::from_utf8(python.stdout)?.trim().to_owned();
     let output = Command::new(python)
         .arg(repo_root().join("scripts/connect-client/query.py"))
-        .arg(format!("sc://127.0.0.1:{}", forward.connect_port))
+        .arg(format!("sc://127.0.0.1:{}", forward.local(15002)?))
         .output()?;
     anyhow::ensure!(
         output.status.success(),
@@ -166,12 +119,13 @@ fn query(forward: &PortForward) -> anyhow::Result<()> {
 
 /// The tasks each executor of the server's application ran, from Spark's own REST API.
 async fn tasks_by_executor(forward: &PortForward) -> anyhow::Result<Vec<(String, i64)>> {
-    let apps: serde_json::Value =
-        serde_json::from_str(&support::http_get(forward.ui_port, "/api/v1/applications").await?)?;
+    let apps: serde_json::Value = serde_json::from_str(
+        &support::http_get(forward.local(4040)?, "/api/v1/applications").await?,
+    )?;
     let id = apps[0]["id"].as_str().context("no application in the UI")?;
     let executors: serde_json::Value = serde_json::from_str(
         &support::http_get(
-            forward.ui_port,
+            forward.local(4040)?,
             &format!("/api/v1/applications/{id}/executors"),
         )
         .await?,
@@ -249,7 +203,7 @@ async fn a_pyspark_connect_client_queries_the_server_which_comes_back_after_its_
 
     // A real client's query, computed by the executor the server asked for.
     {
-        let forward = PortForward::start(&env, "spark-connect-server").await?;
+        let forward = PortForward::start(&env, "svc/spark-connect-server", &[15002, 4040]).await?;
         query(&forward)?;
         let tasks = tasks_by_executor(&forward).await?;
         assert!(
@@ -330,7 +284,7 @@ async fn a_pyspark_connect_client_queries_the_server_which_comes_back_after_its_
     )
     .await?;
     {
-        let forward = PortForward::start(&env, "spark-connect-server").await?;
+        let forward = PortForward::start(&env, "svc/spark-connect-server", &[15002, 4040]).await?;
         query(&forward)?;
     }
 

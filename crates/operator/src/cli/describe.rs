@@ -226,6 +226,11 @@ pub fn describe(
     ui.add("From Here", &format!("sparkplane ui {name} -n {namespace}"));
     text.push_str(&ui.render(2));
 
+    if let Some(history) = history_block(app) {
+        text.push_str("History:\n");
+        text.push_str(&history.render(2));
+    }
+
     text.push_str("Events:");
     match events {
         Err(e) => text.push_str(&format!(" <cannot list: {e}>\n")),
@@ -236,6 +241,63 @@ pub fn describe(
         }
     }
     text
+}
+
+/// Where the application's event log is, when it writes one (`spark.eventLog.enabled`), and where a
+/// History Server reading that directory shows it.
+fn history_block(app: &SparkApplication) -> Option<Block> {
+    let conf = app.spec.spark_conf.as_ref()?;
+    if conf
+        .get("spark.eventLog.enabled")
+        .map(|v| v.trim().to_lowercase())
+        != Some("true".into())
+    {
+        return None;
+    }
+    // Spark's default of spark.eventLog.dir.
+    let dir = conf
+        .get("spark.eventLog.dir")
+        .map(|d| d.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| "file:/tmp/spark-events".into());
+    let id = app
+        .status
+        .as_ref()
+        .and_then(|s| s.spark_application_id.clone())
+        .filter(|id| !id.is_empty());
+    // Spark 4 writes rolling logs by default, into a directory per application.
+    let rolling = match conf.get("spark.eventLog.rolling.enabled") {
+        Some(value) => value.trim().eq_ignore_ascii_case("true"),
+        None => app
+            .spec
+            .spark_version
+            .trim_start_matches(['v', 'V'])
+            .split('.')
+            .next()
+            .and_then(|major| major.parse::<u32>().ok())
+            .is_some_and(|major| major >= 4),
+    };
+    let mut block = Block::default();
+    match id {
+        Some(id) => {
+            let log = if rolling {
+                format!("{dir}/eventlog_v2_{id}/")
+            } else {
+                format!("{dir}/{id}")
+            };
+            block.add("Event Log", &log);
+            block.add(
+                "History Server",
+                &format!(
+                    "/history/{id}/ on a History Server reading {dir} (the chart's historyServer)"
+                ),
+            );
+        }
+        None => block.add(
+            "Event Log",
+            &format!("in {dir}, once the driver has started"),
+        ),
+    }
+    Some(block)
 }
 
 /// `Key: value` lines whose values line up.
@@ -485,6 +547,38 @@ mod tests {
                 "no line {line:?} in:\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn an_application_writing_an_event_log_says_where_to_find_it() {
+        let mut with_log = app();
+        with_log.spec.spark_conf = Some(
+            [
+                ("spark.eventLog.enabled", "true"),
+                ("spark.eventLog.dir", "file:///spark-events/"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        );
+        let text = describe(&with_log, &driver(), &Ok(Vec::new()), now());
+        assert!(text.contains("History:\n"), "{text}");
+        assert!(
+            text.contains("  Event Log:       file:///spark-events/eventlog_v2_spark-0123/\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("/history/spark-0123/ on a History Server reading file:///spark-events")
+        );
+        // Spark 3 writes one file, unless rolling is asked for.
+        with_log.spec.spark_version = "3.5.9".into();
+        let text = describe(&with_log, &driver(), &Ok(Vec::new()), now());
+        assert!(
+            text.contains("  Event Log:       file:///spark-events/spark-0123\n"),
+            "{text}"
+        );
+        // Without event logging, no History block.
+        assert!(!describe(&app(), &driver(), &Ok(Vec::new()), now()).contains("History:"));
     }
 
     #[test]

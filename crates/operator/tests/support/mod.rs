@@ -632,3 +632,67 @@ pub async fn hold_real_node() -> anyhow::Result<RealNode> {
         _guard: guard,
     })
 }
+
+/// `kubectl port-forward` (the testbed's kubectl, as admin) of a pod or Service of the test's
+/// namespace, each remote port on a free local one; stopped when dropped.
+pub struct PortForward {
+    child: Child,
+    ports: Vec<(u16, u16)>,
+}
+
+impl PortForward {
+    /// Forwards `remote` ports of `target` (`svc/NAME`, `pod/NAME`), ready when the first listens.
+    pub async fn start(env: &Env, target: &str, remote: &[u16]) -> anyhow::Result<PortForward> {
+        let ports = remote
+            .iter()
+            .map(|port| Ok((*port, free_port()?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut args = vec![
+            "port-forward".to_owned(),
+            "-n".to_owned(),
+            env.name().to_owned(),
+            target.to_owned(),
+        ];
+        args.extend(
+            ports
+                .iter()
+                .map(|(remote, local)| format!("{local}:{remote}")),
+        );
+        let child = Command::new(sparkplane_testbed::bin_dir()?.join("kubectl"))
+            .args(&args)
+            .env("KUBECONFIG", Testbed::get()?.kubeconfig())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let forward = PortForward { child, ports };
+        let first = forward
+            .ports
+            .first()
+            .map(|(_, local)| *local)
+            .context("no port")?;
+        wait::until(Duration::from_secs(30), || async {
+            Ok(tokio::net::TcpStream::connect(("127.0.0.1", first))
+                .await
+                .is_ok())
+        })
+        .await
+        .with_context(|| format!("the port-forward of {target} never listened"))?;
+        Ok(forward)
+    }
+
+    /// The local port of `remote`.
+    pub fn local(&self, remote: u16) -> anyhow::Result<u16> {
+        self.ports
+            .iter()
+            .find(|(r, _)| *r == remote)
+            .map(|(_, local)| *local)
+            .with_context(|| format!("port {remote} is not forwarded"))
+    }
+}
+
+impl Drop for PortForward {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
