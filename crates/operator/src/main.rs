@@ -12,6 +12,7 @@ mod lifecycle;
 mod memory;
 mod metrics;
 mod operator;
+mod record;
 mod scheduled;
 mod settings;
 mod watch;

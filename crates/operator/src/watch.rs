@@ -1,4 +1,4 @@
-//! The watch plumbing both controllers share: which namespaces the operator serves, the API of a kind
+//! The watch plumbing the controllers share: which namespaces the operator serves, the API of a kind
 //! in one watch scope, objects read one by one so that one unreadable object harms no other, and
 //! watches of several namespaces merged without one namespace's relist disturbing another's.
 
@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::core::NamespaceResourceScope;
+use kube::core::{NamespaceResourceScope, PartialObjectMeta};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
@@ -226,6 +226,79 @@ where
             futures::stream::iter(out.into_iter().map(Ok::<_, watcher::Error>))
         })
         .try_flatten()
+}
+
+/// The objects of `K` in every scope as one stream of applied objects, each read on its own (an
+/// unreadable one skipped), feeding the returned store: what `Controller::for_stream` takes. The
+/// per-scope watches send only Applies and Deletes (their relists are resolved apart, so one
+/// namespace's relist never empties the others from the store), so the store counts as listed from
+/// the start.
+pub(crate) fn watched_store<K>(
+    client: &Client,
+    scopes: &[String],
+    gone: fn(ObjectMeta) -> K,
+) -> (
+    Store<K>,
+    futures::stream::BoxStream<'static, Result<K, watcher::Error>>,
+)
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, mut writer) = reflector::store::<K>();
+    writer.apply_watcher_event(&watcher::Event::Init);
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    let listed = Arc::new(AtomicUsize::new(0));
+    let watches = scopes.iter().map(|scope| {
+        let read = watcher(
+            scoped_api::<Tolerant<K>>(client, scope),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .try_filter_map(move |event| async move { Ok(read_event(event, gone, || {})) });
+        without_relists(read, gone, listed.clone()).boxed()
+    });
+    let events = futures::stream::select_all(watches)
+        .map_ok(move |event| {
+            writer.apply_watcher_event(&event);
+            event
+        })
+        .applied_objects()
+        .boxed();
+    (reader, events)
+}
+
+/// The metadata of the `K` objects that carry `label`, in every scope, as they change: what wakes a
+/// controller's objects from the objects they own.
+pub(crate) fn labelled_metadata<K>(
+    client: &Client,
+    scopes: &[String],
+    label: &str,
+) -> futures::stream::BoxStream<'static, Result<PartialObjectMeta<K>, watcher::Error>>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let watches = scopes.iter().map(|scope| {
+        watcher(
+            scoped_api::<PartialObjectMeta<K>>(client, scope),
+            watcher::Config::default().labels(label),
+        )
+        .default_backoff()
+        .touched_objects()
+        .boxed()
+    });
+    futures::stream::select_all(watches).boxed()
 }
 
 /// The stream of namespaces matching the selector.

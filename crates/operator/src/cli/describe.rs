@@ -76,17 +76,7 @@ pub fn describe(
     let status = app.status.clone().unwrap_or_default();
     let mut text = String::new();
 
-    let mut head = Block::default();
-    head.add("Name", name);
-    head.add("Namespace", namespace);
-    if let Some(created) = &app.metadata.creation_timestamp {
-        head.add("Created", &format::timestamp_and_age(now, created.0));
-    }
-    if let Some(labels) = app.metadata.labels.as_ref().filter(|l| !l.is_empty()) {
-        let joined: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        head.add("Labels", &joined.join(","));
-    }
-    text.push_str(&head.render(0));
+    text.push_str(&object_head(&app.metadata, now).render(0));
 
     text.push_str("Spec:\n");
     let mut s = Block::default();
@@ -241,6 +231,27 @@ pub fn describe(
         }
     }
     text
+}
+
+/// The object's own lines: name, namespace, creation time and labels.
+pub(super) fn object_head(
+    metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    now: Timestamp,
+) -> Block {
+    let mut head = Block::default();
+    head.add("Name", metadata.name.as_deref().unwrap_or_default());
+    head.add(
+        "Namespace",
+        metadata.namespace.as_deref().unwrap_or_default(),
+    );
+    if let Some(created) = &metadata.creation_timestamp {
+        head.add("Created", &format::timestamp_and_age(now, created.0));
+    }
+    if let Some(labels) = metadata.labels.as_ref().filter(|l| !l.is_empty()) {
+        let joined: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        head.add("Labels", &joined.join(","));
+    }
+    head
 }
 
 /// Where the application's event log is, when it writes one (`spark.eventLog.enabled`), and where a

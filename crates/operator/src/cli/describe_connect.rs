@@ -2,38 +2,19 @@
 //! how to reach it, and its events.
 
 use jiff::Timestamp;
-use kube::api::ApiResource;
 use sparkplane_api::SparkConnect;
 
 use super::connect::connect;
-use super::describe::{Block, DescribeArgs};
+use super::describe::{Block, DescribeArgs, object_head};
 use super::error::{CliError, Subject};
 use super::events::{self, EventLine};
 use super::format::{self, NONE};
-use super::{out, spark_api};
+use super::{get_typed, out};
 
 pub async fn run(args: DescribeArgs) -> Result<(), CliError> {
     let session = connect(&args.cluster).await?;
-    let resource = ApiResource::erase::<SparkConnect>(&());
     let name = args.name.as_str();
-    let raw = spark_api(&session, &resource, false)
-        .get(name)
-        .await
-        .map_err(|e| {
-            CliError::from_kube(
-                e,
-                &session.target,
-                &format!("getting sparkconnect {name:?}"),
-                Subject::Connect(name),
-            )
-        })?;
-    let conn = serde_json::to_value(&raw)
-        .and_then(serde_json::from_value::<SparkConnect>)
-        .map_err(|e| CliError::Malformed {
-            name: name.to_owned(),
-            namespace: session.target.namespace.clone(),
-            detail: e.to_string(),
-        })?;
+    let (_, conn) = get_typed::<SparkConnect>(&session, name, Subject::Connect(name)).await?;
     let server = sparkplane_submit::connect::server_pod_name(name);
     let events = events::fetch_about(
         &session,
@@ -57,13 +38,7 @@ pub fn describe(
     let status = conn.status.clone().unwrap_or_default();
     let mut text = String::new();
 
-    let mut head = Block::default();
-    head.add("Name", name);
-    head.add("Namespace", namespace);
-    if let Some(created) = &conn.metadata.creation_timestamp {
-        head.add("Created", &format::timestamp_and_age(now, created.0));
-    }
-    text.push_str(&head.render(0));
+    text.push_str(&object_head(&conn.metadata, now).render(0));
 
     text.push_str("Spec:\n");
     let mut s = Block::default();

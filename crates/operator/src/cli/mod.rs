@@ -100,18 +100,30 @@ async fn get_app(
     session: &connect::Session,
     name: &str,
 ) -> Result<(DynamicObject, SparkApplication), CliError> {
-    let resource = ApiResource::erase::<SparkApplication>(&());
+    get_typed(session, name, Subject::App(name)).await
+}
+
+/// The object `name` of kind `K` in the session's namespace, as stored and typed.
+async fn get_typed<K>(
+    session: &connect::Session,
+    name: &str,
+    subject: Subject<'_>,
+) -> Result<(DynamicObject, K), CliError>
+where
+    K: kube::Resource<DynamicType = ()> + serde::de::DeserializeOwned,
+{
+    let resource = ApiResource::erase::<K>(&());
     let api = spark_api(session, &resource, false);
     let raw = api.get(name).await.map_err(|e| {
         CliError::from_kube(
             e,
             &session.target,
-            &format!("getting sparkapplication {name:?}"),
-            Subject::App(name),
+            &format!("getting {} {name:?}", resource.kind.to_lowercase()),
+            subject,
         )
     })?;
     let typed = serde_json::to_value(&raw)
-        .and_then(serde_json::from_value::<SparkApplication>)
+        .and_then(serde_json::from_value::<K>)
         .map_err(|e| CliError::Malformed {
             name: name.to_owned(),
             namespace: session.target.namespace.clone(),

@@ -3,19 +3,16 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, Resource, ResourceExt};
 use sparkplane_api::SparkConnect;
 use sparkplane_submit::connect::{
@@ -24,7 +21,8 @@ use sparkplane_submit::connect::{
 
 use super::decide::{self, Decision, Input, ServerPod};
 use crate::application::apply::{api_message, is_rejection};
-use crate::watch::{Scope, Tolerant, read_event, scoped_api, without_relists};
+use crate::record::{is_status, publish_event};
+use crate::watch::{Scope, labelled_metadata, watched_store};
 
 /// The reporting controller's name on events, and the field manager of what it applies.
 const CONTROLLER: &str = "sparkplane";
@@ -89,39 +87,12 @@ impl Context {
 /// Runs the controller until `shutdown` resolves.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let scopes = ctx.scope.watch_scopes();
-    let (reader, mut writer) = reflector::store::<SparkConnect>();
-    // As the schedule controller: per-namespace watches resolve their own relists.
-    writer.apply_watcher_event(&watcher::Event::Init);
-    writer.apply_watcher_event(&watcher::Event::InitDone);
-    let listed = Arc::new(AtomicUsize::new(0));
-    let connect_watches = scopes.iter().map(|scope| {
-        let read = watcher(
-            scoped_api::<Tolerant<SparkConnect>>(&ctx.client, scope),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .try_filter_map(|event| async move { Ok(read_event(event, gone, || {})) });
-        without_relists(read, gone, listed.clone()).boxed()
-    });
-    let connect_events = futures::stream::select_all(connect_watches)
-        .map_ok(move |event| {
-            writer.apply_watcher_event(&event);
-            event
-        })
-        .applied_objects();
+    let (reader, connect_events) = watched_store::<SparkConnect>(&ctx.client, &scopes, gone);
     // The server and its executors carry the SparkConnect's name; their changes wake it.
-    let pod_watches = scopes.iter().map(|scope| {
-        watcher(
-            scoped_api::<PartialObjectMeta<Pod>>(&ctx.client, scope),
-            watcher::Config::default().labels(LABEL_CONNECT_NAME),
-        )
-        .default_backoff()
-        .touched_objects()
-        .boxed()
-    });
+    let pod_events = labelled_metadata::<Pod>(&ctx.client, &scopes, LABEL_CONNECT_NAME);
     Controller::for_stream(connect_events, reader)
         .with_config(ControllerConfig::default().concurrency(4))
-        .watches_stream(futures::stream::select_all(pod_watches), |pod| {
+        .watches_stream(pod_events, |pod| {
             let name = pod.labels().get(LABEL_CONNECT_NAME)?;
             Some(ObjectRef::<SparkConnect>::new(name).within(&pod.namespace()?))
         })
@@ -315,25 +286,13 @@ fn observe_server(pod: &Pod) -> ServerPod {
 async fn publish_events(ctx: &Context, conn: &SparkConnect, decision: &Decision) {
     let reference = conn.object_ref(&());
     for event in &decision.events {
-        tracing::info!(reason = event.reason.as_str(), message = %event.message, "event");
-        let kube_event = KubeEvent {
-            type_: if event.reason.is_warning() {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: event.reason.as_str().into(),
-            note: Some(event.message.clone()),
-            action: event.reason.as_str().into(),
-            secondary: None,
-        };
-        // Events are a courtesy; the status is the record.
-        if let Err(error) = ctx.recorder.publish(&kube_event, &reference).await {
-            tracing::warn!(%error, reason = event.reason.as_str(), "could not record an event");
-        }
+        publish_event(
+            &ctx.recorder,
+            &reference,
+            event.reason.as_str(),
+            event.reason.is_warning(),
+            &event.message,
+        )
+        .await;
     }
-}
-
-fn is_status(error: &kube::Error, code: u16) -> bool {
-    matches!(error, kube::Error::Api(status) if status.code == code)
 }

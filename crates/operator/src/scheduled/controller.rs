@@ -4,24 +4,22 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
-use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, Resource, ResourceExt, core::ApiResource};
 use sparkplane_api::v1beta2::ApplicationStateType;
 use sparkplane_api::{ScheduledSparkApplication, SparkApplication};
 
-use crate::watch::{Tolerant, read_event, scoped_api, without_relists};
+use crate::record::{is_status, publish_event};
+use crate::watch::{labelled_metadata, watched_store};
 
 use super::decide::{self, Decision, DeletionCause, Input, Outcome, Reason, Run};
 use super::metrics::ScheduledMetrics;
@@ -124,41 +122,13 @@ impl Context {
 /// Runs the controller until `shutdown` resolves.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let scopes = ctx.watch_scopes();
-    let (reader, mut writer) = reflector::store::<ScheduledSparkApplication>();
-    // The watches send only Applies and Deletes (each namespace's relists are resolved on their
-    // own, so one namespace's relist never empties the others from the store): the store counts
-    // as listed from the start.
-    writer.apply_watcher_event(&watcher::Event::Init);
-    writer.apply_watcher_event(&watcher::Event::InitDone);
-    let listed = Arc::new(AtomicUsize::new(0));
     // Read one by one: a schedule that does not read into the types (stored under an older,
     // schemaless CRD) is skipped with a warning instead of breaking the whole watch.
-    let schedule_watches = scopes.iter().map(|scope| {
-        let read = watcher(
-            scoped_api::<Tolerant<ScheduledSparkApplication>>(&ctx.client, scope),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .try_filter_map(|event| async move { Ok(read_event(event, gone_schedule, || {})) });
-        without_relists(read, gone_schedule, listed.clone()).boxed()
-    });
-    let schedule_events = futures::stream::select_all(schedule_watches)
-        .map_ok(move |event| {
-            writer.apply_watcher_event(&event);
-            event
-        })
-        .applied_objects();
+    let (reader, schedule_events) =
+        watched_store::<ScheduledSparkApplication>(&ctx.client, &scopes, gone_schedule);
     // Runs only need to wake their schedule: their metadata says which one.
-    let run_watches = scopes.iter().map(|scope| {
-        watcher(
-            scoped_api::<PartialObjectMeta<SparkApplication>>(&ctx.client, scope),
-            watcher::Config::default().labels(LABEL_SCHEDULED_APP_NAME),
-        )
-        .default_backoff()
-        .touched_objects()
-        .boxed()
-    });
-    let run_events = futures::stream::select_all(run_watches);
+    let run_events =
+        labelled_metadata::<SparkApplication>(&ctx.client, &scopes, LABEL_SCHEDULED_APP_NAME);
     Controller::for_stream(schedule_events, reader)
         .with_config(ControllerConfig::default().concurrency(4))
         .watches_stream(run_events, |run| {
@@ -348,22 +318,14 @@ async fn publish_events(
             }
             Reason::RunCreated | Reason::RunReplaced => {}
         }
-        tracing::info!(reason = event.reason.as_str(), message = %event.message, "event");
-        let kube_event = KubeEvent {
-            type_: if event.reason.is_warning() {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: event.reason.as_str().into(),
-            note: Some(event.message.clone()),
-            action: event.reason.as_str().into(),
-            secondary: None,
-        };
-        // Events are a courtesy; the status is the record.
-        if let Err(error) = ctx.recorder.publish(&kube_event, &reference).await {
-            tracing::warn!(%error, reason = event.reason.as_str(), "could not record an event");
-        }
+        publish_event(
+            &ctx.recorder,
+            &reference,
+            event.reason.as_str(),
+            event.reason.is_warning(),
+            &event.message,
+        )
+        .await;
     }
 }
 
@@ -390,13 +352,11 @@ async fn write_status(
         })
 }
 
-fn is_status(error: &kube::Error, code: u16) -> bool {
-    matches!(error, kube::Error::Api(status) if status.code == code)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::watch::{Tolerant, read_event};
+    use kube::runtime::watcher;
     use serde_json::json;
 
     /// A schedule as its watch decodes it, with `edit` applied to its JSON.
