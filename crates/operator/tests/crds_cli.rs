@@ -15,6 +15,7 @@ fn crds_subcommand_prints_the_committed_crds() {
     let committed: String = [
         "sparkapplications.sparkoperator.k8s.io.yaml",
         "scheduledsparkapplications.sparkoperator.k8s.io.yaml",
+        "sparkconnects.sparkoperator.k8s.io.yaml",
     ]
     .iter()
     .map(|file| std::fs::read_to_string(deploy.join(file)).expect("committed CRD"))
@@ -37,5 +38,12 @@ fn crds_subcommand_prints_the_committed_crds() {
                 .to_string()
         })
         .collect();
-    assert_eq!(kinds, ["SparkApplication", "ScheduledSparkApplication"]);
+    assert_eq!(
+        kinds,
+        [
+            "SparkApplication",
+            "ScheduledSparkApplication",
+            "SparkConnect"
+        ]
+    );
 }
