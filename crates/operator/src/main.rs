@@ -65,6 +65,10 @@ struct RenderArgs {
     /// SPARK_USER of the driver.
     #[arg(long, default_value = "spark")]
     spark_user: String,
+    /// As the operator's --enable-driver-pdb: render the driver's PodDisruptionBudget when the
+    /// application asks for one.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    enable_driver_pdb: bool,
     /// Output format.
     #[arg(short = 'o', long, default_value = "yaml", value_parser = ["yaml", "json"])]
     output: String,
@@ -113,6 +117,7 @@ fn render(args: RenderArgs) -> anyhow::Result<()> {
             master: args.master,
             ingress_url_format: args.ingress_url_format,
             spark_user: args.spark_user,
+            driver_pdb: args.enable_driver_pdb,
             ..Default::default()
         },
         attempt: args.attempt,

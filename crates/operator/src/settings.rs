@@ -120,6 +120,9 @@ pub struct OperatorArgs {
     /// Create the UI Service of each application.
     #[arg(long, env = "SPARKPLANE_UI_SERVICE", default_value_t = true, action = clap::ArgAction::Set)]
     pub ui_service: bool,
+    /// Give applications that set driverPodDisruptionBudget a PodDisruptionBudget for their driver.
+    #[arg(long, env = "SPARKPLANE_ENABLE_DRIVER_PDB", default_value_t = false, action = clap::ArgAction::Set)]
+    pub enable_driver_pdb: bool,
     /// SPARK_USER of drivers.
     #[arg(long, env = "SPARKPLANE_SPARK_USER", default_value = "spark")]
     pub spark_user: String,
@@ -137,6 +140,7 @@ impl OperatorArgs {
                 ingress_class_name: self.ingress_class_name.clone(),
                 ui_service: self.ui_service,
                 spark_user: self.spark_user.clone(),
+                driver_pdb: self.enable_driver_pdb,
             },
             driver_pod_creation_grace: Duration::from_secs(self.driver_pod_creation_grace_period),
             max_tracked_executors: self.max_tracked_executors,

@@ -1236,3 +1236,127 @@ async fn kubectl_waits_for_completed_and_failed_conditions() -> anyhow::Result<(
     }
     Ok(())
 }
+
+/// With `--enable-driver-pdb`, an application asking for a driver budget gets one, owned by its
+/// driver: a drain of the driver's node (and a plain eviction) is refused while the driver runs, and
+/// allowed once it has ended; the pods carry the asked priority classes.
+#[tokio::test]
+async fn a_driver_budget_holds_off_a_drain_while_the_driver_runs() -> anyhow::Result<()> {
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    use k8s_openapi::api::scheduling::v1::PriorityClass;
+    use kube::api::{EvictParams, Patch, PatchParams};
+
+    let env = setup("pdb").await?;
+    let _operator = Operator::start(&env, &["--enable-driver-pdb", "true"])?;
+    let classes: Api<PriorityClass> = Api::all(env.admin.clone());
+    let class: PriorityClass = serde_json::from_value(json!({
+        "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+        "metadata": {"name": "sparkplane-test-spark"}, "value": 1000
+    }))?;
+    classes
+        .patch(
+            "sparkplane-test-spark",
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&class),
+        )
+        .await?;
+    let mut pi = app("pi", "25s", 0);
+    pi["metadata"]["namespace"] = json!(env.name());
+    pi["spec"]["driverPodDisruptionBudget"] = json!(true);
+    pi["spec"]["driver"]["priorityClassName"] = json!("sparkplane-test-spark");
+    pi["spec"]["executor"]["priorityClassName"] = json!("sparkplane-test-spark");
+    create(&env, &pi).await?;
+    wait_state(&env, "pi", State::Running, Duration::from_secs(60)).await?;
+
+    let driver = env.pods().get("pi-driver").await?;
+    let spec = driver.spec.clone().context("spec")?;
+    assert_eq!(
+        spec.priority_class_name.as_deref(),
+        Some("sparkplane-test-spark")
+    );
+    assert_eq!(
+        spec.priority,
+        Some(1000),
+        "the API server resolves the class"
+    );
+    let templates: Api<ConfigMap> = Api::namespaced(env.admin.clone(), env.name());
+    let executor_template = templates
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|c| c.name_any().ends_with("-driver-podspec-conf-map"))
+        .flat_map(|c| c.data.unwrap_or_default().into_values())
+        .collect::<String>();
+    assert!(
+        executor_template.contains("\"priorityClassName\": \"sparkplane-test-spark\""),
+        "{executor_template}"
+    );
+
+    let budgets: Api<PodDisruptionBudget> = Api::namespaced(env.admin.clone(), env.name());
+    wait::until(Duration::from_secs(30), || async {
+        Ok(budgets
+            .get_opt("pi-driver")
+            .await?
+            .and_then(|b| b.status)
+            .is_some_and(|s| {
+                s.current_healthy == Some(1) && s.disruptions_allowed.unwrap_or(0) == 0
+            }))
+    })
+    .await
+    .context("no healthy driver budget")?;
+    let budget = budgets.get("pi-driver").await?;
+    let owner = &budget.metadata.owner_references.clone().unwrap_or_default()[0];
+    assert_eq!(
+        (owner.kind.as_str(), &owner.uid),
+        ("Pod", &driver.uid().unwrap_or_default())
+    );
+    assert_eq!(
+        budget.spec.and_then(|s| s.min_available),
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
+    );
+
+    // A drain of the driver's node (server-side dry run: the node is shared) stops at the budget.
+    let node = spec.node_name.clone().context("not scheduled")?;
+    let kubectl = sparkplane_testbed::bin_dir()?.join("kubectl");
+    let drain = std::process::Command::new(&kubectl)
+        .args([
+            "drain",
+            &node,
+            "--pod-selector=sparkoperator.k8s.io/app-name=pi,spark-role=driver",
+            "--dry-run=server",
+            "--ignore-daemonsets",
+            "--timeout=8s",
+        ])
+        .env(
+            "KUBECONFIG",
+            sparkplane_testbed::Testbed::get()?.kubeconfig(),
+        )
+        .output()?;
+    let said = String::from_utf8_lossy(&drain.stderr);
+    assert!(!drain.status.success(), "the drain went through: {said}");
+    assert!(said.contains("disruption budget"), "{said}");
+    let dry_evict = EvictParams {
+        post_options: PostParams {
+            dry_run: true,
+            ..PostParams::default()
+        },
+        ..EvictParams::default()
+    };
+    let refused = env.pods().evict("pi-driver", &dry_evict).await;
+    assert!(
+        matches!(&refused, Err(kube::Error::Api(status)) if status.code == 429),
+        "{refused:?}"
+    );
+
+    // Ended, the driver no longer holds the drain; deleting the application takes the budget.
+    wait_state(&env, "pi", State::Completed, Duration::from_secs(90)).await?;
+    env.pods().evict("pi-driver", &dry_evict).await?;
+    env.apps().delete("pi", &DeleteParams::background()).await?;
+    wait::until(Duration::from_secs(60), || async {
+        Ok(budgets.get_opt("pi-driver").await?.is_none())
+    })
+    .await
+    .context("the budget outlived its driver")?;
+    Ok(())
+}

@@ -10,6 +10,7 @@ pub mod identity;
 pub mod memory;
 pub mod monitoring;
 pub mod names;
+pub mod pdb;
 pub mod plan;
 pub mod properties;
 pub mod render;

@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::{
     VolumeMount,
 };
 use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sparkplane_api::SparkApplication;
 use sparkplane_api::v1beta2::SparkApplicationType;
@@ -33,6 +34,8 @@ pub struct Settings {
     pub ui_service: bool,
     /// `SPARK_USER` of the driver: the submitting user, as spark-submit reports it.
     pub spark_user: String,
+    /// Kubeflow's `--enable-driver-pdb`: applications with `driverPodDisruptionBudget` get one.
+    pub driver_pdb: bool,
 }
 
 impl Default for Settings {
@@ -43,6 +46,7 @@ impl Default for Settings {
             ingress_class_name: None,
             ui_service: true,
             spark_user: "spark".into(),
+            driver_pdb: false,
         }
     }
 }
@@ -100,6 +104,8 @@ pub struct SubmissionPlan {
     /// The UI Service and the `driverIngressOptions` Services.
     pub ui_services: Vec<Service>,
     pub ingresses: Vec<Ingress>,
+    /// The driver's PodDisruptionBudget, when asked for and allowed.
+    pub driver_pdb: Option<PodDisruptionBudget>,
 }
 
 /// One object of a plan.
@@ -110,6 +116,7 @@ pub enum PlanObject<'a> {
     Service(&'a Service),
     PersistentVolumeClaim(&'a PersistentVolumeClaim),
     Ingress(&'a Ingress),
+    PodDisruptionBudget(&'a PodDisruptionBudget),
 }
 
 impl SubmissionPlan {
@@ -128,12 +135,13 @@ impl SubmissionPlan {
         out.extend(self.claims.iter().map(PlanObject::PersistentVolumeClaim));
         out.extend(self.ui_services.iter().map(PlanObject::Service));
         out.extend(self.ingresses.iter().map(PlanObject::Ingress));
+        out.extend(self.driver_pdb.iter().map(PlanObject::PodDisruptionBudget));
         out
     }
 
     /// Makes the driver pod, once created with `uid`, the owner of what Spark makes it own (its
-    /// ConfigMaps, Service and claims): deleting the driver then deletes them, and deleting the
-    /// SparkApplication deletes the driver.
+    /// ConfigMaps, Service and claims) and of its PodDisruptionBudget: deleting the driver (a rerun,
+    /// suspend, the application's deletion) then deletes them.
     pub fn set_driver_owner(&mut self, uid: &str) {
         let owner = OwnerReference {
             api_version: "v1".into(),
@@ -148,7 +156,8 @@ impl SubmissionPlan {
             .iter_mut()
             .map(|c| &mut c.metadata)
             .chain(std::iter::once(&mut self.driver_service.metadata))
-            .chain(self.claims.iter_mut().map(|c| &mut c.metadata));
+            .chain(self.claims.iter_mut().map(|c| &mut c.metadata))
+            .chain(self.driver_pdb.iter_mut().map(|p| &mut p.metadata));
         for meta in metas {
             meta.owner_references = Some(vec![owner.clone()]);
         }
@@ -307,7 +316,9 @@ pub fn build(
         &properties,
         ui_url.as_deref(),
     )?;
+    let driver_pdb = crate::pdb::driver_pdb(app, settings.driver_pdb, namespace, &driver_pod_name);
     Ok(SubmissionPlan {
+        driver_pdb,
         app_id: ids.app_id,
         submission_id: ids.submission_id,
         resource_prefix: prefix,

@@ -114,6 +114,7 @@ pub fn objects_json(plan: &SubmissionPlan) -> Result<Vec<serde_json::Value>, ser
             PlanObject::Service(x) => serde_json::to_value(x),
             PlanObject::PersistentVolumeClaim(x) => serde_json::to_value(x),
             PlanObject::Ingress(x) => serde_json::to_value(x),
+            PlanObject::PodDisruptionBudget(x) => serde_json::to_value(x),
         })
         .collect()
 }

@@ -282,6 +282,7 @@ async fn sampled_plans_pass_a_server_dry_run() -> anyhow::Result<()> {
                 PlanObject::Service(o) => dry_run(&client, &namespace, o).await,
                 PlanObject::PersistentVolumeClaim(o) => dry_run(&client, &namespace, o).await,
                 PlanObject::Ingress(o) => dry_run(&client, &namespace, o).await,
+                PlanObject::PodDisruptionBudget(o) => dry_run(&client, &namespace, o).await,
             };
             if let Err(e) = result {
                 failures.push(format!("{e}\n--- spec:\n{yaml}"));

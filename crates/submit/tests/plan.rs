@@ -92,12 +92,38 @@ fn spark_pi_driver_matches_spark() {
             PlanObject::Service(_) => "Service",
             PlanObject::PersistentVolumeClaim(_) => "PVC",
             PlanObject::Ingress(_) => "Ingress",
+            PlanObject::PodDisruptionBudget(_) => "PodDisruptionBudget",
         })
         .collect();
     assert_eq!(
         kinds,
         ["Pod", "ConfigMap", "ConfigMap", "Service", "Service"]
     );
+}
+
+/// `driverPodDisruptionBudget` gives a PDB only when the operator allows it (`--enable-driver-pdb`),
+/// owned by the driver pod once it exists, so it goes with the driver.
+#[test]
+fn a_driver_pdb_is_planned_when_asked_and_allowed_and_owned_by_the_driver() {
+    let yaml = app("pi", "  driverPodDisruptionBudget: true\n");
+    assert!(plan(&yaml, 1).expect("plan").driver_pdb.is_none());
+    let mut opts = RenderOptions::default();
+    opts.settings.driver_pdb = true;
+    let (_, mut allowed) = plan_from_yaml(&yaml, &opts).expect("plan");
+    assert!(matches!(
+        allowed.objects().last(),
+        Some(PlanObject::PodDisruptionBudget(_))
+    ));
+    allowed.set_driver_owner("driver-uid");
+    let pdb = allowed.driver_pdb.expect("a PDB");
+    assert_eq!(pdb.metadata.name.as_deref(), Some("pi-driver"));
+    let owner = &pdb.metadata.owner_references.expect("owner")[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.uid.as_str()),
+        ("Pod", "driver-uid")
+    );
+    let (_, unasked) = plan_from_yaml(&app("pi", ""), &opts).expect("plan");
+    assert!(unasked.driver_pdb.is_none());
 }
 
 #[test]

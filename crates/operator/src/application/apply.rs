@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::core::NamespaceResourceScope;
 use kube::{Api, Client, Resource};
@@ -287,6 +288,24 @@ pub async fn expose_ui(
                 )));
             }
             Err(e) => return Err(ApplyError::kube(what("ingress", &name), e)),
+        }
+    }
+    // Applied, not created: on a rerun the previous driver's budget may still be there, waiting for
+    // the garbage collector; the apply hands it to the new driver instead.
+    if let Some(pdb) = &plan.driver_pdb {
+        let budgets: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), namespace);
+        let name = name_of(pdb);
+        metrics.write("poddisruptionbudget", "apply");
+        match budgets.patch(&name, &apply, &Patch::Apply(pdb)).await {
+            Ok(_) => {}
+            Err(e) if is_rejection(&e) => {
+                return Ok(Submitted::Rejected(format!(
+                    "{}: {}",
+                    what("poddisruptionbudget", &name),
+                    api_message(&e)
+                )));
+            }
+            Err(e) => return Err(ApplyError::kube(what("poddisruptionbudget", &name), e)),
         }
     }
     Ok(Submitted::Done(ui))
