@@ -176,9 +176,7 @@ async fn reconcile(conn: Arc<SparkConnect>, ctx: Arc<Context>) -> Result<Action,
         now: Timestamp::now(),
     });
     let mut requeue = RESYNC;
-    if let Ok(plan) = &built
-        && let Some(why) = act(&ctx, &namespace, plan, &decision).await?
-    {
+    if let Some(why) = act(&ctx, &namespace, &pod_name, built.as_ref().ok(), &decision).await? {
         decision = decide::refused(decision, conn.status.as_ref(), &why);
         requeue = REFUSED_REQUEUE;
     }
@@ -203,10 +201,11 @@ async fn reconcile(conn: Arc<SparkConnect>, ctx: Arc<Context>) -> Result<Action,
 async fn act(
     ctx: &Context,
     namespace: &str,
-    plan: &ConnectPlan,
+    pod_name: &str,
+    plan: Option<&ConnectPlan>,
     decision: &Decision,
 ) -> Result<Option<String>, ConnectError> {
-    if decision.apply {
+    if let Some(plan) = plan.filter(|_| decision.apply) {
         let apply = PatchParams::apply(CONTROLLER).force();
         let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
         let name = plan.config_map.name_any();
@@ -222,21 +221,21 @@ async fn act(
             .map_err(ConnectError::kube("applying Service", namespace, &name))?;
     }
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-    let name = plan.pod.name_any();
+    let name = pod_name;
     if decision.delete_pod {
-        match pods.delete(&name, &DeleteParams::default()).await {
+        match pods.delete(name, &DeleteParams::default()).await {
             Ok(_) => {}
             Err(error) if is_status(&error, 404) => {}
-            Err(error) => return Err(ConnectError::kube("deleting pod", namespace, &name)(error)),
+            Err(error) => return Err(ConnectError::kube("deleting pod", namespace, name)(error)),
         }
     }
-    if decision.create_pod {
+    if let Some(plan) = plan.filter(|_| decision.create_pod) {
         match pods.create(&PostParams::default(), &plan.pod).await {
             Ok(_) => {}
             // Made by an earlier look whose read was stale: the next look sees it.
             Err(error) if is_status(&error, 409) => {}
             Err(error) if is_rejection(&error) => return Ok(Some(api_message(&error))),
-            Err(error) => return Err(ConnectError::kube("creating pod", namespace, &name)(error)),
+            Err(error) => return Err(ConnectError::kube("creating pod", namespace, name)(error)),
         }
     }
     Ok(None)

@@ -110,6 +110,8 @@ pub fn decide(input: Input<'_>) -> Decision {
                     message: problem.clone(),
                 });
             }
+            // A server of an earlier, valid spec serves what the spec no longer says.
+            delete_pod = input.server.is_some_and(|pod| !pod.deleting);
             (State::Failed, false, "InvalidSpec", problem)
         }
         Ok(plan) => {
@@ -484,6 +486,22 @@ mod tests {
             now: Timestamp::UNIX_EPOCH,
         });
         assert!(d2.events.is_empty());
+    }
+
+    #[test]
+    fn a_spec_made_invalid_takes_down_the_server_of_the_earlier_spec() {
+        let conn = conn(Some(State::Ready));
+        let plan = plan(&conn);
+        let running = pod(&plan, "Running", true);
+        let d = decide(Input {
+            conn: &conn,
+            plan: Err("spec.image: required".into()),
+            server: Some(&running),
+            executor_phases: &[],
+            now: Timestamp::UNIX_EPOCH,
+        });
+        assert!(d.delete_pod && !d.create_pod && !d.apply);
+        assert_eq!(d.status.state, Some(State::Failed));
     }
 
     #[test]
