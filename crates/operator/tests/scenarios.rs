@@ -1244,7 +1244,7 @@ async fn kubectl_waits_for_completed_and_failed_conditions() -> anyhow::Result<(
 async fn a_driver_budget_holds_off_a_drain_while_the_driver_runs() -> anyhow::Result<()> {
     use k8s_openapi::api::policy::v1::PodDisruptionBudget;
     use k8s_openapi::api::scheduling::v1::PriorityClass;
-    use kube::api::{EvictParams, Patch, PatchParams};
+    use kube::api::{Patch, PatchParams};
 
     let env = setup("pdb").await?;
     let _operator = Operator::start(&env, &["--enable-driver-pdb", "true"])?;
@@ -1260,7 +1260,7 @@ async fn a_driver_budget_holds_off_a_drain_while_the_driver_runs() -> anyhow::Re
             &Patch::Apply(&class),
         )
         .await?;
-    let mut pi = app("pi", "25s", 0);
+    let mut pi = app("pi", "60s", 0);
     pi["metadata"]["namespace"] = json!(env.name());
     pi["spec"]["driverPodDisruptionBudget"] = json!(true);
     pi["spec"]["driver"]["priorityClassName"] = json!("sparkplane-test-spark");
@@ -1326,6 +1326,7 @@ async fn a_driver_budget_holds_off_a_drain_while_the_driver_runs() -> anyhow::Re
             "--pod-selector=sparkoperator.k8s.io/app-name=pi,spark-role=driver",
             "--dry-run=server",
             "--ignore-daemonsets",
+            "--delete-emptydir-data",
             "--timeout=8s",
         ])
         .env(
@@ -1336,27 +1337,51 @@ async fn a_driver_budget_holds_off_a_drain_while_the_driver_runs() -> anyhow::Re
     let said = String::from_utf8_lossy(&drain.stderr);
     assert!(!drain.status.success(), "the drain went through: {said}");
     assert!(said.contains("disruption budget"), "{said}");
-    let dry_evict = EvictParams {
-        post_options: PostParams {
-            dry_run: true,
-            ..PostParams::default()
-        },
-        ..EvictParams::default()
-    };
-    let refused = env.pods().evict("pi-driver", &dry_evict).await;
+    // An eviction for real: refused, the driver stays.
+    let refused = evict(&env, "pi-driver")?;
     assert!(
-        matches!(&refused, Err(kube::Error::Api(status)) if status.code == 429),
+        matches!(&refused, Err(message) if message.contains("TooManyRequests")),
         "{refused:?}"
     );
+    assert!(env.pods().get_opt("pi-driver").await?.is_some());
 
-    // Ended, the driver no longer holds the drain; deleting the application takes the budget.
-    wait_state(&env, "pi", State::Completed, Duration::from_secs(90)).await?;
-    env.pods().evict("pi-driver", &dry_evict).await?;
-    env.apps().delete("pi", &DeleteParams::background()).await?;
+    // Ended, the driver no longer holds evictions off; evicted, it takes its budget with it.
+    wait_state(&env, "pi", State::Completed, Duration::from_secs(120)).await?;
+    evict(&env, "pi-driver")?.map_err(|refusal| anyhow::anyhow!(refusal))?;
     wait::until(Duration::from_secs(60), || async {
         Ok(budgets.get_opt("pi-driver").await?.is_none())
     })
     .await
     .context("the budget outlived its driver")?;
     Ok(())
+}
+
+/// Asks the API server to evict a pod of the test's namespace, as kubectl drain does (a policy/v1
+/// Eviction); the API server's answer, or its refusal.
+fn evict(env: &Env, pod: &str) -> anyhow::Result<Result<String, String>> {
+    let body = json!({
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": pod, "namespace": env.name()},
+    });
+    let output = run_with_input(
+        std::process::Command::new(sparkplane_testbed::bin_dir()?.join("kubectl"))
+            .args([
+                "create",
+                "--raw",
+                &format!("/api/v1/namespaces/{}/pods/{pod}/eviction", env.name()),
+                "-f",
+                "-",
+            ])
+            .env(
+                "KUBECONFIG",
+                sparkplane_testbed::Testbed::get()?.kubeconfig(),
+            ),
+        &body.to_string(),
+    )?;
+    Ok(if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    })
 }
