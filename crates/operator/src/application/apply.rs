@@ -9,7 +9,6 @@ use futures::future::BoxFuture;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::core::NamespaceResourceScope;
 use kube::{Api, Client, Resource};
@@ -252,63 +251,59 @@ pub async fn expose_ui(
     namespace: &str,
     plan: &SubmissionPlan,
 ) -> Result<Submitted, ApplyError> {
-    let what = |kind: &str, name: &str| format!("creating {kind} {namespace}/{name}");
-    let apply = PatchParams::apply(FIELD_MANAGER).force();
-    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
     let mut ui = UiService::default();
     for (i, svc) in plan.ui_services.iter().enumerate() {
-        let name = name_of(svc);
-        metrics.write("service", "apply");
-        match services.patch(&name, &apply, &Patch::Apply(svc)).await {
-            Ok(applied) if i == 0 => {
-                ui.cluster_ip = applied.spec.and_then(|s| s.cluster_ip);
-            }
+        match apply_one(client, metrics, namespace, "service", svc).await? {
+            Ok(applied) if i == 0 => ui.cluster_ip = applied.spec.and_then(|s| s.cluster_ip),
             Ok(_) => {}
-            Err(e) if is_rejection(&e) => {
-                return Ok(Submitted::Rejected(format!(
-                    "{}: {}",
-                    what("service", &name),
-                    api_message(&e)
-                )));
-            }
-            Err(e) => return Err(ApplyError::kube(what("service", &name), e)),
+            Err(rejection) => return Ok(Submitted::Rejected(rejection)),
         }
     }
-    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), namespace);
     for ing in &plan.ingresses {
-        let name = name_of(ing);
-        metrics.write("ingress", "apply");
-        match ingresses.patch(&name, &apply, &Patch::Apply(ing)).await {
-            Ok(_) => {}
-            Err(e) if is_rejection(&e) => {
-                return Ok(Submitted::Rejected(format!(
-                    "{}: {}",
-                    what("ingress", &name),
-                    api_message(&e)
-                )));
-            }
-            Err(e) => return Err(ApplyError::kube(what("ingress", &name), e)),
+        if let Err(rejection) = apply_one(client, metrics, namespace, "ingress", ing).await? {
+            return Ok(Submitted::Rejected(rejection));
         }
     }
-    // Applied, not created: on a rerun the previous driver's budget may still be there, waiting for
-    // the garbage collector; the apply hands it to the new driver instead.
-    if let Some(pdb) = &plan.driver_pdb {
-        let budgets: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), namespace);
-        let name = name_of(pdb);
-        metrics.write("poddisruptionbudget", "apply");
-        match budgets.patch(&name, &apply, &Patch::Apply(pdb)).await {
-            Ok(_) => {}
-            Err(e) if is_rejection(&e) => {
-                return Ok(Submitted::Rejected(format!(
-                    "{}: {}",
-                    what("poddisruptionbudget", &name),
-                    api_message(&e)
-                )));
-            }
-            Err(e) => return Err(ApplyError::kube(what("poddisruptionbudget", &name), e)),
-        }
+    // The driver's budget is applied, not created: on a rerun the previous driver's may still be
+    // there, waiting for the garbage collector; the apply hands it to the new driver instead.
+    if let Some(pdb) = &plan.driver_pdb
+        && let Err(rejection) =
+            apply_one(client, metrics, namespace, "poddisruptionbudget", pdb).await?
+    {
+        return Ok(Submitted::Rejected(rejection));
     }
     Ok(Submitted::Done(ui))
+}
+
+/// Server-side applies one object: `Ok(Ok(applied))`, or `Ok(Err(message))` when the API server
+/// refuses it.
+async fn apply_one<K>(
+    client: &Client,
+    metrics: &Metrics,
+    namespace: &str,
+    kind: &'static str,
+    obj: &K,
+) -> Result<Result<K, String>, ApplyError>
+where
+    K: Resource<Scope = NamespaceResourceScope> + Clone + Serialize + DeserializeOwned + Debug,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let name = name_of(obj);
+    let what = format!("creating {kind} {namespace}/{name}");
+    metrics.write(kind, "apply");
+    match api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(obj),
+        )
+        .await
+    {
+        Ok(applied) => Ok(Ok(applied)),
+        Err(e) if is_rejection(&e) => Ok(Err(format!("{what}: {}", api_message(&e)))),
+        Err(e) => Err(ApplyError::kube(what, e)),
+    }
 }
 
 pub(crate) fn api_message(e: &kube::Error) -> String {
