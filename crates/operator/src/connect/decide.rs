@@ -3,7 +3,8 @@
 //! The server is a long-running service, so an ended server pod (Failed or Succeeded: evicted, or a
 //! `restartPolicy` other than Always) is replaced, and a changed spec replaces the pod too (Kubeflow
 //! keeps the first pod for ever and leaves both unnoticed). The ConfigMap and the Service are applied
-//! on every look, so they follow the spec.
+//! with each new server pod and whenever the spec's generation is new, so they follow the spec without
+//! two writes on every executor's change.
 
 use std::collections::BTreeMap;
 
@@ -100,7 +101,8 @@ pub fn decide(input: Input<'_>) -> Decision {
         start_time: old.start_time.clone().or(Some(Time(input.now))),
         ..Default::default()
     };
-    let (mut apply, mut create_pod, mut delete_pod) = (false, false, false);
+    let (mut create_pod, mut delete_pod) = (false, false);
+    let runnable = input.plan.is_ok();
 
     let (state, ready, reason, message) = match input.plan {
         Err(problem) => {
@@ -115,7 +117,6 @@ pub fn decide(input: Input<'_>) -> Decision {
             (State::Failed, false, "InvalidSpec", problem)
         }
         Ok(plan) => {
-            apply = true;
             status.server = Some(ServerStatus {
                 pod_name: plan.pod.metadata.name.clone(),
                 pod_ip: None,
@@ -213,6 +214,10 @@ pub fn decide(input: Input<'_>) -> Decision {
         }),
         _ => {}
     }
+    let generation_seen = old.conditions.iter().flatten().any(|c| {
+        c.type_ == SERVER_POD_READY && c.observed_generation == input.conn.metadata.generation
+    });
+    let apply = runnable && (create_pod || !generation_seen);
     status.state = Some(state);
     status.conditions = Some(vec![condition(
         &old,
@@ -368,6 +373,27 @@ mod tests {
         assert_eq!(server.pod_name.as_deref(), Some("sc-server"));
         assert_eq!(server.service_name.as_deref(), Some("sc-server"));
         assert!(d.status.start_time.is_some() && d.status.last_update_time.is_some());
+    }
+
+    #[test]
+    fn the_objects_are_applied_with_a_new_server_or_a_new_generation_only() {
+        let conn0 = conn(Some(State::Provisioning));
+        let plan = plan(&conn0);
+        let ready = pod(&plan, "Running", true);
+        let first = decide_with(&conn0, &plan, Some(&ready));
+        assert!(first.apply, "generation 2 not seen yet");
+        let mut seen = conn0.clone();
+        seen.status = Some(first.status.clone());
+        assert!(
+            !decide_with(&seen, &plan, Some(&ready)).apply,
+            "an executor's change"
+        );
+        assert!(decide_with(&seen, &plan, None).apply, "a new server");
+        seen.metadata.generation = Some(3);
+        assert!(
+            decide_with(&seen, &plan, Some(&ready)).apply,
+            "a new generation"
+        );
     }
 
     #[test]
