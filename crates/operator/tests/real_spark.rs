@@ -19,22 +19,14 @@ use serde_json::json;
 use sparkplane_api::v1beta2::{ApplicationStateType as State, ExecutorState};
 use sparkplane_testbed::{repo_root, wait};
 use support::{
-    Env, Operator, PortForward, create, hold_real_node, setup_on_real_node, wait_events, wait_state,
+    Env, Operator, PortForward, create, example, hold_real_node, setup_on_real_node, wait_events,
+    wait_state,
 };
 
 /// Long enough for a JVM driver, its executors and their shutdown on two CPUs, with room for a
 /// busy machine.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 const DRIVER_CONTAINER: &str = "spark-kubernetes-driver";
-
-/// An example manifest of examples/, unchanged but for its namespace.
-fn example(file: &str, namespace: &str) -> anyhow::Result<serde_json::Value> {
-    let path = repo_root().join("examples").join(file);
-    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
-    let mut app: serde_json::Value = serde_yaml::from_str(&text)?;
-    app["metadata"]["namespace"] = json!(namespace);
-    Ok(app)
-}
 
 /// Every executor pod of a namespace, as a watch sees them come and go.
 struct ExecutorWatch {

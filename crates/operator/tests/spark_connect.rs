@@ -16,22 +16,15 @@ use serde_json::json;
 use sparkplane_api::SparkConnect;
 use sparkplane_api::v1alpha1::SparkConnectState as State;
 use sparkplane_testbed::{Testbed, repo_root, wait};
-use support::{Env, Operator, PortForward, hold_real_node, setup, setup_on_real_node, wait_events};
+use support::{
+    Env, Operator, PortForward, example, hold_real_node, setup, setup_on_real_node, wait_events,
+};
 
 /// A JVM server start and an executor on two CPUs, with room for a busy machine.
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn connects(env: &Env) -> Api<SparkConnect> {
     Api::namespaced(env.admin.clone(), env.name())
-}
-
-/// examples/spark-connect.yaml, unchanged but for its namespace.
-fn example(namespace: &str) -> anyhow::Result<serde_json::Value> {
-    let path = repo_root().join("examples/spark-connect.yaml");
-    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
-    let mut conn: serde_json::Value = serde_yaml::from_str(&text)?;
-    conn["metadata"]["namespace"] = json!(namespace);
-    Ok(conn)
 }
 
 async fn create(env: &Env, conn: &serde_json::Value) -> anyhow::Result<SparkConnect> {
@@ -167,7 +160,7 @@ async fn a_pyspark_connect_client_queries_the_server_which_comes_back_after_its_
     let env = setup_on_real_node("real-connect").await?;
     let _operator = Operator::start(&env, &[])?;
     let name = "spark-connect";
-    create(&env, &example(env.name())?).await?;
+    create(&env, &example("spark-connect.yaml", env.name())?).await?;
     let ready = wait_connect(&env, name, READY_TIMEOUT, "became Ready", |c| {
         state(c) == Some(State::Ready)
     })
@@ -310,7 +303,7 @@ async fn a_spec_change_replaces_the_server_and_an_unrunnable_spec_fails_naming_t
 -> anyhow::Result<()> {
     let env = setup("connect").await?;
     let _operator = Operator::start(&env, &[])?;
-    let mut conn = example(env.name())?;
+    let mut conn = example("spark-connect.yaml", env.name())?;
     conn["metadata"]["name"] = json!("sc");
     // The server's ServiceAccount is missing here: its pod is refused, which is reported, and
     // created once the account exists.
@@ -388,7 +381,7 @@ async fn a_spec_change_replaces_the_server_and_an_unrunnable_spec_fails_naming_t
     .await?;
 
     // No image anywhere: the schema cannot see it; the operator refuses it, naming the field.
-    let mut imageless = example(env.name())?;
+    let mut imageless = example("spark-connect.yaml", env.name())?;
     imageless["metadata"]["name"] = json!("imageless");
     imageless["spec"]
         .as_object_mut()

@@ -696,3 +696,12 @@ impl Drop for PortForward {
         let _ = self.child.wait();
     }
 }
+
+/// A manifest of examples/, unchanged but for its namespace.
+pub fn example(file: &str, namespace: &str) -> anyhow::Result<serde_json::Value> {
+    let path = repo_root().join("examples").join(file);
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let mut object: serde_json::Value = serde_yaml::from_str(&text)?;
+    object["metadata"]["namespace"] = json!(namespace);
+    Ok(object)
+}
