@@ -11,7 +11,8 @@ use crate::schedule;
 use crate::schema::OPERATOR_OWNED_SPARK_CONF;
 use crate::v1alpha1::SparkConnect;
 use crate::v1beta2::{
-    DynamicAllocation, ScheduledSparkApplication, ScheduledSparkApplicationSpec, SparkApplication,
+    BATCH_SCHEDULER_WORKLOAD, BATCH_SCHEDULERS_NOT_SUPPORTED, DynamicAllocation,
+    ScheduledSparkApplication, ScheduledSparkApplicationSpec, SparkApplication,
     SparkApplicationSpec, SparkPodSpec,
 };
 
@@ -296,6 +297,7 @@ fn check_spec(
             false,
         );
     }
+    check_batch_scheduler(problems, at, spec);
     for (resource, quantity) in spec
         .batch_scheduler_options
         .iter()
@@ -319,6 +321,58 @@ fn check_spec(
             format!("{at}.monitoring.prometheus.port"),
             format!("{port} is not between 1024 and 49151"),
         );
+    }
+}
+
+/// A batch scheduler the operator drives, with options it can honour: nothing is silently ignored.
+fn check_batch_scheduler(problems: &mut Problems, at: &str, spec: &SparkApplicationSpec) {
+    let options = spec.batch_scheduler_options.as_ref();
+    match spec.batch_scheduler.as_deref() {
+        None | Some("") => {
+            if options.is_some_and(|o| *o != Default::default()) {
+                problems.add(
+                    format!("{at}.batchSchedulerOptions"),
+                    format!(
+                        "is set but {at}.batchScheduler is not; set batchScheduler: {BATCH_SCHEDULER_WORKLOAD} or remove the options"
+                    ),
+                );
+            }
+        }
+        Some(BATCH_SCHEDULER_WORKLOAD) => {
+            let Some(options) = options else { return };
+            if options.queue.is_some() {
+                problems.add(
+                    format!("{at}.batchSchedulerOptions.queue"),
+                    "the Workload API has no queues; use Kueue (kueue.x-k8s.io/queue-name label) for queueing",
+                );
+            }
+            if options.priority_class_name.is_some() {
+                problems.add(
+                    format!("{at}.batchSchedulerOptions.priorityClassName"),
+                    format!(
+                        "a Workload API gang takes its priority from its pods; set {at}.driver.priorityClassName and {at}.executor.priorityClassName"
+                    ),
+                );
+            }
+            if options.resources.is_some() {
+                problems.add(
+                    format!("{at}.batchSchedulerOptions.resources"),
+                    "a Workload API gang has no reserved resources; its size is the executor count",
+                );
+            }
+        }
+        Some(other) if BATCH_SCHEDULERS_NOT_SUPPORTED.contains(&other) => problems.add(
+            format!("{at}.batchScheduler"),
+            format!(
+                "{other:?} is not supported by Sparkplane yet; use {BATCH_SCHEDULER_WORKLOAD:?} (Kubernetes' native gang scheduling) or remove the field for the default scheduler"
+            ),
+        ),
+        Some(other) => problems.add(
+            format!("{at}.batchScheduler"),
+            format!(
+                "unknown batch scheduler {other:?}; the supported one is {BATCH_SCHEDULER_WORKLOAD:?}"
+            ),
+        ),
     }
 }
 
@@ -496,6 +550,70 @@ mod tests {
         ] {
             assert!(schedule(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    fn problems_with(scheduler: Option<&str>, options: serde_json::Value) -> Vec<String> {
+        let mut spec = SparkApplicationSpec {
+            batch_scheduler: scheduler.map(str::to_owned),
+            ..Default::default()
+        };
+        spec.batch_scheduler_options = serde_json::from_value(options).expect("options");
+        let mut problems = Problems::default();
+        check_batch_scheduler(&mut problems, "spec", &spec);
+        problems.0.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn batch_schedulers_are_honoured_or_refused_by_name() {
+        let none = serde_json::Value::Null;
+        assert!(problems_with(None, none.clone()).is_empty());
+        assert!(problems_with(Some(""), none.clone()).is_empty());
+        assert!(problems_with(Some("workload"), none.clone()).is_empty());
+        assert!(problems_with(Some("workload"), serde_json::json!({})).is_empty());
+        for kubeflow in BATCH_SCHEDULERS_NOT_SUPPORTED {
+            let said = problems_with(Some(kubeflow), none.clone());
+            assert_eq!(said.len(), 1, "{said:?}");
+            assert!(
+                said[0].starts_with(&format!(
+                    "spec.batchScheduler: \"{kubeflow}\" is not supported"
+                )),
+                "{said:?}"
+            );
+        }
+        let unknown = problems_with(Some("Volcano"), none);
+        assert!(
+            unknown[0].starts_with("spec.batchScheduler: unknown batch scheduler \"Volcano\""),
+            "{unknown:?}"
+        );
+    }
+
+    #[test]
+    fn options_a_gang_cannot_honour_are_refused_each_by_its_field() {
+        let said = problems_with(
+            Some("workload"),
+            serde_json::json!({"queue": "q", "priorityClassName": "high", "resources": {"cpu": "4"}}),
+        );
+        let fields: Vec<&str> = said
+            .iter()
+            .map(|p| p.split(':').next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.batchSchedulerOptions.queue",
+                "spec.batchSchedulerOptions.priorityClassName",
+                "spec.batchSchedulerOptions.resources"
+            ]
+        );
+        let orphan = problems_with(None, serde_json::json!({"queue": "q"}));
+        assert_eq!(orphan.len(), 1);
+        assert!(
+            orphan[0]
+                .starts_with("spec.batchSchedulerOptions: is set but spec.batchScheduler is not"),
+            "{orphan:?}"
+        );
+        // Empty options ask for nothing.
+        assert!(problems_with(None, serde_json::json!({})).is_empty());
     }
 
     #[test]

@@ -220,6 +220,48 @@ async fn the_python_pi_example_computes_pi() -> anyhow::Result<()> {
     run_pi(&env, &example("spark-py-pi.yaml", env.name())?).await
 }
 
+/// `batchScheduler: workload`: real Spark creates its executors from the operator's template with
+/// the template's `schedulingGroup` kept, so kube-scheduler places them as one gang of the
+/// submission's PodGroup, and the run completes.
+#[tokio::test]
+async fn spark_pi_runs_with_its_executors_as_one_gang() -> anyhow::Result<()> {
+    use k8s_openapi::api::scheduling::v1alpha2::PodGroup;
+
+    let _node = hold_real_node().await?;
+    let env = setup_on_real_node("real-gang").await?;
+    let _operator = Operator::start(&env, &[])?;
+    let mut app = example("spark-pi.yaml", env.name())?;
+    app["spec"]["batchScheduler"] = json!("workload");
+    app["spec"]["driver"]["coreRequest"] = json!("500m");
+    app["spec"]["executor"]["coreRequest"] = json!("300m");
+    app["spec"]["executor"]["instances"] = json!(2);
+    let executors = ExecutorWatch::start(&env);
+    run_pi(&env, &app).await?;
+
+    let groups: Api<PodGroup> = Api::namespaced(env.admin.clone(), env.name());
+    let listed = groups
+        .list(&ListParams::default().labels("sparkoperator.k8s.io/app-name=spark-pi"))
+        .await?
+        .items;
+    let [group] = <[PodGroup; 1]>::try_from(listed)
+        .map_err(|l| anyhow::anyhow!("{} PodGroups, not one", l.len()))?;
+    assert_eq!(
+        group.spec.scheduling_policy.gang.map(|g| g.min_count),
+        Some(2)
+    );
+    let seen = executors.seen()?;
+    assert!(seen.pods.len() >= 2, "{:?}", seen.pods.keys());
+    for (name, pod) in &seen.pods {
+        let linked = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.scheduling_group.as_ref())
+            .and_then(|g| g.pod_group_name.clone());
+        assert_eq!(linked, group.metadata.name, "{name} is not in the gang");
+    }
+    Ok(())
+}
+
 /// `app` with the testbed's image of Spark `version`, and that version as its `sparkVersion`.
 fn on_spark(mut app: serde_json::Value, version: &str) -> serde_json::Value {
     app["spec"]["image"] = json!(format!("docker.io/apache/spark:{version}"));

@@ -8,12 +8,14 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::scheduling::v1alpha2::PodGroup;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sparkplane_api::SparkApplication;
 use sparkplane_api::v1beta2::SparkApplicationType;
 use thiserror::Error;
 
 use crate::conf::{self, ConfError, ConfInputs};
+use crate::gang;
 use crate::monitoring;
 use crate::names::{self, Ids, NameError};
 use crate::properties::SparkConf;
@@ -106,6 +108,8 @@ pub struct SubmissionPlan {
     pub ingresses: Vec<Ingress>,
     /// The driver's PodDisruptionBudget, when asked for and allowed.
     pub driver_pdb: Option<PodDisruptionBudget>,
+    /// The executors' gang (`batchScheduler: workload`), owned by the driver pod.
+    pub executor_group: Option<PodGroup>,
 }
 
 /// One object of a plan.
@@ -117,6 +121,7 @@ pub enum PlanObject<'a> {
     PersistentVolumeClaim(&'a PersistentVolumeClaim),
     Ingress(&'a Ingress),
     PodDisruptionBudget(&'a PodDisruptionBudget),
+    PodGroup(&'a PodGroup),
 }
 
 impl SubmissionPlan {
@@ -133,6 +138,7 @@ impl SubmissionPlan {
         out.extend(self.config_maps.iter().map(PlanObject::ConfigMap));
         out.push(PlanObject::Service(&self.driver_service));
         out.extend(self.claims.iter().map(PlanObject::PersistentVolumeClaim));
+        out.extend(self.executor_group.iter().map(PlanObject::PodGroup));
         out.extend(self.ui_services.iter().map(PlanObject::Service));
         out.extend(self.ingresses.iter().map(PlanObject::Ingress));
         out.extend(self.driver_pdb.iter().map(PlanObject::PodDisruptionBudget));
@@ -140,7 +146,8 @@ impl SubmissionPlan {
     }
 
     /// Makes the driver pod, once created with `uid`, the owner of what Spark makes it own (its
-    /// ConfigMaps, Service and claims) and of its PodDisruptionBudget: deleting the driver (a rerun,
+    /// ConfigMaps, Service and claims), of its PodDisruptionBudget and of the executors' PodGroup:
+    /// deleting the driver (a rerun,
     /// suspend, the application's deletion) then deletes them.
     pub fn set_driver_owner(&mut self, uid: &str) {
         let owner = OwnerReference {
@@ -157,7 +164,8 @@ impl SubmissionPlan {
             .map(|c| &mut c.metadata)
             .chain(std::iter::once(&mut self.driver_service.metadata))
             .chain(self.claims.iter_mut().map(|c| &mut c.metadata))
-            .chain(self.driver_pdb.iter_mut().map(|p| &mut p.metadata));
+            .chain(self.driver_pdb.iter_mut().map(|p| &mut p.metadata))
+            .chain(self.executor_group.iter_mut().map(|g| &mut g.metadata));
         for meta in metas {
             meta.owner_references = Some(vec![owner.clone()]);
         }
@@ -221,7 +229,12 @@ pub fn build(
     );
 
     let mut pod = template::build(app, Role::Driver)?;
-    let executor_template = template::executor_template(app)?;
+    let mut executor_template = template::executor_template(app)?;
+    let executor_group =
+        gang::executor_group(app, namespace, &prefix, &ids.submission_id, &sub.conf);
+    if let Some(group) = &executor_group {
+        gang::link_executors(&mut executor_template, group);
+    }
     // Each step reads the submitted conf and returns what it adds; the additions are moved into the
     // final properties once every step has run (Spark's steps read the original conf too), so the
     // conf is never copied.
@@ -319,6 +332,7 @@ pub fn build(
     let driver_pdb = crate::pdb::driver_pdb(app, settings.driver_pdb, namespace, &driver_pod_name);
     Ok(SubmissionPlan {
         driver_pdb,
+        executor_group,
         app_id: ids.app_id,
         submission_id: ids.submission_id,
         resource_prefix: prefix,

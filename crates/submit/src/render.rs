@@ -115,6 +115,7 @@ pub fn objects_json(plan: &SubmissionPlan) -> Result<Vec<serde_json::Value>, ser
             PlanObject::PersistentVolumeClaim(x) => serde_json::to_value(x),
             PlanObject::Ingress(x) => serde_json::to_value(x),
             PlanObject::PodDisruptionBudget(x) => serde_json::to_value(x),
+            PlanObject::PodGroup(x) => serde_json::to_value(x),
         })
         .collect()
 }

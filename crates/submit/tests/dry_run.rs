@@ -37,6 +37,7 @@ struct Spec {
     pull_secrets: bool,
     dynamic: bool,
     webhook: bool,
+    gang: bool,
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
@@ -66,6 +67,7 @@ fn spec() -> impl Strategy<Value = Spec> {
             any::<bool>(),
             any::<bool>(),
             any::<bool>(),
+            any::<bool>(),
         ),
     )
         .prop_map(
@@ -81,6 +83,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                     pull_secrets,
                     dynamic,
                     webhook,
+                    gang,
                 ),
             )| Spec {
                 name,
@@ -101,6 +104,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                 pull_secrets,
                 dynamic,
                 webhook,
+                gang,
             },
         )
 }
@@ -143,6 +147,9 @@ fn manifest(s: &Spec, namespace: &str) -> Result<String, std::fmt::Error> {
     }
     if s.pull_secrets {
         writeln!(y, "  imagePullSecrets: [regcred]")?;
+    }
+    if s.gang {
+        writeln!(y, "  batchScheduler: workload")?;
     }
     if s.dynamic {
         writeln!(
@@ -283,6 +290,7 @@ async fn sampled_plans_pass_a_server_dry_run() -> anyhow::Result<()> {
                 PlanObject::PersistentVolumeClaim(o) => dry_run(&client, &namespace, o).await,
                 PlanObject::Ingress(o) => dry_run(&client, &namespace, o).await,
                 PlanObject::PodDisruptionBudget(o) => dry_run(&client, &namespace, o).await,
+                PlanObject::PodGroup(o) => dry_run(&client, &namespace, o).await,
             };
             if let Err(e) = result {
                 failures.push(format!("{e}\n--- spec:\n{yaml}"));

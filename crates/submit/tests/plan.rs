@@ -93,6 +93,7 @@ fn spark_pi_driver_matches_spark() {
             PlanObject::PersistentVolumeClaim(_) => "PVC",
             PlanObject::Ingress(_) => "Ingress",
             PlanObject::PodDisruptionBudget(_) => "PodDisruptionBudget",
+            PlanObject::PodGroup(_) => "PodGroup",
         })
         .collect();
     assert_eq!(
@@ -124,6 +125,48 @@ fn a_driver_pdb_is_planned_when_asked_and_allowed_and_owned_by_the_driver() {
     );
     let (_, unasked) = plan_from_yaml(&app("pi", ""), &opts).expect("plan");
     assert!(unasked.driver_pdb.is_none());
+}
+
+/// `batchScheduler: workload`: a PodGroup per submission with a gang of every executor, named in
+/// the executor pod template's `schedulingGroup`, created with the driver's objects and owned by
+/// the driver pod; without it, neither.
+#[test]
+fn a_workload_gang_plans_a_pod_group_linked_from_the_executor_template() {
+    let yaml = app("pi", "  batchScheduler: workload\n")
+        .replace("  executor: {}", "  executor: {instances: 3}");
+    let mut p = plan(&yaml, 1).expect("plan");
+    let group = p.executor_group.clone().expect("a PodGroup");
+    let name = group.metadata.name.clone().expect("name");
+    assert_eq!(name, format!("{}-executors", p.resource_prefix));
+    assert_eq!(
+        group.spec.scheduling_policy.gang.map(|g| g.min_count),
+        Some(3)
+    );
+    let template = p.config_maps[1].data.as_ref().expect("data");
+    let template: serde_json::Value =
+        serde_json::from_str(template.values().next().expect("template")).expect("JSON");
+    assert_eq!(template["spec"]["schedulingGroup"]["podGroupName"], name);
+    assert!(
+        p.objects()
+            .iter()
+            .any(|o| matches!(o, PlanObject::PodGroup(g) if g.metadata.name.as_deref() == Some(name.as_str())))
+    );
+    p.set_driver_owner("driver-uid");
+    let owner = &p
+        .executor_group
+        .expect("group")
+        .metadata
+        .owner_references
+        .expect("owner")[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.uid.as_str()),
+        ("Pod", "driver-uid")
+    );
+
+    let plain = plan(&app("pi", ""), 1).expect("plan");
+    assert!(plain.executor_group.is_none());
+    let template = plain.config_maps[1].data.as_ref().expect("data");
+    assert!(!template.values().any(|t| t.contains("schedulingGroup")));
 }
 
 #[test]

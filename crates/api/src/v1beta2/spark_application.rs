@@ -140,7 +140,8 @@ pub struct SparkApplicationSpec {
     /// Prometheus monitoring of the driver and executors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitoring: Option<MonitoringSpec>,
-    /// The batch scheduler of the pods (volcano, yunikorn, kube-scheduler).
+    /// The batch scheduler of the pods: `workload` gangs the executors with Kubernetes' Workload
+    /// API; Kubeflow's volcano, yunikorn and kube-scheduler are refused until supported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_scheduler: Option<String>,
     /// Options for the batch scheduler.
@@ -580,6 +581,13 @@ pub struct PrometheusSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub configuration: Option<String>,
 }
+
+/// `spec.batchScheduler` for native gang scheduling through Kubernetes' Workload API
+/// (`scheduling.k8s.io/v1alpha2` PodGroup): the executors are placed all together or not at all.
+pub const BATCH_SCHEDULER_WORKLOAD: &str = "workload";
+
+/// Kubeflow's batch schedulers, which Sparkplane does not drive yet: refused, never ignored.
+pub const BATCH_SCHEDULERS_NOT_SUPPORTED: [&str; 3] = ["volcano", "yunikorn", "kube-scheduler"];
 
 /// Options for a batch scheduler.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -213,12 +213,26 @@ pub async fn create_driver(
         creates
             .push(create_owned(client, metrics, namespace, "persistentvolumeclaim", claim).boxed());
     }
+    if let Some(group) = &plan.executor_group {
+        creates.push(
+            create_owned(client, metrics, namespace, "podgroup", group)
+                .map(|outcome| outcome.map(|rejection| rejection.map(gang_hint)))
+                .boxed(),
+        );
+    }
     for outcome in futures::future::join_all(creates).await {
         if let Some(rejection) = outcome? {
             return Ok(Some(rejection));
         }
     }
     Ok(None)
+}
+
+/// Says what a refused PodGroup needs: the Workload API is alpha and off by default.
+fn gang_hint(rejection: String) -> String {
+    format!(
+        "{rejection} (spec.batchScheduler: workload needs the scheduling.k8s.io/v1alpha2 API: Kubernetes 1.36 with the GenericWorkload and GangScheduling feature gates)"
+    )
 }
 
 /// Creates one object the driver pod owns; `Ok(Some(message))` when the API server refuses it.

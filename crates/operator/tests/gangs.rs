@@ -1,0 +1,420 @@
+//! Gangs against the testbed's real kube-scheduler, with Kubernetes' Workload API on
+//! (`GenericWorkload` and `GangScheduling`): applications with `batchScheduler: workload` get their
+//! executors placed all together or not at all, and batch schedulers Sparkplane does not drive are
+//! refused. kwok plays the drivers and nodes; the test creates the executors as Spark's
+//! ExecutorPodsAllocator does, from the executor pod template the operator wrote.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
+use k8s_openapi::api::scheduling::v1alpha2::PodGroup;
+use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use sparkplane_api::v1beta2::ApplicationStateType as State;
+use sparkplane_testbed::wait;
+use support::*;
+
+const MINUTE: Duration = Duration::from_secs(60);
+/// How long a refused placement is watched to stay refused.
+const SETTLE: Duration = Duration::from_secs(8);
+
+/// Two applications of two executors each compete for a node with room for three executors.
+/// Without a gang the scheduler fills the room: one application gets both executors, the other
+/// one, and both wait. With `batchScheduler: workload` one application gets both and the other
+/// none, until the first one's executors end; then the second gets both at once.
+#[tokio::test]
+async fn competing_gangs_are_placed_whole_or_not_at_all() -> anyhow::Result<()> {
+    let env = setup("gangs").await?;
+    let _operator = Operator::start(&env, &[])?;
+    let node = GangNode::create(&env, 3).await?;
+
+    // Without a gang: both end up half-placed or one whole and one half (the room is filled).
+    let plain = ["plain-a", "plain-b"];
+    for name in plain {
+        create(&env, &node.app(name, None)).await?;
+    }
+    let executors = start_executors(&env, &plain).await?;
+    let bound = wait_bound(&env, &executors, 3).await?;
+    assert_eq!(
+        sorted_counts(&bound, &plain),
+        [1, 2],
+        "the default scheduler fills the room: {bound:?}"
+    );
+    for name in plain {
+        env.apps().delete(name, &DeleteParams::default()).await?;
+    }
+    wait_gone(&env, &executors).await?;
+
+    // With gangs: one application whole, the other not at all.
+    let gangs = ["gang-a", "gang-b"];
+    for name in gangs {
+        create(&env, &node.app(name, Some("workload"))).await?;
+    }
+    let executors = start_executors(&env, &gangs).await?;
+    let groups: Api<PodGroup> = Api::namespaced(env.admin.clone(), env.name());
+    for name in gangs {
+        let group = executor_group(&groups, name).await?;
+        let gang = group
+            .spec
+            .scheduling_policy
+            .gang
+            .as_ref()
+            .context("no gang policy")?;
+        assert_eq!(gang.min_count, 2);
+        let owner = group.owner_references().first().cloned().context("owner")?;
+        let driver = env.pods().get(&format!("{name}-driver")).await?;
+        assert_eq!(
+            (owner.kind.as_str(), Some(owner.uid)),
+            ("Pod", driver.uid())
+        );
+        for pod in &executors[name] {
+            let linked = env
+                .pods()
+                .get(pod)
+                .await?
+                .spec
+                .and_then(|s| s.scheduling_group);
+            assert_eq!(
+                linked.and_then(|g| g.pod_group_name),
+                group.metadata.name,
+                "{pod} is not in its application's gang"
+            );
+        }
+    }
+    let bound = wait_bound(&env, &executors, 2).await?;
+    tokio::time::sleep(SETTLE).await;
+    let bound_later = bound_executors(&env, &executors).await?;
+    assert_eq!(
+        sorted_counts(&bound_later, &gangs),
+        [0, 2],
+        "a gang was split: {bound_later:?}"
+    );
+    assert_eq!(bound, bound_later, "placements changed while waiting");
+    let (placed, waiting) = if bound["gang-a"] == 2 {
+        ("gang-a", "gang-b")
+    } else {
+        ("gang-b", "gang-a")
+    };
+
+    // The placed gang's executors end: the waiting gang gets its two executors together.
+    for pod in &executors[placed] {
+        env.pods().delete(pod, &DeleteParams::default()).await?;
+    }
+    let waiting_only = BTreeMap::from([(waiting.to_owned(), executors[waiting].clone())]);
+    wait_bound(&env, &waiting_only, 2).await?;
+
+    // The group goes with its driver.
+    env.apps().delete(placed, &DeleteParams::default()).await?;
+    wait::until(MINUTE, || async {
+        Ok(groups
+            .list(&ListParams::default().labels(&format!("sparkoperator.k8s.io/app-name={placed}")))
+            .await?
+            .items
+            .is_empty())
+    })
+    .await
+    .context("the PodGroup outlived its driver")?;
+    drop(node);
+    Ok(())
+}
+
+/// Kubeflow's batch schedulers that Sparkplane does not drive, an unknown one and an option a
+/// gang cannot honour are refused naming the field, with a Warning event and no driver; an
+/// application without them runs beside them.
+#[tokio::test]
+async fn batch_schedulers_it_cannot_honour_are_refused() -> anyhow::Result<()> {
+    let env = setup("gang-refusals").await?;
+    let _operator = Operator::start(&env, &[])?;
+    let mut volcano = app("volcano", "1s", 0);
+    volcano["spec"]["batchScheduler"] = json!("volcano");
+    let mut unknown = app("unknown", "1s", 0);
+    unknown["spec"]["batchScheduler"] = json!("fair-share");
+    let mut queued = app("queued", "1s", 0);
+    queued["spec"]["batchScheduler"] = json!("workload");
+    queued["spec"]["batchSchedulerOptions"] = json!({"queue": "research"});
+    for manifest in [&volcano, &unknown, &queued] {
+        create(&env, manifest).await?;
+    }
+    create(&env, &app("fine", "1s", 0)).await?;
+    for (name, expected) in [
+        (
+            "volcano",
+            "spec.batchScheduler: \"volcano\" is not supported by Sparkplane yet",
+        ),
+        (
+            "unknown",
+            "spec.batchScheduler: unknown batch scheduler \"fair-share\"",
+        ),
+        (
+            "queued",
+            "spec.batchSchedulerOptions.queue: the Workload API has no queues",
+        ),
+    ] {
+        let failed = wait_state(&env, name, State::Failed, MINUTE).await?;
+        let message = failed
+            .status
+            .and_then(|s| s.application_state.error_message)
+            .unwrap_or_default();
+        assert!(message.starts_with(expected), "{name}: {message}");
+        wait_events(
+            &env,
+            name,
+            &["SparkApplicationFailed"],
+            Duration::from_secs(10),
+        )
+        .await?;
+        assert!(
+            env.pods()
+                .get_opt(&format!("{name}-driver"))
+                .await?
+                .is_none()
+        );
+    }
+    wait_state(&env, "fine", State::Completed, MINUTE).await?;
+    Ok(())
+}
+
+/// A simulated node of its own for the test, tainted so that no other test's pods land on it, with
+/// room for `cpus` executors of one core.
+struct GangNode {
+    name: String,
+}
+
+impl GangNode {
+    async fn create(env: &Env, cpus: u32) -> anyhow::Result<GangNode> {
+        let name = format!("gang-{}", env.name());
+        let node: Node = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {
+                "name": name,
+                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                "labels": {"type": "kwok", "kubernetes.io/hostname": name, "sparkplane.io/gang-node": name}
+            },
+            "spec": {"taints": [{"key": "sparkplane.io/gang-node", "value": name, "effect": "NoSchedule"}]},
+            "status": {
+                "capacity": {"cpu": cpus.to_string(), "memory": "64Gi", "pods": "110"},
+                "allocatable": {"cpu": cpus.to_string(), "memory": "64Gi", "pods": "110"}
+            }
+        }))?;
+        let nodes: Api<Node> = Api::all(env.admin.clone());
+        nodes.create(&PostParams::default(), &node).await?;
+        wait::until(MINUTE, || async {
+            Ok(nodes.get(&name).await?.status.is_some_and(|s| {
+                s.conditions
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+            }))
+        })
+        .await
+        .context("kwok did not make the gang node Ready")?;
+        Ok(GangNode { name })
+    }
+
+    /// An application whose driver runs elsewhere for ten minutes and whose two one-core executors
+    /// go to this node.
+    fn app(&self, name: &str, batch_scheduler: Option<&str>) -> serde_json::Value {
+        let mut manifest = app(name, "10m", 0);
+        manifest["spec"]["executor"]["instances"] = json!(2);
+        manifest["spec"]["executor"]["nodeSelector"] =
+            json!({"sparkplane.io/gang-node": self.name});
+        manifest["spec"]["executor"]["tolerations"] = json!([{
+            "key": "sparkplane.io/gang-node", "operator": "Equal", "value": self.name, "effect": "NoSchedule"
+        }]);
+        if let Some(scheduler) = batch_scheduler {
+            manifest["spec"]["batchScheduler"] = json!(scheduler);
+        }
+        manifest
+    }
+}
+
+/// The node goes with the test, passed or failed (it is cluster-wide, not in the test's namespace).
+impl Drop for GangNode {
+    fn drop(&mut self) {
+        let deleted = sparkplane_testbed::bin_dir().and_then(|bin| {
+            let kubeconfig = sparkplane_testbed::Testbed::get()?.kubeconfig();
+            Ok(std::process::Command::new(bin.join("kubectl"))
+                .args(["delete", "node", &self.name, "--wait=false"])
+                .env("KUBECONFIG", kubeconfig)
+                .output()?)
+        });
+        if let Err(error) = deleted {
+            eprintln!("node {} left behind: {error}", self.name);
+        }
+    }
+}
+
+/// Waits for each application to run, then creates its two executors as Spark would, from the
+/// executor pod template in its ConfigMap, the applications' executors interleaved. Returns the
+/// executor pod names by application.
+async fn start_executors(
+    env: &Env,
+    apps: &[&str],
+) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+    let mut pods = Vec::new();
+    for name in apps {
+        let running = wait_state(env, name, State::Running, MINUTE).await?;
+        let status = running.status.context("status")?;
+        let driver = env.pods().get(&format!("{name}-driver")).await?;
+        let template = executor_template(env, name).await?;
+        for n in 1..=2 {
+            pods.push((
+                n,
+                name.to_string(),
+                executor_pod(
+                    &template,
+                    name,
+                    n,
+                    status.spark_application_id.as_deref().unwrap_or_default(),
+                    &driver,
+                )?,
+            ));
+        }
+    }
+    // a-1, b-1, a-2, b-2: neither application has all of its executors before the other has one.
+    pods.sort_by_key(|(n, name, _)| (*n, name.clone()));
+    let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (_, app, pod) in pods {
+        let created = env.pods().create(&PostParams::default(), &pod).await?;
+        names.entry(app).or_default().push(created.name_any());
+    }
+    Ok(names)
+}
+
+/// The executor pod template (a Pod as JSON) of `app`'s current submission.
+async fn executor_template(env: &Env, app: &str) -> anyhow::Result<serde_json::Value> {
+    let maps: Api<ConfigMap> = Api::namespaced(env.admin.clone(), env.name());
+    let map = maps
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .find(|c| {
+            let name = c.name_any();
+            name.starts_with(&format!("{app}-")) && name.ends_with("-driver-podspec-conf-map")
+        })
+        .with_context(|| format!("no executor template for {app}"))?;
+    let text = map
+        .data
+        .unwrap_or_default()
+        .into_values()
+        .next()
+        .context("empty template ConfigMap")?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// What Spark's ExecutorPodsAllocator makes of the template: its name, labels, owner and the
+/// executor container's resources added.
+fn executor_pod(
+    template: &serde_json::Value,
+    app: &str,
+    n: u32,
+    app_id: &str,
+    driver: &Pod,
+) -> anyhow::Result<Pod> {
+    let mut pod = template.clone();
+    pod["metadata"]["name"] = json!(format!("{app}-exec-{n}"));
+    let labels = pod["metadata"]
+        .as_object_mut()
+        .context("template without metadata")?
+        .entry("labels")
+        .or_insert_with(|| json!({}));
+    // Spark's own labels, and those it takes from spark.kubernetes.executor.label.*.
+    for (key, value) in [
+        ("spark-app-selector", app_id.to_owned()),
+        ("spark-role", "executor".to_owned()),
+        ("spark-exec-id", n.to_string()),
+        ("sparkoperator.k8s.io/app-name", app.to_owned()),
+        (
+            "sparkoperator.k8s.io/launched-by-spark-operator",
+            "true".to_owned(),
+        ),
+    ] {
+        labels[key] = json!(value);
+    }
+    pod["metadata"]["ownerReferences"] = json!([{
+        "apiVersion": "v1", "kind": "Pod", "name": driver.name_any(),
+        "uid": driver.uid().unwrap_or_default(), "controller": true
+    }]);
+    pod["spec"]["restartPolicy"] = json!("Never");
+    let container = &mut pod["spec"]["containers"][0];
+    container["image"] = json!("docker.io/apache/spark:4.0.4");
+    container["args"] = json!(["executor"]);
+    container["resources"] = json!({"requests": {"cpu": "1", "memory": "512Mi"}});
+    Ok(serde_json::from_value(pod)?)
+}
+
+/// How many of each application's executors the scheduler has bound to a node.
+async fn bound_executors(
+    env: &Env,
+    executors: &BTreeMap<String, Vec<String>>,
+) -> anyhow::Result<BTreeMap<String, usize>> {
+    let mut bound = BTreeMap::new();
+    for (app, pods) in executors {
+        let mut count = 0;
+        for pod in pods {
+            let node = env.pods().get(pod).await?.spec.and_then(|s| s.node_name);
+            count += usize::from(node.is_some());
+        }
+        bound.insert(app.clone(), count);
+    }
+    Ok(bound)
+}
+
+/// Waits until `total` executors are bound; returns the counts.
+async fn wait_bound(
+    env: &Env,
+    executors: &BTreeMap<String, Vec<String>>,
+    total: usize,
+) -> anyhow::Result<BTreeMap<String, usize>> {
+    wait::until(MINUTE, || async {
+        Ok(bound_executors(env, executors)
+            .await?
+            .values()
+            .sum::<usize>()
+            >= total)
+    })
+    .await
+    .with_context(|| format!("fewer than {total} executors were placed"))?;
+    bound_executors(env, executors).await
+}
+
+fn sorted_counts(bound: &BTreeMap<String, usize>, apps: &[&str]) -> Vec<usize> {
+    let mut counts: Vec<usize> = apps
+        .iter()
+        .map(|a| bound.get(*a).copied().unwrap_or(0))
+        .collect();
+    counts.sort_unstable();
+    counts
+}
+
+async fn wait_gone(env: &Env, executors: &BTreeMap<String, Vec<String>>) -> anyhow::Result<()> {
+    let pods = env.pods();
+    wait::until(MINUTE, || async {
+        for pod in executors.values().flatten() {
+            if pods.get_opt(pod).await?.is_some() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })
+    .await
+    .context("executors outlived their application")
+}
+
+/// The PodGroup of `app`'s submission.
+async fn executor_group(groups: &Api<PodGroup>, app: &str) -> anyhow::Result<PodGroup> {
+    let listed = groups
+        .list(&ListParams::default().labels(&format!("sparkoperator.k8s.io/app-name={app}")))
+        .await?
+        .items;
+    match <[PodGroup; 1]>::try_from(listed) {
+        Ok([group]) => Ok(group),
+        Err(listed) => anyhow::bail!("{app} has {} PodGroups, not one", listed.len()),
+    }
+}
