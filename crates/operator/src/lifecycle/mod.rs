@@ -265,16 +265,20 @@ fn decide_state(
     let recorded = recorded_spec_hash(app);
 
     // A run that exists (or ended) with another spec than the current one is invalidated. States
-    // that are about to submit anyway take the new spec as it is.
-    let has_run = !matches!(
-        state,
-        State::New
-            | State::Invalidating
-            | State::PendingRerun
-            | State::Suspending
-            | State::Suspended
-            | State::Resuming
-    );
+    // that are about to submit anyway take the new spec as it is. A live run suspended in the same
+    // change (as Kueue preempts: `suspend` set and its node selectors taken back) is suspended, not
+    // invalidated: resuming submits the spec it has then.
+    let suspending_now = app.spec.suspend == Some(true) && !is_terminal(state);
+    let has_run = !suspending_now
+        && !matches!(
+            state,
+            State::New
+                | State::Invalidating
+                | State::PendingRerun
+                | State::Suspending
+                | State::Suspended
+                | State::Resuming
+        );
     if has_run {
         match (recorded, submitted_with_another_spec(app, &status)) {
             (Some(r), _) if *r != hash => return invalidate(app, status, observed),

@@ -926,6 +926,17 @@ fn suspend_and_resume() {
             events: &["SparkApplicationSuspending"],
         },
         Case {
+            name: "running, suspended with a spec change (a Kueue preemption): suspending, not invalidating",
+            app: edited(suspended(app_in(S::Running, 1), true), |a| {
+                a.node_selector = Some([("pool".to_owned(), "spot".to_owned())].into())
+            }),
+            observed: driver(PodPhase::Running, 1),
+            now: t(5),
+            state: Some(S::Suspending),
+            actions: &["delete-run"],
+            events: &["SparkApplicationSuspending"],
+        },
+        Case {
             name: "new and suspended: never submitted",
             app: suspended(base(), true),
             observed: none(),

@@ -1,12 +1,16 @@
-//! Gangs against the testbed's real kube-scheduler, with Kubernetes' Workload API on
-//! (`GenericWorkload` and `GangScheduling`): applications with `batchScheduler: workload` get their
-//! executors placed all together or not at all, and batch schedulers Sparkplane does not drive are
-//! refused. kwok plays the drivers and nodes; the test creates the executors as Spark's
-//! ExecutorPodsAllocator does, from the executor pod template the operator wrote.
+//! Queues and gangs against the real components on the testbed. Gangs: the testbed's kube-scheduler
+//! with Kubernetes' Workload API on (`GenericWorkload` and `GangScheduling`) places the executors of
+//! `batchScheduler: workload` applications all together or not at all; the test creates the executors
+//! as Spark's ExecutorPodsAllocator does, from the executor pod template the operator wrote. Queues:
+//! Kueue's manager (built from its Go module by testbed/build), with its SparkApplication webhooks
+//! served to the API server, admits and preempts applications by suspending them. kwok plays the
+//! drivers and nodes. Batch schedulers Sparkplane does not drive are refused.
 
 mod support;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -416,5 +420,379 @@ async fn executor_group(groups: &Api<PodGroup>, app: &str) -> anyhow::Result<Pod
     match <[PodGroup; 1]>::try_from(listed) {
         Ok([group]) => Ok(group),
         Err(listed) => anyhow::bail!("{app} has {} PodGroups, not one", listed.len()),
+    }
+}
+
+/// Kueue with a ClusterQueue whose quota holds two of these applications (a one-core driver and a
+/// one-core executor each): of three applications queued, the first two are admitted in order and
+/// the third waits, suspended, with no driver; a fourth of a higher priority preempts one of the
+/// running two, whose driver the operator deletes when Kueue suspends it; every application then
+/// completes, the preempted one on a second run.
+#[tokio::test]
+async fn kueue_admits_in_order_and_preempts_by_priority() -> anyhow::Result<()> {
+    let env = setup("kueue").await?;
+    let _operator = Operator::start(&env, &[])?;
+    let kueue = Kueue::start(&env).await?;
+    let queue = kueue.name.clone();
+    kubectl_apply(&format!(
+        r#"
+apiVersion: kueue.x-k8s.io/v1beta2
+kind: ResourceFlavor
+metadata: {{name: {queue}}}
+spec:
+  nodeLabels: {{kubernetes.io/role: agent}}
+  tolerations: [{{key: sparkplane.io/kueue-flavor, operator: Exists, effect: NoSchedule}}]
+---
+apiVersion: kueue.x-k8s.io/v1beta2
+kind: WorkloadPriorityClass
+metadata: {{name: {queue}-urgent}}
+value: 1000
+---
+apiVersion: kueue.x-k8s.io/v1beta2
+kind: ClusterQueue
+metadata: {{name: {queue}}}
+spec:
+  namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: {ns}}}}}
+  queueingStrategy: StrictFIFO
+  preemption: {{withinClusterQueue: LowerPriority}}
+  resourceGroups:
+  - coveredResources: [cpu, memory]
+    flavors:
+    - name: {queue}
+      resources:
+      - {{name: cpu, nominalQuota: "4"}}
+      - {{name: memory, nominalQuota: 64Gi}}
+---
+apiVersion: kueue.x-k8s.io/v1beta2
+kind: LocalQueue
+metadata: {{name: spark, namespace: {ns}}}
+spec: {{clusterQueue: {queue}}}
+"#,
+        ns = env.name()
+    ))?;
+
+    let queued = |name: &str, runs_for: &str| {
+        let mut manifest = app(name, runs_for, 0);
+        manifest["metadata"]["labels"] = json!({"kueue.x-k8s.io/queue-name": "spark"});
+        // Kueue counts CPU from coreRequest only (not cores).
+        manifest["spec"]["driver"]["coreRequest"] = json!("1");
+        manifest["spec"]["executor"]["coreRequest"] = json!("1");
+        manifest
+    };
+    let logs: BTreeMap<&str, StateLog> = ["first", "second", "third", "urgent"]
+        .into_iter()
+        .map(|name| (name, StateLog::start(&env, name)))
+        .collect();
+    for name in ["first", "second", "third"] {
+        let created = create(&env, &queued(name, "25s")).await?;
+        assert_eq!(
+            created.spec.suspend,
+            Some(true),
+            "Kueue's webhook did not suspend {name} on creation"
+        );
+        // Kueue orders by creation time, in whole seconds.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    wait_state(&env, "first", State::Running, MINUTE).await?;
+    wait_state(&env, "second", State::Running, MINUTE).await?;
+    // What Kueue injected at admission (the flavor's node labels and tolerations) is on the driver.
+    let driver = env.pods().get("first-driver").await?.spec.context("spec")?;
+    assert_eq!(
+        driver
+            .node_selector
+            .unwrap_or_default()
+            .get("kubernetes.io/role")
+            .map(String::as_str),
+        Some("agent")
+    );
+    assert!(
+        driver
+            .tolerations
+            .unwrap_or_default()
+            .iter()
+            .any(|t| t.key.as_deref() == Some("sparkplane.io/kueue-flavor")),
+        "the flavor's toleration is missing"
+    );
+    let executors = executor_template(&env, "first").await?;
+    assert_eq!(
+        executors["spec"]["nodeSelector"]["kubernetes.io/role"],
+        "agent"
+    );
+    assert_eq!(
+        executors["spec"]["tolerations"][0]["key"], "sparkplane.io/kueue-flavor",
+        "{executors}"
+    );
+    wait_state(&env, "third", State::Suspended, MINUTE).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let third = logs["third"].states()?;
+    assert!(
+        !third.contains(&State::Running) && third.last() == Some(&State::Suspended),
+        "the third was not held back: {third:?}"
+    );
+    assert!(env.pods().get_opt("third-driver").await?.is_none());
+
+    // Of a higher priority: Kueue suspends one of the running two to make room.
+    let mut urgent = queued("urgent", "5s");
+    urgent["metadata"]["labels"]["kueue.x-k8s.io/priority-class"] =
+        json!(format!("{queue}-urgent"));
+    create(&env, &urgent).await?;
+    wait_state(&env, "urgent", State::Completed, MINUTE).await?;
+    let preempted: Vec<&str> = ["first", "second"]
+        .into_iter()
+        .filter(|name| {
+            logs[name].states().is_ok_and(|states| {
+                // Suspended at creation, then again after it ran.
+                let ran = states.iter().position(|s| *s == State::Running);
+                ran.is_some_and(|at| states[at..].contains(&State::Suspended))
+            })
+        })
+        .collect();
+    assert_eq!(
+        preempted.len(),
+        1,
+        "one of the running two is preempted: {preempted:?}"
+    );
+    let preempted = preempted[0];
+    // Why, in its events: Kueue's own (Stopped: preempted) and the operator's.
+    let reasons = event_reasons(&env, preempted).await?;
+    for reason in [
+        "Stopped",
+        "SparkApplicationSuspending",
+        "SparkApplicationSuspended",
+    ] {
+        assert!(reasons.iter().any(|r| r == reason), "{reason}: {reasons:?}");
+    }
+    assert!(
+        !reasons
+            .iter()
+            .any(|r| r == "SparkApplicationSpecUpdateProcessed"),
+        "a preemption is a suspension, not a spec change: {reasons:?}"
+    );
+
+    // Everything completes: the third once there is room, the preempted one on a second run.
+    for name in ["first", "second", "third"] {
+        wait_state(&env, name, State::Completed, Duration::from_secs(180)).await?;
+    }
+    let states = logs[preempted].states()?;
+    let runs = states.iter().filter(|s| **s == State::Running).count();
+    assert!(runs >= 2, "{preempted} did not run again: {states:?}");
+    let third_states = logs["third"].states()?;
+    assert!(
+        !third_states.contains(&State::Running)
+            || third_states.iter().position(|s| *s == State::Suspended)
+                < third_states.iter().position(|s| *s == State::Running),
+        "{third_states:?}"
+    );
+    drop(kueue);
+    Ok(())
+}
+
+/// `kubectl apply` of a YAML text, as the testbed's admin.
+fn kubectl_apply(yaml: &str) -> anyhow::Result<()> {
+    let output = run_with_input(
+        kubectl().args(["apply", "--server-side", "--force-conflicts", "-f", "-"]),
+        yaml,
+    )?;
+    anyhow::ensure!(
+        output.status.success(),
+        "kubectl apply: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
+fn kubectl() -> Command {
+    let mut command = Command::new(
+        sparkplane_testbed::bin_dir()
+            .map(|b| b.join("kubectl"))
+            .unwrap_or_else(|_| PathBuf::from("kubectl")),
+    );
+    if let Ok(testbed) = sparkplane_testbed::Testbed::get() {
+        command.env("KUBECONFIG", testbed.kubeconfig());
+    }
+    command
+}
+
+/// Kueue's manager on this machine, as the testbed's admin, with its SparkApplication integration;
+/// its two SparkApplication webhooks are registered for the test's namespace only, served on
+/// 127.0.0.1 with a certificate made for the test. Stopped, its webhooks and cluster-wide queue
+/// objects deleted, when dropped.
+struct Kueue {
+    child: Child,
+    /// The name of the cluster-wide objects of the test (webhooks, queue, flavor).
+    name: String,
+    log: PathBuf,
+}
+
+impl Kueue {
+    async fn start(env: &Env) -> anyhow::Result<Kueue> {
+        let bin = sparkplane_testbed::bin_dir()?;
+        let name = format!("sparkplane-{}", env.name());
+        let dir = log_dir().join(&name);
+        std::fs::create_dir_all(&dir)?;
+        let crds = std::fs::read_dir(bin.join("kueue-crds"))?
+            .map(|entry| Ok(std::fs::read_to_string(entry?.path())?))
+            .collect::<anyhow::Result<Vec<String>>>()?;
+        kubectl_apply(&crds.join("\n---\n"))?;
+        let established = kubectl()
+            .args(["wait", "--for=condition=Established", "--timeout=60s"])
+            .args([
+                "crd/workloads.kueue.x-k8s.io",
+                "crd/clusterqueues.kueue.x-k8s.io",
+            ])
+            .output()?;
+        anyhow::ensure!(
+            established.status.success(),
+            "Kueue's CRDs are not established"
+        );
+        kubectl_apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: kueue-system}\n")?;
+
+        // A self-signed serving certificate for 127.0.0.1, which the API server is told to trust.
+        let certs = dir.join("certs");
+        std::fs::create_dir_all(&certs)?;
+        let made = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .arg("-keyout")
+            .arg(certs.join("tls.key"))
+            .arg("-out")
+            .arg(certs.join("tls.crt"))
+            .output()?;
+        anyhow::ensure!(
+            made.status.success(),
+            "openssl: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let ca = Command::new("base64")
+            .arg("-w0")
+            .arg(certs.join("tls.crt"))
+            .output()?;
+        anyhow::ensure!(ca.status.success(), "base64 failed");
+        let ca = String::from_utf8(ca.stdout)?;
+
+        let (webhook_port, health_port) = (free_port()?, free_port()?);
+        let config = dir.join("config.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "apiVersion: config.kueue.x-k8s.io/v1beta2\nkind: Configuration\nnamespace: kueue-system\n\
+                 health: {{healthProbeBindAddress: \"127.0.0.1:{health_port}\"}}\nmetrics: {{bindAddress: \"0\"}}\n\
+                 webhook: {{host: 127.0.0.1, port: {webhook_port}, certDir: {}}}\n\
+                 leaderElection: {{leaderElect: false}}\ninternalCertManagement: {{enable: false}}\n\
+                 manageJobsWithoutQueueName: false\n\
+                 integrations: {{frameworks: [sparkoperator.k8s.io/sparkapplication]}}\n",
+                certs.display()
+            ),
+        )?;
+        // Without its internal certificate manager, Kueue reads its metrics certificate from a fixed
+        // /etc/kueue/metrics/certs: it runs in a mount namespace of its own whose /etc is the host's
+        // with that directory laid over it (an overlay gone with the process; the host's /etc is
+        // never written).
+        let upper = dir.join("etc-upper");
+        let metrics_certs = upper.join("kueue/metrics/certs");
+        std::fs::create_dir_all(&metrics_certs)?;
+        std::fs::create_dir_all(dir.join("etc-work"))?;
+        for file in ["tls.crt", "tls.key"] {
+            std::fs::copy(certs.join(file), metrics_certs.join(file))?;
+        }
+        let log = dir.join("kueue.log");
+        let out = std::fs::File::create(&log)?;
+        let child = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(
+                "mount -t overlay overlay -o \"lowerdir=/etc,upperdir=$1,workdir=$2\" /etc && shift 2 && exec \"$@\"",
+            )
+            .arg("kueue")
+            .arg(&upper)
+            .arg(dir.join("etc-work"))
+            .arg(bin.join("kueue"))
+            .arg(format!("--config={}", config.display()))
+            .arg("--feature-gates=SparkApplicationIntegration=true,VisibilityOnDemand=false")
+            .arg("--zap-log-level=3")
+            .env(
+                "KUBECONFIG",
+                sparkplane_testbed::Testbed::get()?.kubeconfig(),
+            )
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()?;
+        let kueue = Kueue { child, name, log };
+        wait::until(MINUTE, || async move {
+            Ok(http_get(health_port, "/readyz").await.is_ok())
+        })
+        .await
+        .with_context(|| format!("Kueue did not get ready:\n{}", kueue.log_tail()))?;
+
+        // As Kueue's own manifests register them: defaulting on create, validation on both.
+        let hook = |kind: &str, verb: &str, operations: &str| {
+            format!(
+                r#"
+apiVersion: admissionregistration.k8s.io/v1
+kind: {kind}WebhookConfiguration
+metadata: {{name: {name}}}
+webhooks:
+- name: {verb}sparkapplication.kueue.sparkplane.test
+  admissionReviewVersions: [v1]
+  sideEffects: None
+  failurePolicy: Fail
+  namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: {ns}}}}}
+  clientConfig:
+    url: https://127.0.0.1:{webhook_port}/{verb}-sparkoperator-k8s-io-v1beta2-sparkapplication
+    caBundle: {ca}
+  rules:
+  - {{apiGroups: [sparkoperator.k8s.io], apiVersions: [v1beta2], operations: [{operations}], resources: [sparkapplications]}}
+"#,
+                name = kueue.name,
+                ns = env.name()
+            )
+        };
+        kubectl_apply(&format!(
+            "{}---{}",
+            hook("Mutating", "mutate", "CREATE"),
+            hook("Validating", "validate", "CREATE, UPDATE")
+        ))?;
+        Ok(kueue)
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Kueue {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- Kueue log {} ---\n{}",
+                self.log.display(),
+                self.log_tail()
+            );
+        }
+        let name = &self.name;
+        let deleted = kubectl()
+            .args(["delete", "--ignore-not-found", "--wait=false"])
+            .arg(format!("mutatingwebhookconfiguration/{name}"))
+            .arg(format!("validatingwebhookconfiguration/{name}"))
+            .arg(format!("clusterqueue.kueue.x-k8s.io/{name}"))
+            .arg(format!("resourceflavor.kueue.x-k8s.io/{name}"))
+            .arg(format!(
+                "workloadpriorityclass.kueue.x-k8s.io/{name}-urgent"
+            ))
+            .output();
+        if let Err(error) = deleted {
+            eprintln!("Kueue's objects {name} left behind: {error}");
+        }
     }
 }
