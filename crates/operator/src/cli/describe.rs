@@ -123,6 +123,19 @@ pub fn describe(
         &pod_resources(&spec.executor.pod, Some(&instances)),
     );
     s.add("Restart Policy", &restart_policy(app));
+    if let Some(scheduler) = spec.batch_scheduler.as_deref().filter(|s| !s.is_empty()) {
+        s.add("Batch Scheduler", &batch_scheduler(scheduler));
+    }
+    let label = |key: &str| app.metadata.labels.as_ref().and_then(|l| l.get(key));
+    if let Some(queue) = label(KUEUE_QUEUE_LABEL) {
+        let priority = label(KUEUE_PRIORITY_LABEL)
+            .map(|p| format!(", priority class {p}"))
+            .unwrap_or_default();
+        s.add(
+            "Queue",
+            &format!("{queue} (Kueue LocalQueue{priority}; admitted by clearing suspend)"),
+        );
+    }
     if spec.suspend == Some(true) {
         s.add("Suspend", "true");
     }
@@ -231,6 +244,18 @@ pub fn describe(
         }
     }
     text
+}
+
+/// Kueue's label naming an application's LocalQueue, and its WorkloadPriorityClass.
+const KUEUE_QUEUE_LABEL: &str = "kueue.x-k8s.io/queue-name";
+const KUEUE_PRIORITY_LABEL: &str = "kueue.x-k8s.io/priority-class";
+
+fn batch_scheduler(scheduler: &str) -> String {
+    if scheduler == sparkplane_api::v1beta2::BATCH_SCHEDULER_WORKLOAD {
+        "workload (each run's executors are one gang: PodGroup <resource prefix>-executors)".into()
+    } else {
+        scheduler.to_owned()
+    }
 }
 
 /// The object's own lines: name, namespace, creation time and labels.
@@ -590,6 +615,31 @@ mod tests {
         );
         // Without event logging, no History block.
         assert!(!describe(&app(), &driver(), &Ok(Vec::new()), now()).contains("History:"));
+    }
+
+    #[test]
+    fn a_queued_gang_says_its_queue_and_scheduler() {
+        let mut queued = app();
+        queued.metadata.labels = Some(
+            [
+                (KUEUE_QUEUE_LABEL.to_owned(), "spark".to_owned()),
+                (KUEUE_PRIORITY_LABEL.to_owned(), "urgent".to_owned()),
+            ]
+            .into(),
+        );
+        queued.spec.batch_scheduler = Some("workload".into());
+        let text = describe(&queued, &driver(), &Ok(Vec::new()), now());
+        for line in [
+            "  Batch Scheduler:        workload (each run's executors are one gang: PodGroup <resource prefix>-executors)",
+            "  Queue:                  spark (Kueue LocalQueue, priority class urgent; admitted by clearing suspend)",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "no line {line:?} in:\n{text}"
+            );
+        }
+        let plain = describe(&app(), &driver(), &Ok(Vec::new()), now());
+        assert!(!plain.contains("Queue:") && !plain.contains("Batch Scheduler:"));
     }
 
     #[test]
