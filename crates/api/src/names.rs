@@ -50,6 +50,59 @@ pub fn check_dns1035(name: &str, max: usize) -> Result<(), NameError> {
     }
 }
 
+/// The longest DNS-1123 subdomain (most object names, a label key's prefix).
+pub const DNS_SUBDOMAIN_MAX: usize = 253;
+
+/// Whether `s` is a DNS-1123 subdomain as the API server checks it: at most 253 in all, dot-separated
+/// parts of `[a-z0-9-]` that start and end alphanumeric (no per-part length limit).
+pub fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= DNS_SUBDOMAIN_MAX
+        && s.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
+}
+
+/// Whether `s` is a DNS-1123 label (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63), as container
+/// names must be.
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= DNS_LABEL_MAX
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// Whether `s` is a valid label value: empty, or at most 63 of `[A-Za-z0-9_.-]` starting and ending
+/// alphanumeric.
+pub fn is_label_value(s: &str) -> bool {
+    if s.is_empty() {
+        return true;
+    }
+    let b = s.as_bytes();
+    s.len() <= DNS_LABEL_MAX
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+/// Whether `key` is a label or annotation key (a qualified name): an optional DNS-1123 subdomain
+/// prefix and `/`, then 1 to 63 of `[A-Za-z0-9_.-]` starting and ending alphanumeric.
+pub fn is_qualified_name(key: &str) -> bool {
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    prefix.is_none_or(is_dns_subdomain) && !name.is_empty() && is_label_value(name)
+}
+
 /// The driver pod of an application, unless `spec.driver.podName` names it.
 pub fn driver_pod_name(app_name: &str) -> String {
     format!("{app_name}-driver")
@@ -58,6 +111,32 @@ pub fn driver_pod_name(app_name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_keys_and_values() {
+        for good in ["app", "sparkoperator.k8s.io/app-name", "a.b/c_d.e-f", "A9"] {
+            assert!(is_qualified_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "/x",
+            "a/",
+            "UPPER.example/x",
+            "-x",
+            "x-",
+            "a/b/c",
+            "é",
+            &"x".repeat(64),
+        ] {
+            assert!(!is_qualified_name(bad), "{bad}");
+        }
+        for good in ["", "v", "4.0.4", "a_b-c.d"] {
+            assert!(is_label_value(good), "{good}");
+        }
+        for bad in ["-v", "v-", "a b", "é", &"x".repeat(64)] {
+            assert!(!is_label_value(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn names_are_dns_labels_up_to_63_characters() {

@@ -3,6 +3,7 @@
 //! it (older CRDs, tests, `sparkplane render`) and adds what a schema cannot see: the cron schedule,
 //! `spark.kubernetes.namespace` against the object's own namespace, real version comparison.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::names::{self, MAX_APP_NAME_LEN, MAX_SCHEDULED_APP_NAME_LEN};
@@ -11,7 +12,7 @@ use crate::schedule;
 use crate::schema::OPERATOR_OWNED_SPARK_CONF;
 use crate::v1alpha1::SparkConnect;
 use crate::v1beta2::{
-    BATCH_SCHEDULER_WORKLOAD, BATCH_SCHEDULERS_NOT_SUPPORTED, DynamicAllocation,
+    BATCH_SCHEDULER_WORKLOAD, BATCH_SCHEDULERS_NOT_SUPPORTED, DynamicAllocation, PodTemplate,
     ScheduledSparkApplication, ScheduledSparkApplicationSpec, SparkApplication,
     SparkApplicationSpec, SparkPodSpec,
 };
@@ -63,6 +64,13 @@ pub fn spark_application(app: &SparkApplication) -> Result<(), Invalid> {
         &mut problems,
         app.metadata.name.as_deref(),
         MAX_APP_NAME_LEN,
+    );
+    // The API server checks an object's own labels; `render` reads files it never saw, and the
+    // pods take these labels.
+    check_labels(
+        &mut problems,
+        "metadata.labels",
+        app.metadata.labels.as_ref(),
     );
     check_spec(
         &mut problems,
@@ -118,6 +126,11 @@ pub fn spark_connect(conn: &SparkConnect) -> Result<(), Invalid> {
         ("spec.server", &spec.server.pod),
         ("spec.executor", &spec.executor.pod),
     ] {
+        check_template(
+            &mut problems,
+            &format!("{at}.template"),
+            pod.template.as_ref(),
+        );
         check_min(
             &mut problems,
             &format!("{at}.cores"),
@@ -239,6 +252,56 @@ fn check_spec(
 
     check_pod(problems, &format!("{at}.driver"), &spec.driver.pod);
     check_pod(problems, &format!("{at}.executor"), &spec.executor.pod);
+    check_labels(
+        problems,
+        &format!("{at}.nodeSelector"),
+        spec.node_selector.as_ref(),
+    );
+    check_labels(
+        problems,
+        &format!("{at}.driver.serviceLabels"),
+        spec.driver.service_labels.as_ref(),
+    );
+    check_annotations(
+        problems,
+        &format!("{at}.driver.serviceAnnotations"),
+        spec.driver.service_annotations.as_ref(),
+    );
+    if let Some(ui) = &spec.spark_ui_options {
+        check_labels(
+            problems,
+            &format!("{at}.sparkUIOptions.serviceLabels"),
+            ui.service_labels.as_ref(),
+        );
+        check_annotations(
+            problems,
+            &format!("{at}.sparkUIOptions.serviceAnnotations"),
+            ui.service_annotations.as_ref(),
+        );
+        check_annotations(
+            problems,
+            &format!("{at}.sparkUIOptions.ingressAnnotations"),
+            ui.ingress_annotations.as_ref(),
+        );
+    }
+    for (i, ingress) in spec.driver_ingress_options.iter().flatten().enumerate() {
+        let at = format!("{at}.driverIngressOptions[{i}]");
+        check_labels(
+            problems,
+            &format!("{at}.serviceLabels"),
+            ingress.service_labels.as_ref(),
+        );
+        check_annotations(
+            problems,
+            &format!("{at}.serviceAnnotations"),
+            ingress.service_annotations.as_ref(),
+        );
+        check_annotations(
+            problems,
+            &format!("{at}.ingressAnnotations"),
+            ingress.ingress_annotations.as_ref(),
+        );
+    }
     check_quantity(
         problems,
         &format!("{at}.driver.coreRequest"),
@@ -478,7 +541,93 @@ fn check_pod(problems: &mut Problems, at: &str, pod: &SparkPodSpec) {
         &format!("{at}.memoryLimit"),
         pod.memory_limit.as_deref(),
     );
+    check_template(problems, &format!("{at}.template"), pod.template.as_ref());
+    check_labels(problems, &format!("{at}.labels"), pod.labels.as_ref());
+    check_annotations(
+        problems,
+        &format!("{at}.annotations"),
+        pod.annotations.as_ref(),
+    );
+    check_labels(
+        problems,
+        &format!("{at}.nodeSelector"),
+        pod.node_selector.as_ref(),
+    );
 }
+
+/// Label keys and values (and node selectors, which are matched against labels) as the API server
+/// takes them: a bad one would otherwise fail only when the pod or Service is created.
+fn check_labels(problems: &mut Problems, at: &str, labels: Option<&BTreeMap<String, String>>) {
+    for (key, value) in labels.into_iter().flatten() {
+        if !names::is_qualified_name(key) {
+            problems.add(format!("{at}[{key}]"), QUALIFIED_NAME_RULE);
+        } else if !names::is_label_value(value) {
+            problems.add(
+                format!("{at}[{key}]"),
+                format!(
+                    "{value:?} is not a label value (at most 63 of letters, digits, '-', '_' and '.', starting and ending with a letter or digit)"
+                ),
+            );
+        }
+    }
+}
+
+fn check_annotations(
+    problems: &mut Problems,
+    at: &str,
+    annotations: Option<&BTreeMap<String, String>>,
+) {
+    for key in annotations.into_iter().flat_map(|a| a.keys()) {
+        if !names::is_qualified_name(key) {
+            problems.add(format!("{at}[{key}]"), QUALIFIED_NAME_RULE);
+        }
+    }
+}
+
+/// What of a pod template the pods take as it is: its labels and annotations, and its containers'
+/// names (the API server checks the rest, field by field, when the pod is created).
+fn check_template(problems: &mut Problems, at: &str, template: Option<&PodTemplate>) {
+    let Some(template) = template else { return };
+    let strings = |value: Option<&serde_json::Value>| -> BTreeMap<String, String> {
+        value
+            .and_then(serde_json::Value::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect()
+    };
+    let metadata = template.0.get("metadata");
+    let labels = strings(metadata.and_then(|m| m.get("labels")));
+    check_labels(problems, &format!("{at}.metadata.labels"), Some(&labels));
+    let annotations = strings(metadata.and_then(|m| m.get("annotations")));
+    check_annotations(
+        problems,
+        &format!("{at}.metadata.annotations"),
+        Some(&annotations),
+    );
+    for field in ["containers", "initContainers"] {
+        let containers = template
+            .0
+            .get("spec")
+            .and_then(|spec| spec.get(field))
+            .and_then(serde_json::Value::as_array);
+        for (i, container) in containers.into_iter().flatten().enumerate() {
+            // A nameless container may be Spark's own, which Spark names.
+            let name = container.get("name").and_then(serde_json::Value::as_str);
+            if name.is_some_and(|n| !names::is_dns_label(n)) {
+                problems.add(
+                    format!("{at}.spec.{field}[{i}].name"),
+                    format!(
+                        "{:?} is not a container name (at most 63 of lower-case letters, digits and '-', starting and ending with a letter or digit)",
+                        name.unwrap_or_default()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+const QUALIFIED_NAME_RULE: &str = "not a valid key (an optional DNS subdomain prefix and '/', then at most 63 of letters, digits, '-', '_' and '.', starting and ending with a letter or digit)";
 
 fn check_quantity(problems: &mut Problems, path: &str, value: Option<&str>) {
     if let Some(value) = value
@@ -614,6 +763,33 @@ mod tests {
         );
         // Empty options ask for nothing.
         assert!(problems_with(None, serde_json::json!({})).is_empty());
+    }
+
+    #[test]
+    fn labels_annotations_and_node_selectors_are_checked_by_key() {
+        let spec: SparkApplicationSpec = serde_json::from_value(serde_json::json!({
+            "type": "Scala", "sparkVersion": "4.0.4", "mainApplicationFile": "local:///x.jar",
+            "nodeSelector": {"disk type": "ssd"},
+            "driver": {"labels": {"team": "data eng", "ok": "fine"}, "serviceLabels": {"": "x"}},
+            "executor": {"annotations": {"a/b/c": "v", "example.com/note": "any text at all"}},
+            "sparkUIOptions": {"serviceLabels": {"app": "-bad"}}
+        }))
+        .expect("spec");
+        let mut problems = Problems::default();
+        check_spec(&mut problems, "spec", &spec, Some("ns"));
+        let fields: Vec<&str> = problems.0.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.driver.labels[team]",
+                "spec.executor.annotations[a/b/c]",
+                "spec.nodeSelector[disk type]",
+                "spec.driver.serviceLabels[]",
+                "spec.sparkUIOptions.serviceLabels[app]"
+            ],
+            "{:?}",
+            problems.0
+        );
     }
 
     #[test]

@@ -233,49 +233,12 @@ pub fn config_map_volume_name(config_map: &str) -> String {
     head + &suffix
 }
 
-/// Whether `s` is a DNS-1123 label (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63).
-pub fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_LABEL
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
 /// Whether `s` is a DNS-1035 label (a DNS-1123 label starting with a letter), as Service names must be.
 pub fn is_dns_1035_label(s: &str) -> bool {
     is_dns_label(s) && s.as_bytes()[0].is_ascii_lowercase()
 }
 
-/// Whether `s` is a DNS-1123 subdomain as the API server checks it: at most 253 in all, dot-separated
-/// parts of `[a-z0-9-]` that start and end alphanumeric (no per-part length limit).
-pub fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_SUBDOMAIN
-        && s.split('.').all(|part| {
-            !part.is_empty()
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !part.starts_with('-')
-                && !part.ends_with('-')
-        })
-}
-
-/// Whether `s` is a valid label value (empty, or at most 63 of `[A-Za-z0-9_.-]` starting and ending
-/// alphanumeric).
-pub fn is_label_value(s: &str) -> bool {
-    if s.is_empty() {
-        return true;
-    }
-    let b = s.as_bytes();
-    s.len() <= MAX_LABEL
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-}
+pub use sparkplane_api::names::{is_dns_label, is_dns_subdomain, is_label_value};
 
 #[cfg(test)]
 mod tests {
