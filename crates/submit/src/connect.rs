@@ -418,6 +418,10 @@ fn server_pod(
         }
     };
     let container = &mut spec.containers[index];
+    // A nameless template container is named as Spark names its own.
+    if container.name.is_empty() {
+        container.name = DRIVER_CONTAINER.into();
+    }
     container.image = Some(image);
     container.command = Some(vec!["bash".into(), "-c".into()]);
     container.args = Some(vec![command.to_owned()]);
@@ -813,6 +817,18 @@ mod tests {
             .expect("a prefix");
         assert!(prefix.len() <= 47, "{prefix}");
         assert!(command.contains(&format!("'spark.kubernetes.driver.pod.name={pod_name}'")));
+    }
+
+    #[test]
+    fn a_nameless_server_container_is_named_as_spark_names_its_own() {
+        let mut conn = example();
+        let template = conn.spec.server.pod.template.as_mut().expect("template");
+        template.0["spec"]["containers"][0]
+            .as_object_mut()
+            .expect("container")
+            .remove("name");
+        let pod = plan(&conn).pod;
+        assert_eq!(pod.spec.expect("spec").containers[0].name, DRIVER_CONTAINER);
     }
 
     #[test]
