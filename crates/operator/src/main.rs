@@ -124,7 +124,8 @@ fn render(args: RenderArgs) -> anyhow::Result<()> {
         spark_version: args.spark_version,
         uid: args.uid,
     };
-    let (_, plan) = render::plan_from_yaml(&text, &opts)?;
+    // The message already holds its cause: printed once, not again as anyhow's "Caused by".
+    let (_, plan) = render::plan_from_yaml(&text, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     match args.output.as_str() {
         "json" => println!(
             "{}",
