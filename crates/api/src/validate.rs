@@ -268,37 +268,21 @@ fn check_spec(
         spec.driver.service_annotations.as_ref(),
     );
     if let Some(ui) = &spec.spark_ui_options {
-        check_labels(
+        let at = format!("{at}.sparkUIOptions");
+        check_exposure(
             problems,
-            &format!("{at}.sparkUIOptions.serviceLabels"),
+            &at,
             ui.service_labels.as_ref(),
-        );
-        check_annotations(
-            problems,
-            &format!("{at}.sparkUIOptions.serviceAnnotations"),
             ui.service_annotations.as_ref(),
-        );
-        check_annotations(
-            problems,
-            &format!("{at}.sparkUIOptions.ingressAnnotations"),
             ui.ingress_annotations.as_ref(),
         );
     }
     for (i, ingress) in spec.driver_ingress_options.iter().flatten().enumerate() {
-        let at = format!("{at}.driverIngressOptions[{i}]");
-        check_labels(
+        check_exposure(
             problems,
-            &format!("{at}.serviceLabels"),
+            &format!("{at}.driverIngressOptions[{i}]"),
             ingress.service_labels.as_ref(),
-        );
-        check_annotations(
-            problems,
-            &format!("{at}.serviceAnnotations"),
             ingress.service_annotations.as_ref(),
-        );
-        check_annotations(
-            problems,
-            &format!("{at}.ingressAnnotations"),
             ingress.ingress_annotations.as_ref(),
         );
     }
@@ -570,6 +554,27 @@ fn check_labels(problems: &mut Problems, at: &str, labels: Option<&BTreeMap<Stri
             );
         }
     }
+}
+
+/// The labels and annotations of a UI Service and its Ingress.
+fn check_exposure(
+    problems: &mut Problems,
+    at: &str,
+    service_labels: Option<&BTreeMap<String, String>>,
+    service_annotations: Option<&BTreeMap<String, String>>,
+    ingress_annotations: Option<&BTreeMap<String, String>>,
+) {
+    check_labels(problems, &format!("{at}.serviceLabels"), service_labels);
+    check_annotations(
+        problems,
+        &format!("{at}.serviceAnnotations"),
+        service_annotations,
+    );
+    check_annotations(
+        problems,
+        &format!("{at}.ingressAnnotations"),
+        ingress_annotations,
+    );
 }
 
 fn check_annotations(
