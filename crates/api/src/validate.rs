@@ -526,7 +526,15 @@ fn check_pod(problems: &mut Problems, at: &str, pod: &SparkPodSpec) {
         pod.memory_limit.as_deref(),
     );
     check_template(problems, &format!("{at}.template"), pod.template.as_ref());
-    check_labels(problems, &format!("{at}.labels"), pod.labels.as_ref());
+    // Spark 4 puts the application id in place of `{{APP_ID}}` in the pods' labels; whether a value
+    // holding it is taken depends on the version, which the plan checks.
+    let labels: Option<BTreeMap<String, String>> = pod.labels.as_ref().map(|labels| {
+        labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.replace("{{APP_ID}}", SAMPLE_APP_ID)))
+            .collect()
+    });
+    check_labels(problems, &format!("{at}.labels"), labels.as_ref());
     check_annotations(
         problems,
         &format!("{at}.annotations"),
@@ -631,6 +639,9 @@ fn check_template(problems: &mut Problems, at: &str, template: Option<&PodTempla
         }
     }
 }
+
+/// An application id as Spark makes them (`spark-` and 32 hex digits), for values that will hold one.
+const SAMPLE_APP_ID: &str = "spark-0123456789abcdef0123456789abcdef";
 
 const QUALIFIED_NAME_RULE: &str = "not a valid key (an optional DNS subdomain prefix and '/', then at most 63 of letters, digits, '-', '_' and '.', starting and ending with a letter or digit)";
 
@@ -775,7 +786,7 @@ mod tests {
         let spec: SparkApplicationSpec = serde_json::from_value(serde_json::json!({
             "type": "Scala", "sparkVersion": "4.0.4", "mainApplicationFile": "local:///x.jar",
             "nodeSelector": {"disk type": "ssd"},
-            "driver": {"labels": {"team": "data eng", "ok": "fine"}, "serviceLabels": {"": "x"}},
+            "driver": {"labels": {"team": "data eng", "ok": "fine", "app": "t-{{APP_ID}}"}, "serviceLabels": {"": "x"}},
             "executor": {"annotations": {"a/b/c": "v", "example.com/note": "any text at all"}},
             "sparkUIOptions": {"serviceLabels": {"app": "-bad"}}
         }))
