@@ -558,9 +558,22 @@ async fn prometheus_scrapes_kubeflow_metrics_while_applications_run() -> anyhow:
     for (name, exit_code, _) in runs {
         create(&env, &app(name, "3s", exit_code)).await?;
     }
+    // Start latency counts only the runs the operator saw RUNNING: on a loaded machine a 3 s
+    // driver may have ended before the operator first looked, which Kubeflow skips too.
+    let mut seen_running = 0.0;
     for (name, _, end) in runs {
         wait_state(&env, name, end, 2 * MINUTE).await?;
+        let ended = if end == State::Completed {
+            "SparkApplicationCompleted"
+        } else {
+            "SparkApplicationFailed"
+        };
+        let reasons = wait_events(&env, name, &[ended], MINUTE).await?;
+        if reasons.iter().any(|r| r == "SparkDriverRunning") {
+            seen_running += 1.0;
+        }
     }
+    assert!(seen_running > 0.0, "no application was seen RUNNING");
 
     for (metric, want) in [
         ("spark_application_count", 4.0),
@@ -574,7 +587,7 @@ async fn prometheus_scrapes_kubeflow_metrics_while_applications_run() -> anyhow:
         ),
         (
             "spark_application_start_latency_seconds_histogram_count",
-            4.0,
+            seen_running,
         ),
         ("sparkplane_applications{state=\"COMPLETED\"}", 3.0),
         ("sparkplane_applications{state=\"FAILED\"}", 1.0),
