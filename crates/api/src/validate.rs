@@ -12,9 +12,9 @@ use crate::schedule;
 use crate::schema::OPERATOR_OWNED_SPARK_CONF;
 use crate::v1alpha1::SparkConnect;
 use crate::v1beta2::{
-    BATCH_SCHEDULER_WORKLOAD, BATCH_SCHEDULERS_NOT_SUPPORTED, DynamicAllocation, PodTemplate,
-    ScheduledSparkApplication, ScheduledSparkApplicationSpec, SparkApplication,
-    SparkApplicationSpec, SparkPodSpec,
+    BATCH_SCHEDULER_KUBE_SCHEDULER, BATCH_SCHEDULER_WORKLOAD, BATCH_SCHEDULERS_NOT_SUPPORTED,
+    DynamicAllocation, PodTemplate, ScheduledSparkApplication, ScheduledSparkApplicationSpec,
+    SparkApplication, SparkApplicationSpec, SparkPodSpec,
 };
 
 /// One problem, with the path of the field it is about.
@@ -374,13 +374,14 @@ fn check_spec(
 /// A batch scheduler the operator drives, with options it can honour: nothing is silently ignored.
 fn check_batch_scheduler(problems: &mut Problems, at: &str, spec: &SparkApplicationSpec) {
     let options = spec.batch_scheduler_options.as_ref();
+    let supported = format!("{BATCH_SCHEDULER_WORKLOAD:?} or {BATCH_SCHEDULER_KUBE_SCHEDULER:?}");
     match spec.batch_scheduler.as_deref() {
         None | Some("") => {
             if options.is_some_and(|o| *o != Default::default()) {
                 problems.add(
                     format!("{at}.batchSchedulerOptions"),
                     format!(
-                        "is set but {at}.batchScheduler is not; set batchScheduler: {BATCH_SCHEDULER_WORKLOAD} or remove the options"
+                        "is set but {at}.batchScheduler is not; set batchScheduler ({supported}) or remove the options"
                     ),
                 );
             }
@@ -408,17 +409,33 @@ fn check_batch_scheduler(problems: &mut Problems, at: &str, spec: &SparkApplicat
                 );
             }
         }
+        Some(BATCH_SCHEDULER_KUBE_SCHEDULER) => {
+            // The coscheduling PodGroup has a size and resources, no queue and no priority.
+            let Some(options) = options else { return };
+            if options.queue.is_some() {
+                problems.add(
+                    format!("{at}.batchSchedulerOptions.queue"),
+                    "coscheduling has no queues; use Kueue (kueue.x-k8s.io/queue-name label) for queueing",
+                );
+            }
+            if options.priority_class_name.is_some() {
+                problems.add(
+                    format!("{at}.batchSchedulerOptions.priorityClassName"),
+                    format!(
+                        "a coscheduling PodGroup has no priority; set {at}.driver.priorityClassName and {at}.executor.priorityClassName"
+                    ),
+                );
+            }
+        }
         Some(other) if BATCH_SCHEDULERS_NOT_SUPPORTED.contains(&other) => problems.add(
             format!("{at}.batchScheduler"),
             format!(
-                "{other:?} is not supported by Sparkplane yet; use {BATCH_SCHEDULER_WORKLOAD:?} (Kubernetes' native gang scheduling) or remove the field for the default scheduler"
+                "{other:?} is not supported by Sparkplane yet; use {supported} or remove the field for the default scheduler"
             ),
         ),
         Some(other) => problems.add(
             format!("{at}.batchScheduler"),
-            format!(
-                "unknown batch scheduler {other:?}; the supported one is {BATCH_SCHEDULER_WORKLOAD:?}"
-            ),
+            format!("unknown batch scheduler {other:?}; the supported ones are {supported}"),
         ),
     }
 }
@@ -735,6 +752,7 @@ mod tests {
         assert!(problems_with(Some(""), none.clone()).is_empty());
         assert!(problems_with(Some("workload"), none.clone()).is_empty());
         assert!(problems_with(Some("workload"), serde_json::json!({})).is_empty());
+        assert!(problems_with(Some("kube-scheduler"), none.clone()).is_empty());
         for kubeflow in BATCH_SCHEDULERS_NOT_SUPPORTED {
             let said = problems_with(Some(kubeflow), none.clone());
             assert_eq!(said.len(), 1, "{said:?}");
@@ -769,6 +787,29 @@ mod tests {
                 "spec.batchSchedulerOptions.priorityClassName",
                 "spec.batchSchedulerOptions.resources"
             ]
+        );
+        // Coscheduling honours resources (the group's minResources), not a queue or a priority.
+        let said = problems_with(
+            Some("kube-scheduler"),
+            serde_json::json!({"queue": "q", "priorityClassName": "high", "resources": {"cpu": "4"}}),
+        );
+        let fields: Vec<&str> = said
+            .iter()
+            .map(|p| p.split(':').next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.batchSchedulerOptions.queue",
+                "spec.batchSchedulerOptions.priorityClassName"
+            ]
+        );
+        assert!(
+            problems_with(
+                Some("kube-scheduler"),
+                serde_json::json!({"resources": {"cpu": "4"}})
+            )
+            .is_empty()
         );
         let orphan = problems_with(None, serde_json::json!({"queue": "q"}));
         assert_eq!(orphan.len(), 1);

@@ -6,6 +6,7 @@
 
 pub mod conf;
 pub mod connect;
+pub mod coscheduling;
 pub mod gang;
 pub mod identity;
 pub mod memory;

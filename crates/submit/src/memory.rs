@@ -1,4 +1,4 @@
-//! Memory sizes as Spark reads them, and the driver container's memory with Spark's overhead rules.
+//! Memory sizes as Spark reads them, and a container's memory with Spark's overhead rules.
 //!
 //! `spark.driver.memory` and friends are JVM byte strings (`512m`, `1g`, `1024k`, or a bare number in
 //! MiB), not Kubernetes quantities: Spark rejects `1Gi`, so we do too, before anything is created.
@@ -83,44 +83,45 @@ pub fn factor(field: &str, value: &str) -> Result<f64, MemoryError> {
     Ok(parsed)
 }
 
-/// The inputs of the driver memory computation, already read from the Spark configuration.
+/// The inputs of a driver's or an executor's memory computation, already read from the Spark
+/// configuration (`<role>` is `driver` or `executor`).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DriverMemoryInputs {
+pub struct MemoryInputs {
     pub memory_mib: u64,
-    /// `spark.driver.memoryOverhead`, when set.
+    /// `spark.<role>.memoryOverhead`, when set.
     pub overhead_mib: Option<u64>,
-    /// `spark.driver.memoryOverheadFactor`, when set.
-    pub driver_factor: Option<f64>,
+    /// `spark.<role>.memoryOverheadFactor`, when set.
+    pub role_factor: Option<f64>,
     /// `spark.kubernetes.memoryOverheadFactor`, when set.
     pub kubernetes_factor: Option<f64>,
-    /// `spark.driver.minMemoryOverhead` (read by Spark 4 only).
+    /// `spark.<role>.minMemoryOverhead` (read by Spark 4 only).
     pub min_overhead_mib: Option<u64>,
-    /// Python and R drivers get a larger default factor.
+    /// Python and R applications get a larger default factor.
     pub non_jvm: bool,
 }
 
-/// What `BasicDriverFeatureStep` computes.
+/// What `BasicDriverFeatureStep` (and, for executors, `ResourceProfile`) computes.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DriverMemory {
+pub struct ContainerMemory {
     /// The factor written back to `spark.kubernetes.memoryOverheadFactor` (executors inherit it).
     pub default_factor: f64,
     pub overhead_mib: u64,
-    /// Request and limit of the driver container, in MiB.
+    /// Request and limit of the container, heap and overhead, in MiB.
     pub total_mib: u64,
 }
 
-/// Spark 3.5's hard minimum, and 4.x's default for `spark.driver.minMemoryOverhead`.
+/// Spark 3.5's hard minimum, and 4.x's default for `spark.<role>.minMemoryOverhead`.
 pub const MIN_OVERHEAD_MIB: u64 = 384;
 pub const JVM_FACTOR: f64 = 0.1;
 pub const NON_JVM_FACTOR: f64 = 0.4;
 
-pub fn driver_memory(version: SparkVersion, inputs: DriverMemoryInputs) -> DriverMemory {
+pub fn container_memory(version: SparkVersion, inputs: MemoryInputs) -> ContainerMemory {
     let default_factor = match (inputs.non_jvm, inputs.kubernetes_factor) {
         (_, Some(f)) => f,
         (true, None) => NON_JVM_FACTOR,
         (false, None) => JVM_FACTOR,
     };
-    let factor = inputs.driver_factor.unwrap_or(default_factor);
+    let factor = inputs.role_factor.unwrap_or(default_factor);
     let min = if version.is_4_or_later() {
         inputs.min_overhead_mib.unwrap_or(MIN_OVERHEAD_MIB)
     } else {
@@ -131,7 +132,7 @@ pub fn driver_memory(version: SparkVersion, inputs: DriverMemoryInputs) -> Drive
         let scaled = (factor * inputs.memory_mib as f64) as i64;
         (scaled.max(0) as u64).max(min)
     });
-    DriverMemory {
+    ContainerMemory {
         default_factor,
         overhead_mib,
         total_mib: inputs.memory_mib.saturating_add(overhead_mib),
@@ -207,11 +208,11 @@ mod tests {
         assert!(factor("f", "x").is_err());
     }
 
-    fn inputs(memory_mib: u64, non_jvm: bool) -> DriverMemoryInputs {
-        DriverMemoryInputs {
+    fn inputs(memory_mib: u64, non_jvm: bool) -> MemoryInputs {
+        MemoryInputs {
             memory_mib,
             overhead_mib: None,
-            driver_factor: None,
+            role_factor: None,
             kubernetes_factor: None,
             min_overhead_mib: None,
             non_jvm,
@@ -231,7 +232,7 @@ mod tests {
             (four, inputs(8192, false), 8192 + 819, 0.1),
             (
                 four,
-                DriverMemoryInputs {
+                MemoryInputs {
                     overhead_mib: Some(100),
                     ..inputs(1024, false)
                 },
@@ -240,7 +241,7 @@ mod tests {
             ),
             (
                 four,
-                DriverMemoryInputs {
+                MemoryInputs {
                     kubernetes_factor: Some(0.2),
                     ..inputs(4096, true)
                 },
@@ -249,8 +250,8 @@ mod tests {
             ),
             (
                 four,
-                DriverMemoryInputs {
-                    driver_factor: Some(0.5),
+                MemoryInputs {
+                    role_factor: Some(0.5),
                     ..inputs(4096, false)
                 },
                 4096 + 2048,
@@ -259,7 +260,7 @@ mod tests {
             // Spark 4 reads the minimum from configuration; 3.5 ignores it.
             (
                 four,
-                DriverMemoryInputs {
+                MemoryInputs {
                     min_overhead_mib: Some(100),
                     ..inputs(1024, false)
                 },
@@ -268,7 +269,7 @@ mod tests {
             ),
             (
                 three,
-                DriverMemoryInputs {
+                MemoryInputs {
                     min_overhead_mib: Some(100),
                     ..inputs(1024, false)
                 },
@@ -277,7 +278,7 @@ mod tests {
             ),
         ];
         for (i, (version, input, total, default_factor)) in cases.into_iter().enumerate() {
-            let got = driver_memory(version, input);
+            let got = container_memory(version, input);
             assert_eq!(got.total_mib, total, "case {i}");
             assert_eq!(got.default_factor, default_factor, "case {i}");
         }

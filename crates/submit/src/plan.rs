@@ -15,6 +15,7 @@ use sparkplane_api::v1beta2::SparkApplicationType;
 use thiserror::Error;
 
 use crate::conf::{self, ConfError, ConfInputs};
+use crate::coscheduling::{self, CoschedulingPodGroup};
 use crate::gang;
 use crate::monitoring;
 use crate::names::{self, Ids, NameError};
@@ -79,6 +80,8 @@ pub enum PlanError {
     PodTemplate(#[from] steps::pod_template::PodTemplateError),
     #[error(transparent)]
     Ui(#[from] UiError),
+    #[error(transparent)]
+    ExecutorMemory(#[from] crate::memory::MemoryError),
     #[error(
         "spec.driver.podName: {0:?} is not a valid pod name (a DNS-1123 subdomain of at most 253 characters)"
     )]
@@ -110,6 +113,9 @@ pub struct SubmissionPlan {
     pub driver_pdb: Option<PodDisruptionBudget>,
     /// The executors' gang (`batchScheduler: workload`), owned by the driver pod.
     pub executor_group: Option<PodGroup>,
+    /// The application's coscheduling group (`batchScheduler: kube-scheduler`), owned by the
+    /// SparkApplication and applied before the driver pod.
+    pub coscheduling_group: Option<CoschedulingPodGroup>,
 }
 
 /// One object of a plan.
@@ -122,11 +128,27 @@ pub enum PlanObject<'a> {
     Ingress(&'a Ingress),
     PodDisruptionBudget(&'a PodDisruptionBudget),
     PodGroup(&'a PodGroup),
+    CoschedulingPodGroup(&'a CoschedulingPodGroup),
+}
+
+impl PlanObject<'_> {
+    /// The object's kind, as in its manifest.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PlanObject::Pod(_) => "Pod",
+            PlanObject::ConfigMap(_) => "ConfigMap",
+            PlanObject::Service(_) => "Service",
+            PlanObject::PersistentVolumeClaim(_) => "PersistentVolumeClaim",
+            PlanObject::Ingress(_) => "Ingress",
+            PlanObject::PodDisruptionBudget(_) => "PodDisruptionBudget",
+            PlanObject::PodGroup(_) | PlanObject::CoschedulingPodGroup(_) => "PodGroup",
+        }
+    }
 }
 
 impl SubmissionPlan {
     /// The objects in the order to create them: the monitoring ConfigMap (Kubeflow creates it before
-    /// submitting), the driver pod (as Spark does; the kubelet waits for its ConfigMap), then what
+    /// submitting) and the coscheduling group (the scheduler must see it with the pod), the driver pod (as Spark does; the kubelet waits for its ConfigMap), then what
     /// Spark owns by the driver, then the operator's UI objects.
     pub fn objects(&self) -> Vec<PlanObject<'_>> {
         let mut out: Vec<PlanObject<'_>> = self
@@ -134,6 +156,11 @@ impl SubmissionPlan {
             .iter()
             .map(PlanObject::ConfigMap)
             .collect();
+        out.extend(
+            self.coscheduling_group
+                .iter()
+                .map(PlanObject::CoschedulingPodGroup),
+        );
         out.push(PlanObject::Pod(&self.driver_pod));
         out.extend(self.config_maps.iter().map(PlanObject::ConfigMap));
         out.push(PlanObject::Service(&self.driver_service));
@@ -235,6 +262,13 @@ pub fn build(
     if let Some(group) = &executor_group {
         gang::link_executors(&mut executor_template, group);
     }
+    if coscheduling::wanted(app) {
+        coscheduling::label_members(
+            &mut pod.pod,
+            &mut executor_template,
+            &coscheduling::group_name(name),
+        );
+    }
     // Each step reads the submitted conf and returns what it adds; the additions are moved into the
     // final properties once every step has run (Spark's steps read the original conf too), so the
     // conf is never copied.
@@ -330,9 +364,15 @@ pub fn build(
         ui_url.as_deref(),
     )?;
     let driver_pdb = crate::pdb::driver_pdb(app, settings.driver_pdb, namespace, &driver_pod_name);
+    let coscheduling_group = coscheduling::wanted(app)
+        .then(|| {
+            coscheduling::pod_group(app, namespace, version, &driver_pod, &properties, non_jvm)
+        })
+        .transpose()?;
     Ok(SubmissionPlan {
         driver_pdb,
         executor_group,
+        coscheduling_group,
         app_id: ids.app_id,
         submission_id: ids.submission_id,
         resource_prefix: prefix,

@@ -116,6 +116,7 @@ pub fn objects_json(plan: &SubmissionPlan) -> Result<Vec<serde_json::Value>, ser
             PlanObject::Ingress(x) => serde_json::to_value(x),
             PlanObject::PodDisruptionBudget(x) => serde_json::to_value(x),
             PlanObject::PodGroup(x) => serde_json::to_value(x),
+            PlanObject::CoschedulingPodGroup(x) => serde_json::to_value(x),
         })
         .collect()
 }

@@ -37,7 +37,8 @@ struct Spec {
     pull_secrets: bool,
     dynamic: bool,
     webhook: bool,
-    gang: bool,
+    /// A batch scheduler: `workload` (true) or `kube-scheduler` (false).
+    gang: Option<bool>,
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
@@ -67,7 +68,7 @@ fn spec() -> impl Strategy<Value = Spec> {
             any::<bool>(),
             any::<bool>(),
             any::<bool>(),
-            any::<bool>(),
+            prop::option::of(any::<bool>()),
         ),
     )
         .prop_map(
@@ -148,8 +149,10 @@ fn manifest(s: &Spec, namespace: &str) -> Result<String, std::fmt::Error> {
     if s.pull_secrets {
         writeln!(y, "  imagePullSecrets: [regcred]")?;
     }
-    if s.gang {
-        writeln!(y, "  batchScheduler: workload")?;
+    match s.gang {
+        Some(true) => writeln!(y, "  batchScheduler: workload")?,
+        Some(false) => writeln!(y, "  batchScheduler: kube-scheduler")?,
+        None => {}
     }
     if s.dynamic {
         writeln!(
@@ -255,6 +258,8 @@ where
 async fn sampled_plans_pass_a_server_dry_run() -> anyhow::Result<()> {
     let testbed = sparkplane_testbed::Testbed::get()?;
     let client = testbed.client().await?;
+    // The coscheduling PodGroup is checked against scheduler-plugins' own CRD.
+    sparkplane_testbed::install_crds(&client, "scheduler-plugins-crds").await?;
     let ns = testbed.namespace("submit-dry-run").await?;
     let namespace = ns.name().to_owned();
     let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
@@ -269,6 +274,7 @@ async fn sampled_plans_pass_a_server_dry_run() -> anyhow::Result<()> {
     let mut runner = TestRunner::deterministic();
     let strategy = spec();
     let (mut built, mut objects, mut failures) = (0, 0, Vec::new());
+    let mut groups = std::collections::BTreeMap::<&str, usize>::new();
     for _ in 0..SAMPLES {
         let s = strategy
             .new_tree(&mut runner)
@@ -283,6 +289,13 @@ async fn sampled_plans_pass_a_server_dry_run() -> anyhow::Result<()> {
         plan.set_driver_owner("3f1c2a4e-0000-4000-8000-0000000000ff");
         for object in plan.objects() {
             objects += 1;
+            match object {
+                PlanObject::PodGroup(_) => *groups.entry("workload").or_default() += 1,
+                PlanObject::CoschedulingPodGroup(_) => {
+                    *groups.entry("coscheduling").or_default() += 1
+                }
+                _ => {}
+            }
             let result = match object {
                 PlanObject::Pod(o) => dry_run(&client, &namespace, o).await,
                 PlanObject::ConfigMap(o) => dry_run(&client, &namespace, o).await,
@@ -291,6 +304,7 @@ async fn sampled_plans_pass_a_server_dry_run() -> anyhow::Result<()> {
                 PlanObject::Ingress(o) => dry_run(&client, &namespace, o).await,
                 PlanObject::PodDisruptionBudget(o) => dry_run(&client, &namespace, o).await,
                 PlanObject::PodGroup(o) => dry_run(&client, &namespace, o).await,
+                PlanObject::CoschedulingPodGroup(o) => dry_run(&client, &namespace, o).await,
             };
             if let Err(e) = result {
                 failures.push(format!("{e}\n--- spec:\n{yaml}"));
@@ -307,6 +321,10 @@ async fn sampled_plans_pass_a_server_dry_run() -> anyhow::Result<()> {
         failures.len(),
         failures.join("\n")
     );
-    println!("{built} plans, {objects} objects accepted by the API server");
+    assert!(
+        groups.len() == 2,
+        "both kinds of PodGroup should be sampled: {groups:?}"
+    );
+    println!("{built} plans, {objects} objects accepted by the API server; PodGroups {groups:?}");
     Ok(())
 }

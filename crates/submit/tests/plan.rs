@@ -83,19 +83,7 @@ fn spark_pi_driver_matches_spark() {
             .get("spark.kubernetes.executor.label.sparkoperator.k8s.io/submission-id"),
         Some(p.submission_id.as_str())
     );
-    let kinds: Vec<&str> = p
-        .objects()
-        .iter()
-        .map(|o| match o {
-            PlanObject::Pod(_) => "Pod",
-            PlanObject::ConfigMap(_) => "ConfigMap",
-            PlanObject::Service(_) => "Service",
-            PlanObject::PersistentVolumeClaim(_) => "PVC",
-            PlanObject::Ingress(_) => "Ingress",
-            PlanObject::PodDisruptionBudget(_) => "PodDisruptionBudget",
-            PlanObject::PodGroup(_) => "PodGroup",
-        })
-        .collect();
+    let kinds: Vec<&str> = p.objects().iter().map(PlanObject::kind).collect();
     assert_eq!(
         kinds,
         ["Pod", "ConfigMap", "ConfigMap", "Service", "Service"]
@@ -167,6 +155,77 @@ fn a_workload_gang_plans_a_pod_group_linked_from_the_executor_template() {
     assert!(plain.executor_group.is_none());
     let template = plain.config_maps[1].data.as_ref().expect("data");
     assert!(!template.values().any(|t| t.contains("schedulingGroup")));
+}
+
+/// `batchScheduler: kube-scheduler`: Kubeflow's `<app>-pg` coscheduling group, created before the
+/// driver pod and owned by the application, sized by what driver and executors will request; the
+/// driver and the executor template carry its label.
+#[test]
+fn coscheduling_plans_a_pod_group_before_the_driver_with_the_pods_requests() {
+    let yaml = app("pi", "  batchScheduler: kube-scheduler\n").replace(
+        "  executor: {}",
+        "  executor: {instances: 3, cores: 2, memory: 1g}",
+    );
+    let p = plan(&yaml, 1).expect("plan");
+    let group = p.coscheduling_group.clone().expect("a PodGroup");
+    assert_eq!(group.metadata.name.as_deref(), Some("pi-pg"));
+    assert_eq!(group.spec.min_member, 1);
+    let driver = &p.driver_pod.spec.as_ref().expect("spec").containers[0];
+    let requests = driver
+        .resources
+        .as_ref()
+        .and_then(|r| r.requests.as_ref())
+        .expect("driver requests");
+    let driver_mib: u64 = requests["memory"]
+        .0
+        .trim_end_matches("Mi")
+        .parse()
+        .expect("MiB");
+    // 1g executors: 1024 MiB and the 384 MiB floor of overhead; the driver's own request.
+    assert_eq!(
+        group.spec.min_resources["memory"].0,
+        format!("{}Mi", driver_mib + 3 * (1024 + 384))
+    );
+    assert_eq!(group.spec.min_resources["cpu"].0, "7000m");
+    assert_eq!(
+        group.metadata.owner_references.as_ref().expect("owner")[0].kind,
+        "SparkApplication"
+    );
+    assert_eq!(
+        p.driver_pod.metadata.labels.as_ref().expect("labels")["scheduling.x-k8s.io/pod-group"],
+        "pi-pg"
+    );
+    let template = p.config_maps[1].data.as_ref().expect("data");
+    let template: serde_json::Value =
+        serde_json::from_str(template.values().next().expect("template")).expect("JSON");
+    assert_eq!(
+        template["metadata"]["labels"]["scheduling.x-k8s.io/pod-group"],
+        "pi-pg"
+    );
+    let objects = p.objects();
+    let group_at = objects
+        .iter()
+        .position(|o| matches!(o, PlanObject::CoschedulingPodGroup(_)))
+        .expect("in the objects");
+    let driver_at = objects
+        .iter()
+        .position(|o| matches!(o, PlanObject::Pod(_)))
+        .expect("driver");
+    assert!(
+        group_at < driver_at,
+        "the group must exist before the driver"
+    );
+
+    let plain = plan(&app("pi", ""), 1).expect("plan");
+    assert!(plain.coscheduling_group.is_none());
+    assert!(
+        !plain
+            .driver_pod
+            .metadata
+            .labels
+            .expect("labels")
+            .contains_key("scheduling.x-k8s.io/pod-group")
+    );
 }
 
 #[test]

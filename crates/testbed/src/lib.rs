@@ -331,6 +331,29 @@ pub fn bin_dir() -> anyhow::Result<PathBuf> {
     .map_err(|e| anyhow::anyhow!("testbed programs unavailable: {e}"))
 }
 
+/// Server-side applies the CRDs `testbed/build` copied from an upstream module into `bin/<dir>`
+/// (`kueue-crds`, `scheduler-plugins-crds`) and waits until each serves its objects.
+pub async fn install_crds(client: &kube::Client, dir: &str) -> anyhow::Result<()> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Patch, PatchParams};
+    let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(client.clone());
+    let params = PatchParams::apply("sparkplane-testbed").force();
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(bin_dir()?.join(dir))? {
+        let path = entry?.path();
+        let text = std::fs::read_to_string(&path)?;
+        let crd: CustomResourceDefinition =
+            serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        crds.patch(&name, &params, &Patch::Apply(&crd)).await?;
+        names.push(name);
+    }
+    for name in names {
+        wait::crd_established(client, &name).await?;
+    }
+    Ok(())
+}
+
 /// A spark-pi SparkApplication (as a JSON value) whose driver pod kwok ends `complete_after`
 /// after it runs, with `exit_code`: the one fixture of the tests and the benchmark.
 pub fn spark_pi(name: &str, complete_after: &str, exit_code: i32) -> serde_json::Value {

@@ -586,8 +586,13 @@ pub struct PrometheusSpec {
 /// (`scheduling.k8s.io/v1alpha2` PodGroup): the executors are placed all together or not at all.
 pub const BATCH_SCHEDULER_WORKLOAD: &str = "workload";
 
+/// `spec.batchScheduler` for coscheduling by the scheduler-plugins' Coscheduling plugin
+/// (`scheduling.x-k8s.io/v1alpha1` PodGroup), Kubeflow's kube-scheduler integration: the driver is
+/// placed only when the cluster has room for the whole application.
+pub const BATCH_SCHEDULER_KUBE_SCHEDULER: &str = "kube-scheduler";
+
 /// Kubeflow's batch schedulers, which Sparkplane does not drive yet: refused, never ignored.
-pub const BATCH_SCHEDULERS_NOT_SUPPORTED: [&str; 3] = ["volcano", "yunikorn", "kube-scheduler"];
+pub const BATCH_SCHEDULERS_NOT_SUPPORTED: [&str; 2] = ["volcano", "yunikorn"];
 
 /// Options for a batch scheduler.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

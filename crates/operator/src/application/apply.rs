@@ -7,7 +7,7 @@ use std::fmt::Debug;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::core::NamespaceResourceScope;
@@ -113,7 +113,7 @@ fn name_of<K: Resource>(obj: &K) -> String {
     obj.meta().name.clone().unwrap_or_default()
 }
 
-/// Creates what the driver needs to start: the Prometheus ConfigMap, the driver pod, then what the
+/// Creates what the driver needs to start: the Prometheus ConfigMap and the coscheduling group, the driver pod, then what the
 /// pod owns (its ConfigMaps, headless Service and claims, all at once). The driver pod may exist
 /// only if this very submission made it (a submission cut short by a crash); everything else is
 /// create-if-absent. `Ok(Some(message))`: the API server refused an object.
@@ -128,24 +128,19 @@ pub async fn create_driver(
     let what = |kind: &str, name: &str| format!("creating {kind} {namespace}/{name}");
     // Objects owned by the application keep their names across attempts: they are applied (so a
     // rerun after a spec change takes them over), the rest is created once per attempt.
-    let apply = PatchParams::apply(FIELD_MANAGER).force();
-
-    // The Prometheus ConfigMap comes first: the driver pod mounts it.
-    if let Some(cm) = &plan.prometheus_config_map {
-        let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-        let name = name_of(cm);
-        metrics.write("configmap", "apply");
-        match api.patch(&name, &apply, &Patch::Apply(cm)).await {
-            Ok(_) => {}
-            Err(e) if is_rejection(&e) => {
-                return Ok(Some(format!(
-                    "{}: {}",
-                    what("configmap", &name),
-                    api_message(&e)
-                )));
-            }
-            Err(e) => return Err(ApplyError::kube(what("configmap", &name), e)),
-        }
+    // The Prometheus ConfigMap comes first: the driver pod mounts it. So does the coscheduling
+    // group: a pod the scheduler sees without its group is placed as if it had none.
+    if let Some(cm) = &plan.prometheus_config_map
+        && let Err(rejection) = apply_one(client, metrics, namespace, "configmap", cm).await?
+    {
+        return Ok(Some(rejection));
+    }
+    if let Some(group) = &plan.coscheduling_group
+        && let Err(rejection) = apply_one(client, metrics, namespace, "podgroup", group).await?
+    {
+        return Ok(Some(format!(
+            "{rejection} (spec.batchScheduler: kube-scheduler needs the scheduler-plugins PodGroup CRD, podgroups.scheduling.x-k8s.io)"
+        )));
     }
     metrics.write("pod", "create");
     let uid = match create_if_absent(&pods, &plan.driver_pod).await {

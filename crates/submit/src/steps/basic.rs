@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use thiserror::Error;
 
 use super::{SparkPod, StepContext, env, substitute_app_id};
-use crate::memory::{self, DriverMemoryInputs, MemoryError};
+use crate::memory::{self, MemoryError, MemoryInputs};
 use crate::names;
 use crate::properties::SparkConf;
 
@@ -51,6 +51,10 @@ pub fn field_of(key: &str) -> String {
         "spark.driver.cores" => "spec.driver.cores".into(),
         "spark.kubernetes.driver.request.cores" => "spec.driver.coreRequest".into(),
         "spark.kubernetes.driver.limit.cores" => "spec.driver.coreLimit".into(),
+        "spark.executor.memory" => "spec.executor.memory".into(),
+        "spark.executor.memoryOverhead" => "spec.executor.memoryOverhead".into(),
+        "spark.executor.cores" => "spec.executor.cores".into(),
+        "spark.kubernetes.executor.request.cores" => "spec.executor.coreRequest".into(),
         other => format!("spec.sparkConf[{other}]"),
     }
 }
@@ -105,12 +109,12 @@ pub fn apply(
             .map(|v| memory::factor(&field_of(key), v))
             .transpose()
     };
-    let mem = memory::driver_memory(
+    let mem = memory::container_memory(
         ctx.version,
-        DriverMemoryInputs {
+        MemoryInputs {
             memory_mib: mib("spark.driver.memory")?.unwrap_or(1024),
             overhead_mib: mib("spark.driver.memoryOverhead")?,
-            driver_factor: factor("spark.driver.memoryOverheadFactor")?,
+            role_factor: factor("spark.driver.memoryOverheadFactor")?,
             kubernetes_factor: factor("spark.kubernetes.memoryOverheadFactor")?,
             min_overhead_mib: mib("spark.driver.minMemoryOverhead")?,
             non_jvm,
