@@ -127,6 +127,190 @@ async fn competing_gangs_are_placed_whole_or_not_at_all() -> anyhow::Result<()> 
     Ok(())
 }
 
+/// `batchScheduler: kube-scheduler` with the scheduler-plugins' kube-scheduler (built from its
+/// module) running its Coscheduling plugin as a second scheduler: two applications whose driver is
+/// the same, one with executors the cluster has room for, one with more executors than the whole
+/// cluster holds. The first driver is placed and runs; the second is held back by its PodGroup's
+/// minResources (the scheduler reports the resource gap) and never starts to wait for executors
+/// that could not fit. The group is Kubeflow's `<app>-pg` and goes with its application.
+#[tokio::test]
+async fn coscheduling_places_a_driver_only_when_the_whole_application_fits() -> anyhow::Result<()> {
+    let env = setup("cosched").await?;
+    sparkplane_testbed::install_crds(&env.admin, "scheduler-plugins-crds").await?;
+    let scheduler = CoschedulingScheduler::start(&env)?;
+    let _operator = Operator::start(&env, &[])?;
+    let coscheduled = |name: &str, executors: i32| {
+        let mut manifest = app(name, "5s", 0);
+        manifest["spec"]["batchScheduler"] = json!("kube-scheduler");
+        manifest["spec"]["executor"]["instances"] = json!(executors);
+        for role in ["driver", "executor"] {
+            manifest["spec"][role]["schedulerName"] = json!(scheduler.name);
+        }
+        manifest
+    };
+    // The cluster (four kwok nodes of 16 cores and the real node's 2) has nowhere near 500 cores.
+    create(&env, &coscheduled("fits", 2)).await?;
+    create(&env, &coscheduled("too-big", 500)).await?;
+
+    let groups: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        env.admin.clone(),
+        env.name(),
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("scheduling.x-k8s.io", "v1alpha1", "PodGroup"),
+            "podgroups",
+        ),
+    );
+    for (name, cpu) in [("fits", "3000m"), ("too-big", "501000m")] {
+        let group_name = format!("{name}-pg");
+        wait::until(MINUTE, || async {
+            Ok(groups.get_opt(&group_name).await?.is_some())
+        })
+        .await
+        .with_context(|| format!("no PodGroup {group_name}"))?;
+        let group = groups.get(&group_name).await?;
+        assert_eq!(group.data["spec"]["minMember"], 1, "{name}");
+        assert_eq!(group.data["spec"]["minResources"]["cpu"], cpu, "{name}");
+        let owner = group.owner_references().first().cloned().context("owner")?;
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str()),
+            ("SparkApplication", name)
+        );
+    }
+
+    wait_state(&env, "fits", State::Completed, 2 * MINUTE).await?;
+    let fits = env.pods().get("fits-driver").await?;
+    assert_eq!(
+        fits.labels()
+            .get("scheduling.x-k8s.io/pod-group")
+            .map(String::as_str),
+        Some("fits-pg")
+    );
+    assert_eq!(
+        fits.spec.as_ref().and_then(|s| s.scheduler_name.as_deref()),
+        Some(scheduler.name.as_str())
+    );
+    let template = executor_template(&env, "fits").await?;
+    assert_eq!(
+        template["metadata"]["labels"]["scheduling.x-k8s.io/pod-group"],
+        "fits-pg"
+    );
+
+    // The big one's driver stays unplaced, for the reason the plugin gives.
+    let reasons = wait_events_of_pod(&env, "too-big-driver", "FailedScheduling").await?;
+    assert!(
+        reasons.iter().any(|m| m.contains("resource gap")),
+        "FailedScheduling of too-big-driver: {reasons:?}"
+    );
+    eprintln!("too-big-driver: {}", reasons.join(" | "));
+    tokio::time::sleep(SETTLE).await;
+    let held = env.pods().get("too-big-driver").await?;
+    assert!(
+        held.spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_ref())
+            .is_none(),
+        "too-big-driver was placed; scheduler log:\n{}",
+        scheduler.log_tail()
+    );
+    let app = env.apps().get("too-big").await?;
+    assert_eq!(state(&app), State::Submitted);
+
+    // The group goes with its application.
+    env.apps()
+        .delete("too-big", &DeleteParams::default())
+        .await?;
+    wait::until(MINUTE, || async {
+        Ok(groups.get_opt("too-big-pg").await?.is_none())
+    })
+    .await
+    .context("the PodGroup outlived its application")?;
+    Ok(())
+}
+
+/// The messages of a pod's events of `reason`, once there is one.
+async fn wait_events_of_pod(env: &Env, pod: &str, reason: &str) -> anyhow::Result<Vec<String>> {
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(env.admin.clone(), env.name());
+    let selector = format!("involvedObject.name={pod},reason={reason}");
+    let mut messages = Vec::new();
+    wait::until(MINUTE, || {
+        let (events, selector) = (events.clone(), selector.clone());
+        async move {
+            let list = events
+                .list(&ListParams::default().fields(&selector))
+                .await?;
+            Ok(!list.items.is_empty())
+        }
+    })
+    .await
+    .with_context(|| format!("no {reason} event of {pod}"))?;
+    for event in events
+        .list(&ListParams::default().fields(&selector))
+        .await?
+    {
+        messages.extend(event.message);
+    }
+    Ok(messages)
+}
+
+/// The scheduler-plugins' kube-scheduler (testbed/build builds it from its Go module) with one
+/// profile, named after the test, running Coscheduling as the plugins' own manifest configures it;
+/// it schedules only the pods that name that profile. Stopped when dropped.
+struct CoschedulingScheduler {
+    child: Child,
+    name: String,
+    log: PathBuf,
+}
+
+impl CoschedulingScheduler {
+    fn start(env: &Env) -> anyhow::Result<CoschedulingScheduler> {
+        let bin = sparkplane_testbed::bin_dir()?;
+        let name = format!("coscheduling-{}", env.name());
+        let dir = log_dir().join(&name);
+        std::fs::create_dir_all(&dir)?;
+        let config = dir.join("config.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n\
+                 leaderElection: {{leaderElect: false}}\n\
+                 clientConnection: {{kubeconfig: {}}}\n\
+                 profiles:\n\
+                 - schedulerName: {name}\n\
+                 \x20 plugins:\n\
+                 \x20   multiPoint: {{enabled: [{{name: Coscheduling}}]}}\n\
+                 \x20   queueSort: {{enabled: [{{name: Coscheduling}}], disabled: [{{name: \"*\"}}]}}\n\
+                 \x20 pluginConfig:\n\
+                 \x20 - name: Coscheduling\n\
+                 \x20   args: {{permitWaitingTimeSeconds: 10}}\n",
+                sparkplane_testbed::Testbed::get()?.kubeconfig().display()
+            ),
+        )?;
+        let log = dir.join("scheduler.log");
+        let child = Command::new(bin.join("scheduler-plugins-scheduler"))
+            .arg(format!("--config={}", config.display()))
+            .arg("--secure-port=0")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .context("starting the scheduler-plugins scheduler")?;
+        Ok(CoschedulingScheduler { child, name, log })
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for CoschedulingScheduler {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Kubeflow's batch schedulers that Sparkplane does not drive, an unknown one and an option a
 /// gang cannot honour are refused naming the field, with a Warning event and no driver; an
 /// application without them runs beside them.
