@@ -12,9 +12,9 @@ use crate::schedule;
 use crate::schema::OPERATOR_OWNED_SPARK_CONF;
 use crate::v1alpha1::SparkConnect;
 use crate::v1beta2::{
-    BATCH_SCHEDULER_KUBE_SCHEDULER, BATCH_SCHEDULER_WORKLOAD, BATCH_SCHEDULERS_NOT_SUPPORTED,
-    DynamicAllocation, PodTemplate, ScheduledSparkApplication, ScheduledSparkApplicationSpec,
-    SparkApplication, SparkApplicationSpec, SparkPodSpec,
+    BATCH_SCHEDULER_WORKLOAD, BATCH_SCHEDULERS_NOT_SUPPORTED, DynamicAllocation, PodTemplate,
+    ScheduledSparkApplication, ScheduledSparkApplicationSpec, SparkApplication,
+    SparkApplicationSpec, SparkPodSpec,
 };
 
 /// One problem, with the path of the field it is about.
@@ -374,7 +374,9 @@ fn check_spec(
 /// A batch scheduler the operator drives, with options it can honour: nothing is silently ignored.
 fn check_batch_scheduler(problems: &mut Problems, at: &str, spec: &SparkApplicationSpec) {
     let options = spec.batch_scheduler_options.as_ref();
-    let supported = format!("{BATCH_SCHEDULER_WORKLOAD:?} or {BATCH_SCHEDULER_KUBE_SCHEDULER:?}");
+    let supported = format!(
+        "{BATCH_SCHEDULER_WORKLOAD:?} or a coscheduling scheduler the operator was given (--kube-scheduler-names)"
+    );
     match spec.batch_scheduler.as_deref() {
         None | Some("") => {
             if options.is_some_and(|o| *o != Default::default()) {
@@ -409,7 +411,22 @@ fn check_batch_scheduler(problems: &mut Problems, at: &str, spec: &SparkApplicat
                 );
             }
         }
-        Some(BATCH_SCHEDULER_KUBE_SCHEDULER) => {
+        Some(other) if BATCH_SCHEDULERS_NOT_SUPPORTED.contains(&other) => problems.add(
+            format!("{at}.batchScheduler"),
+            format!(
+                "{other:?} is not supported by Sparkplane yet; use {supported} or remove the field for the default scheduler"
+            ),
+        ),
+        // A coscheduling scheduler: whether the operator knows it is for the operator to say.
+        Some(scheduler) => {
+            if !crate::names::is_dns_subdomain(scheduler) {
+                problems.add(
+                    format!("{at}.batchScheduler"),
+                    format!(
+                        "{scheduler:?} is not a scheduler name (a DNS-1123 subdomain); use {supported}"
+                    ),
+                );
+            }
             // The coscheduling PodGroup has a size and resources, no queue and no priority.
             let Some(options) = options else { return };
             if options.queue.is_some() {
@@ -427,16 +444,6 @@ fn check_batch_scheduler(problems: &mut Problems, at: &str, spec: &SparkApplicat
                 );
             }
         }
-        Some(other) if BATCH_SCHEDULERS_NOT_SUPPORTED.contains(&other) => problems.add(
-            format!("{at}.batchScheduler"),
-            format!(
-                "{other:?} is not supported by Sparkplane yet; use {supported} or remove the field for the default scheduler"
-            ),
-        ),
-        Some(other) => problems.add(
-            format!("{at}.batchScheduler"),
-            format!("unknown batch scheduler {other:?}; the supported ones are {supported}"),
-        ),
     }
 }
 
@@ -765,7 +772,7 @@ mod tests {
         }
         let unknown = problems_with(Some("Volcano"), none);
         assert!(
-            unknown[0].starts_with("spec.batchScheduler: unknown batch scheduler \"Volcano\""),
+            unknown[0].starts_with("spec.batchScheduler: \"Volcano\" is not a scheduler name"),
             "{unknown:?}"
         );
     }

@@ -69,6 +69,10 @@ struct RenderArgs {
     /// application asks for one.
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     enable_driver_pdb: bool,
+    /// As the operator's --kube-scheduler-names: coscheduling schedulers spec.batchScheduler may
+    /// name (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    kube_scheduler_names: Vec<String>,
     /// Output format.
     #[arg(short = 'o', long, default_value = "yaml", value_parser = ["yaml", "json"])]
     output: String,
@@ -118,6 +122,7 @@ fn render(args: RenderArgs) -> anyhow::Result<()> {
             ingress_url_format: args.ingress_url_format,
             spark_user: args.spark_user,
             driver_pdb: args.enable_driver_pdb,
+            kube_scheduler_names: args.kube_scheduler_names,
             ..Default::default()
         },
         attempt: args.attempt,

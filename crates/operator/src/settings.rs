@@ -123,6 +123,10 @@ pub struct OperatorArgs {
     /// Give applications that set driverPodDisruptionBudget a PodDisruptionBudget for their driver.
     #[arg(long, env = "SPARKPLANE_ENABLE_DRIVER_PDB", default_value_t = false, action = clap::ArgAction::Set)]
     pub enable_driver_pdb: bool,
+    /// Schedulers running the scheduler-plugins' Coscheduling that applications may name in
+    /// spec.batchScheduler (comma-separated): their pods get a PodGroup and that scheduler.
+    #[arg(long, env = "SPARKPLANE_KUBE_SCHEDULER_NAMES", value_delimiter = ',')]
+    pub kube_scheduler_names: Vec<String>,
     /// SPARK_USER of drivers.
     #[arg(long, env = "SPARKPLANE_SPARK_USER", default_value = "spark")]
     pub spark_user: String,
@@ -141,6 +145,12 @@ impl OperatorArgs {
                 ui_service: self.ui_service,
                 spark_user: self.spark_user.clone(),
                 driver_pdb: self.enable_driver_pdb,
+                kube_scheduler_names: self
+                    .kube_scheduler_names
+                    .iter()
+                    .map(|n| n.trim().to_owned())
+                    .filter(|n| !n.is_empty())
+                    .collect(),
             },
             driver_pod_creation_grace: Duration::from_secs(self.driver_pod_creation_grace_period),
             max_tracked_executors: self.max_tracked_executors,

@@ -348,7 +348,7 @@ async fn chart_lints_with_defaults_and_with_every_option_on() -> anyhow::Result<
 /// Values the operator cannot honour stop the render with the reason.
 #[tokio::test]
 async fn chart_refuses_values_it_cannot_honour() -> anyhow::Result<()> {
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &[
                 "controller.replicas=2",
@@ -365,8 +365,12 @@ async fn chart_refuses_values_it_cannot_honour() -> anyhow::Result<()> {
             "needs controller.uiIngress.urlFormat",
         ),
         (
-            &["controller.batchScheduler.enable=true"],
-            "batchScheduler.enable is not supported",
+            &["controller.batchScheduler.default=volcano"],
+            "batchScheduler.default is not supported",
+        ),
+        (
+            &["controller.batchScheduler.kubeSchedulerNames={coscheduler}"],
+            "kubeSchedulerNames needs controller.batchScheduler.enable",
         ),
         (
             &[
@@ -392,7 +396,7 @@ async fn chart_refuses_values_it_cannot_honour() -> anyhow::Result<()> {
         };
         assert!(error.contains(wanted), "{sets:?}: {error}");
     }
-    // Kubeflow's durations carry over as seconds.
+    // Kubeflow's durations carry over as seconds; its kube-scheduler names as a flag.
     let objects = render(
         "durations",
         "sparkplane",
@@ -401,6 +405,10 @@ async fn chart_refuses_values_it_cannot_honour() -> anyhow::Result<()> {
             "controller.leaderElection.leaseDuration=1m",
             "--set",
             "controller.driverPodCreationGracePeriod=30s",
+            "--set",
+            "controller.batchScheduler.enable=true",
+            "--set",
+            "controller.batchScheduler.kubeSchedulerNames={coscheduler,scheduler-plugins-scheduler}",
         ],
     )
     .await?;
@@ -408,6 +416,7 @@ async fn chart_refuses_values_it_cannot_honour() -> anyhow::Result<()> {
     for flag in [
         "--lease-duration-seconds=60",
         "--driver-pod-creation-grace-period=30",
+        "--kube-scheduler-names=coscheduler,scheduler-plugins-scheduler",
     ] {
         assert!(
             args.as_array().is_some_and(|a| a.iter().any(|x| x == flag)),

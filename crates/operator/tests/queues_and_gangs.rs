@@ -127,27 +127,32 @@ async fn competing_gangs_are_placed_whole_or_not_at_all() -> anyhow::Result<()> 
     Ok(())
 }
 
-/// `batchScheduler: kube-scheduler` with the scheduler-plugins' kube-scheduler (built from its
-/// module) running its Coscheduling plugin as a second scheduler: two applications whose driver is
-/// the same, one with executors the cluster has room for, one with more executors than the whole
-/// cluster holds. The first driver is placed and runs; the second is held back by its PodGroup's
-/// minResources (the scheduler reports the resource gap) and never starts to wait for executors
-/// that could not fit. The group is Kubeflow's `<app>-pg` and goes with its application.
+/// Coscheduling as Kubeflow's kube-scheduler integration: the scheduler-plugins' kube-scheduler
+/// (built from its module) runs its Coscheduling plugin as a second scheduler, which the operator
+/// is given with `--kube-scheduler-names`, and applications name it in `spec.batchScheduler`. Two
+/// applications whose driver is the same, one with executors the cluster has room for, one with
+/// more executors than the whole cluster holds: the first driver is placed and runs; the second is
+/// held back by its PodGroup's minResources (the scheduler reports the resource gap) and never
+/// starts to wait for executors that could not fit. The group is Kubeflow's `<app>-pg` and goes
+/// with its application. A scheduler the operator was not given is refused.
 #[tokio::test]
 async fn coscheduling_places_a_driver_only_when_the_whole_application_fits() -> anyhow::Result<()> {
     let env = setup("cosched").await?;
     sparkplane_testbed::install_crds(&env.admin, "scheduler-plugins-crds").await?;
     let scheduler = CoschedulingScheduler::start(&env)?;
-    let _operator = Operator::start(&env, &[])?;
+    let _operator = Operator::start(
+        &env,
+        &[&format!("--kube-scheduler-names=other,{}", scheduler.name)],
+    )?;
     let coscheduled = |name: &str, executors: i32| {
         let mut manifest = app(name, "5s", 0);
-        manifest["spec"]["batchScheduler"] = json!("kube-scheduler");
+        manifest["spec"]["batchScheduler"] = json!(scheduler.name);
         manifest["spec"]["executor"]["instances"] = json!(executors);
-        for role in ["driver", "executor"] {
-            manifest["spec"][role]["schedulerName"] = json!(scheduler.name);
-        }
         manifest
     };
+    let mut unknown = coscheduled("unknown", 1);
+    unknown["spec"]["batchScheduler"] = json!("kube-scheduler");
+    create(&env, &unknown).await?;
     // The cluster (four kwok nodes of 16 cores and the real node's 2) has nowhere near 500 cores.
     create(&env, &coscheduled("fits", 2)).await?;
     create(&env, &coscheduled("too-big", 500)).await?;
@@ -214,6 +219,17 @@ async fn coscheduling_places_a_driver_only_when_the_whole_application_fits() -> 
     );
     let app = env.apps().get("too-big").await?;
     assert_eq!(state(&app), State::Submitted);
+
+    let refused = wait_state(&env, "unknown", State::Failed, MINUTE).await?;
+    let message = refused
+        .status
+        .and_then(|s| s.application_state.error_message)
+        .unwrap_or_default();
+    assert!(
+        message.starts_with("spec.batchScheduler: \"kube-scheduler\" is neither \"workload\" nor a scheduler this operator was given"),
+        "{message}"
+    );
+    assert!(env.pods().get_opt("unknown-driver").await?.is_none());
 
     // The group goes with its application.
     env.apps()

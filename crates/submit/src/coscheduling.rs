@@ -1,9 +1,10 @@
-//! Coscheduling with the scheduler-plugins' `Coscheduling` plugin (`spec.batchScheduler:
-//! kube-scheduler`, Kubeflow's kube-scheduler integration).
+//! Coscheduling with the scheduler-plugins' `Coscheduling` plugin, Kubeflow's kube-scheduler
+//! integration: `spec.batchScheduler` names one of the schedulers the operator was given
+//! (`--kube-scheduler-names`), and the driver and executors are scheduled by it.
 //!
 //! The application gets a `scheduling.x-k8s.io/v1alpha1` PodGroup `<app>-pg` with `minMember: 1` and
 //! `minResources` covering the driver and its first executors; the driver and the executor template
-//! carry the `scheduling.x-k8s.io/pod-group` label. The plugin then holds the driver back until the
+//! carry the `scheduling.x-k8s.io/pod-group` label and that scheduler's name. The plugin then holds the driver back until the
 //! cluster has the room for the whole application, so a driver never starts only to wait for
 //! executors that cannot fit. The group is applied before the driver pod (a pod scheduled while its
 //! group is missing is not held back) and owned by the application, like Kubeflow's.
@@ -19,7 +20,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 use sparkplane_api::SparkApplication;
-use sparkplane_api::v1beta2::BATCH_SCHEDULER_KUBE_SCHEDULER;
+use sparkplane_api::v1beta2::BATCH_SCHEDULER_WORKLOAD;
+use thiserror::Error;
 
 use crate::identity::{LABEL_APP_NAME, LABEL_LAUNCHED_BY};
 use crate::memory::{self, MemoryError};
@@ -27,6 +29,16 @@ use crate::names;
 use crate::properties::SparkConf;
 use crate::steps::basic::field_of;
 use crate::version::SparkVersion;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum CoschedulingError {
+    #[error(
+        "spec.batchScheduler: {name:?} is neither \"workload\" nor a scheduler this operator was given for coscheduling (--kube-scheduler-names, the chart's controller.batchScheduler.kubeSchedulerNames: {configured})"
+    )]
+    UnknownScheduler { name: String, configured: String },
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+}
 
 /// The label by which the plugin finds a pod's group.
 pub const POD_GROUP_LABEL: &str = "scheduling.x-k8s.io/pod-group";
@@ -75,13 +87,30 @@ pub fn group_name(app_name: &str) -> String {
     names::fit(&format!("{app_name}-pg"), 63)
 }
 
-/// Whether the application asks for coscheduling.
-pub fn wanted(app: &SparkApplication) -> bool {
-    app.spec.batch_scheduler.as_deref() == Some(BATCH_SCHEDULER_KUBE_SCHEDULER)
+/// The coscheduling scheduler the application names, if it names one. Any `batchScheduler` other
+/// than `workload` (the refused ones never get here) must be one of `kube_scheduler_names`.
+pub fn scheduler<'a>(
+    app: &'a SparkApplication,
+    kube_scheduler_names: &[String],
+) -> Result<Option<&'a str>, CoschedulingError> {
+    match app.spec.batch_scheduler.as_deref() {
+        None | Some("") | Some(BATCH_SCHEDULER_WORKLOAD) => Ok(None),
+        Some(name) if kube_scheduler_names.iter().any(|n| n == name) => Ok(Some(name)),
+        Some(name) => Err(CoschedulingError::UnknownScheduler {
+            name: name.to_owned(),
+            configured: if kube_scheduler_names.is_empty() {
+                "none".to_owned()
+            } else {
+                kube_scheduler_names.join(", ")
+            },
+        }),
+    }
 }
 
-/// Puts the driver and every executor Spark creates from `template` into the group.
-pub fn label_members(driver: &mut Pod, template: &mut PodTemplateSpec, group: &str) {
+/// Puts the driver and every executor Spark creates from `template` into the group, scheduled by
+/// `scheduler` (as Kubeflow's webhook does, the batch scheduler wins over the pods' own
+/// `schedulerName`).
+pub fn join_group(driver: &mut Pod, template: &mut PodTemplateSpec, group: &str, scheduler: &str) {
     for meta in [
         &mut driver.metadata,
         template.metadata.get_or_insert_with(Default::default),
@@ -89,6 +118,12 @@ pub fn label_members(driver: &mut Pod, template: &mut PodTemplateSpec, group: &s
         meta.labels
             .get_or_insert_with(Default::default)
             .insert(POD_GROUP_LABEL.to_owned(), group.to_owned());
+    }
+    for spec in [
+        driver.spec.get_or_insert_with(Default::default),
+        template.spec.get_or_insert_with(Default::default),
+    ] {
+        spec.scheduler_name = Some(scheduler.to_owned());
     }
 }
 
@@ -101,7 +136,7 @@ pub fn pod_group(
     driver: &Pod,
     properties: &SparkConf,
     non_jvm: bool,
-) -> Result<CoschedulingPodGroup, MemoryError> {
+) -> Result<CoschedulingPodGroup, CoschedulingError> {
     let app_name = app.metadata.name.clone().unwrap_or_default();
     let min_resources = match app
         .spec
@@ -348,7 +383,7 @@ mod tests {
     fn group_for_the_application() {
         let mut app = SparkApplication::new("pi", Default::default());
         app.metadata.uid = Some("u-1".into());
-        app.spec.batch_scheduler = Some(BATCH_SCHEDULER_KUBE_SCHEDULER.into());
+        app.spec.batch_scheduler = Some("coscheduler".into());
         let driver: Pod = serde_json::from_value(serde_json::json!({
             "spec": {"containers": [{"name": "spark-kubernetes-driver",
                 "resources": {"requests": {"cpu": "1", "memory": "896Mi"}}}]}
@@ -390,15 +425,43 @@ mod tests {
     }
 
     #[test]
-    fn members_are_labelled() {
+    fn members_are_labelled_and_scheduled_by_the_coscheduler() {
         let mut driver = Pod::default();
         let mut template = PodTemplateSpec::default();
-        label_members(&mut driver, &mut template, "pi-pg");
+        join_group(&mut driver, &mut template, "pi-pg", "coscheduler");
         for labels in [
             driver.metadata.labels,
             template.metadata.and_then(|m| m.labels),
         ] {
             assert_eq!(labels.expect("labels")[POD_GROUP_LABEL], "pi-pg");
         }
+        for spec in [driver.spec, template.spec] {
+            assert_eq!(
+                spec.and_then(|s| s.scheduler_name).as_deref(),
+                Some("coscheduler")
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_schedulers_the_operator_was_given() {
+        let names = vec!["coscheduler".to_owned()];
+        let with = |scheduler: Option<&str>| {
+            let mut app = SparkApplication::new("pi", Default::default());
+            app.spec.batch_scheduler = scheduler.map(str::to_owned);
+            app
+        };
+        assert_eq!(scheduler(&with(None), &names), Ok(None));
+        assert_eq!(scheduler(&with(Some("workload")), &names), Ok(None));
+        let coscheduled = with(Some("coscheduler"));
+        assert_eq!(scheduler(&coscheduled, &names), Ok(Some("coscheduler")));
+        let refused = scheduler(&with(Some("kube-scheduler")), &names).expect_err("refused");
+        assert!(
+            refused
+                .to_string()
+                .starts_with("spec.batchScheduler: \"kube-scheduler\" is neither"),
+            "{refused}"
+        );
+        assert!(refused.to_string().ends_with(": coscheduler)"), "{refused}");
     }
 }

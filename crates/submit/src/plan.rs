@@ -39,6 +39,9 @@ pub struct Settings {
     pub spark_user: String,
     /// Kubeflow's `--enable-driver-pdb`: applications with `driverPodDisruptionBudget` get one.
     pub driver_pdb: bool,
+    /// Kubeflow's `--kube-scheduler-names`: the schedulers running the scheduler-plugins'
+    /// Coscheduling that `spec.batchScheduler` may name.
+    pub kube_scheduler_names: Vec<String>,
 }
 
 impl Default for Settings {
@@ -50,6 +53,7 @@ impl Default for Settings {
             ui_service: true,
             spark_user: "spark".into(),
             driver_pdb: false,
+            kube_scheduler_names: Vec::new(),
         }
     }
 }
@@ -81,7 +85,7 @@ pub enum PlanError {
     #[error(transparent)]
     Ui(#[from] UiError),
     #[error(transparent)]
-    ExecutorMemory(#[from] crate::memory::MemoryError),
+    Coscheduling(#[from] coscheduling::CoschedulingError),
     #[error(
         "spec.driver.podName: {0:?} is not a valid pod name (a DNS-1123 subdomain of at most 253 characters)"
     )]
@@ -262,11 +266,13 @@ pub fn build(
     if let Some(group) = &executor_group {
         gang::link_executors(&mut executor_template, group);
     }
-    if coscheduling::wanted(app) {
-        coscheduling::label_members(
+    let coscheduler = coscheduling::scheduler(app, &settings.kube_scheduler_names)?;
+    if let Some(scheduler) = coscheduler {
+        coscheduling::join_group(
             &mut pod.pod,
             &mut executor_template,
             &coscheduling::group_name(name),
+            scheduler,
         );
     }
     // Each step reads the submitted conf and returns what it adds; the additions are moved into the
@@ -364,8 +370,8 @@ pub fn build(
         ui_url.as_deref(),
     )?;
     let driver_pdb = crate::pdb::driver_pdb(app, settings.driver_pdb, namespace, &driver_pod_name);
-    let coscheduling_group = coscheduling::wanted(app)
-        .then(|| {
+    let coscheduling_group = coscheduler
+        .map(|_| {
             coscheduling::pod_group(app, namespace, version, &driver_pod, &properties, non_jvm)
         })
         .transpose()?;

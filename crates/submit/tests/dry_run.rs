@@ -37,9 +37,12 @@ struct Spec {
     pull_secrets: bool,
     dynamic: bool,
     webhook: bool,
-    /// A batch scheduler: `workload` (true) or `kube-scheduler` (false).
+    /// A batch scheduler: `workload` (true) or a coscheduling scheduler (false).
     gang: Option<bool>,
 }
+
+/// The coscheduling scheduler the plans are made for.
+const COSCHEDULER: &str = "scheduler-plugins-scheduler";
 
 fn spec() -> impl Strategy<Value = Spec> {
     // Every name the schema accepts: DNS-1035 labels up to 63 characters.
@@ -151,7 +154,7 @@ fn manifest(s: &Spec, namespace: &str) -> Result<String, std::fmt::Error> {
     }
     match s.gang {
         Some(true) => writeln!(y, "  batchScheduler: workload")?,
-        Some(false) => writeln!(y, "  batchScheduler: kube-scheduler")?,
+        Some(false) => writeln!(y, "  batchScheduler: {COSCHEDULER}")?,
         None => {}
     }
     if s.dynamic {
@@ -271,6 +274,13 @@ async fn sampled_plans_pass_a_server_dry_run() -> anyhow::Result<()> {
         )
         .await?;
 
+    let options = RenderOptions {
+        settings: sparkplane_submit::Settings {
+            kube_scheduler_names: vec![COSCHEDULER.to_owned()],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     let mut runner = TestRunner::deterministic();
     let strategy = spec();
     let (mut built, mut objects, mut failures) = (0, 0, Vec::new());
@@ -282,7 +292,7 @@ async fn sampled_plans_pass_a_server_dry_run() -> anyhow::Result<()> {
             .current();
         let yaml = manifest(&s, &namespace)?;
         // Inputs Spark rejects (a bad label value, say) are errors, checked elsewhere; skip them.
-        let Ok((_, mut plan)) = plan_from_yaml(&yaml, &RenderOptions::default()) else {
+        let Ok((_, mut plan)) = plan_from_yaml(&yaml, &options) else {
             continue;
         };
         built += 1;

@@ -157,16 +157,29 @@ fn a_workload_gang_plans_a_pod_group_linked_from_the_executor_template() {
     assert!(!template.values().any(|t| t.contains("schedulingGroup")));
 }
 
-/// `batchScheduler: kube-scheduler`: Kubeflow's `<app>-pg` coscheduling group, created before the
-/// driver pod and owned by the application, sized by what driver and executors will request; the
-/// driver and the executor template carry its label.
+/// `batchScheduler` naming a coscheduling scheduler the operator was given: Kubeflow's `<app>-pg`
+/// group, created before the driver pod and owned by the application, sized by what driver and
+/// executors will request; the driver and the executor template carry its label and that
+/// scheduler. A name the operator was not given is refused.
 #[test]
 fn coscheduling_plans_a_pod_group_before_the_driver_with_the_pods_requests() {
-    let yaml = app("pi", "  batchScheduler: kube-scheduler\n").replace(
+    let yaml = app("pi", "  batchScheduler: coscheduler\n").replace(
         "  executor: {}",
         "  executor: {instances: 3, cores: 2, memory: 1g}",
     );
-    let p = plan(&yaml, 1).expect("plan");
+    let opts = RenderOptions {
+        settings: sparkplane_submit::Settings {
+            kube_scheduler_names: vec!["other".into(), "coscheduler".into()],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let refused = plan(&yaml, 1).expect_err("not a scheduler the operator was given");
+    assert!(
+        refused.starts_with("spec.batchScheduler: \"coscheduler\" is neither"),
+        "{refused}"
+    );
+    let (_, p) = plan_from_yaml(&yaml, &opts).expect("plan");
     let group = p.coscheduling_group.clone().expect("a PodGroup");
     assert_eq!(group.metadata.name.as_deref(), Some("pi-pg"));
     assert_eq!(group.spec.min_member, 1);
@@ -201,6 +214,14 @@ fn coscheduling_plans_a_pod_group_before_the_driver_with_the_pods_requests() {
     assert_eq!(
         template["metadata"]["labels"]["scheduling.x-k8s.io/pod-group"],
         "pi-pg"
+    );
+    assert_eq!(template["spec"]["schedulerName"], "coscheduler");
+    assert_eq!(
+        p.driver_pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.scheduler_name.as_deref()),
+        Some("coscheduler")
     );
     let objects = p.objects();
     let group_at = objects

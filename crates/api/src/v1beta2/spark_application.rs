@@ -141,7 +141,9 @@ pub struct SparkApplicationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitoring: Option<MonitoringSpec>,
     /// The batch scheduler of the pods: `workload` gangs the executors with Kubernetes' Workload
-    /// API; Kubeflow's volcano, yunikorn and kube-scheduler are refused until supported.
+    /// API; the name of a scheduler running the scheduler-plugins' Coscheduling, one the operator
+    /// was given (`--kube-scheduler-names`), coschedules the application; volcano and yunikorn are
+    /// refused until supported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_scheduler: Option<String>,
     /// Options for the batch scheduler.
@@ -585,11 +587,6 @@ pub struct PrometheusSpec {
 /// `spec.batchScheduler` for native gang scheduling through Kubernetes' Workload API
 /// (`scheduling.k8s.io/v1alpha2` PodGroup): the executors are placed all together or not at all.
 pub const BATCH_SCHEDULER_WORKLOAD: &str = "workload";
-
-/// `spec.batchScheduler` for coscheduling by the scheduler-plugins' Coscheduling plugin
-/// (`scheduling.x-k8s.io/v1alpha1` PodGroup), Kubeflow's kube-scheduler integration: the driver is
-/// placed only when the cluster has room for the whole application.
-pub const BATCH_SCHEDULER_KUBE_SCHEDULER: &str = "kube-scheduler";
 
 /// Kubeflow's batch schedulers, which Sparkplane does not drive yet: refused, never ignored.
 pub const BATCH_SCHEDULERS_NOT_SUPPORTED: [&str; 2] = ["volcano", "yunikorn"];

@@ -139,7 +139,7 @@ pub async fn create_driver(
         && let Err(rejection) = apply_one(client, metrics, namespace, "podgroup", group).await?
     {
         return Ok(Some(format!(
-            "{rejection} (spec.batchScheduler: kube-scheduler needs the scheduler-plugins PodGroup CRD, podgroups.scheduling.x-k8s.io)"
+            "{rejection} (coscheduling needs the scheduler-plugins PodGroup CRD, podgroups.scheduling.x-k8s.io)"
         )));
     }
     metrics.write("pod", "create");

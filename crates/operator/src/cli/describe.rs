@@ -124,7 +124,8 @@ pub fn describe(
     );
     s.add("Restart Policy", &restart_policy(app));
     if let Some(scheduler) = spec.batch_scheduler.as_deref().filter(|s| !s.is_empty()) {
-        s.add("Batch Scheduler", &batch_scheduler(scheduler));
+        let name = app.metadata.name.as_deref().unwrap_or_default();
+        s.add("Batch Scheduler", &batch_scheduler(scheduler, name));
     }
     let label = |key: &str| app.metadata.labels.as_ref().and_then(|l| l.get(key));
     if let Some(queue) = label(KUEUE_QUEUE_LABEL) {
@@ -250,11 +251,14 @@ pub fn describe(
 const KUEUE_QUEUE_LABEL: &str = "kueue.x-k8s.io/queue-name";
 const KUEUE_PRIORITY_LABEL: &str = "kueue.x-k8s.io/priority-class";
 
-fn batch_scheduler(scheduler: &str) -> String {
+fn batch_scheduler(scheduler: &str, app_name: &str) -> String {
     if scheduler == sparkplane_api::v1beta2::BATCH_SCHEDULER_WORKLOAD {
         "workload (each run's executors are one gang: PodGroup <resource prefix>-executors)".into()
     } else {
-        scheduler.to_owned()
+        format!(
+            "{scheduler} (coscheduling: PodGroup {}, when the operator was given this scheduler)",
+            sparkplane_submit::coscheduling::group_name(app_name)
+        )
     }
 }
 
@@ -615,6 +619,21 @@ mod tests {
         );
         // Without event logging, no History block.
         assert!(!describe(&app(), &driver(), &Ok(Vec::new()), now()).contains("History:"));
+    }
+
+    #[test]
+    fn a_coscheduled_application_names_its_group() {
+        let mut coscheduled = app();
+        coscheduled.spec.batch_scheduler = Some("scheduler-plugins-scheduler".into());
+        let text = describe(&coscheduled, &driver(), &Ok(Vec::new()), now());
+        let name = coscheduled.metadata.name.clone().unwrap_or_default();
+        let line = format!(
+            "  Batch Scheduler:        scheduler-plugins-scheduler (coscheduling: PodGroup {name}-pg, when the operator was given this scheduler)"
+        );
+        assert!(
+            text.lines().any(|l| l == line),
+            "no line {line:?} in:\n{text}"
+        );
     }
 
     #[test]

@@ -119,8 +119,11 @@ Values that cannot be honoured stop the install with the reason, rather than bei
 {{- if or $c.uiIngress.tls $c.uiIngress.annotations -}}
 {{- fail "controller.uiIngress.tls and .annotations are not supported: set spec.sparkUIOptions.ingressTLS and ingressAnnotations in each SparkApplication" -}}
 {{- end -}}
-{{- if and $c.batchScheduler $c.batchScheduler.enable -}}
-{{- fail "controller.batchScheduler.enable is not supported: Sparkplane has no batch scheduler integration" -}}
+{{- if and $c.batchScheduler $c.batchScheduler.default -}}
+{{- fail "controller.batchScheduler.default is not supported: its values (volcano, yunikorn) are not driven by Sparkplane; set spec.batchScheduler in each application" -}}
+{{- end -}}
+{{- if and $c.batchScheduler $c.batchScheduler.kubeSchedulerNames (not $c.batchScheduler.enable) -}}
+{{- fail "controller.batchScheduler.kubeSchedulerNames needs controller.batchScheduler.enable: true (as in Kubeflow's chart)" -}}
 {{- end -}}
 {{- range $c.featureGates -}}
 {{- if .enabled -}}
