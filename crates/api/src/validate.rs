@@ -12,8 +12,8 @@ use crate::schedule;
 use crate::schema::OPERATOR_OWNED_SPARK_CONF;
 use crate::v1alpha1::SparkConnect;
 use crate::v1beta2::{
-    BATCH_SCHEDULER_WORKLOAD, BATCH_SCHEDULERS_NOT_SUPPORTED, DynamicAllocation, PodTemplate,
-    ScheduledSparkApplication, ScheduledSparkApplicationSpec, SparkApplication,
+    BATCH_SCHEDULER_VOLCANO, BATCH_SCHEDULER_WORKLOAD, BATCH_SCHEDULER_YUNIKORN, DynamicAllocation,
+    PodTemplate, ScheduledSparkApplication, ScheduledSparkApplicationSpec, SparkApplication,
     SparkApplicationSpec, SparkPodSpec,
 };
 
@@ -375,7 +375,7 @@ fn check_spec(
 fn check_batch_scheduler(problems: &mut Problems, at: &str, spec: &SparkApplicationSpec) {
     let options = spec.batch_scheduler_options.as_ref();
     let supported = format!(
-        "{BATCH_SCHEDULER_WORKLOAD:?} or a coscheduling scheduler the operator was given (--kube-scheduler-names)"
+        "{BATCH_SCHEDULER_WORKLOAD:?}, {BATCH_SCHEDULER_VOLCANO:?}, {BATCH_SCHEDULER_YUNIKORN:?} or a coscheduling scheduler the operator was given (--kube-scheduler-names)"
     );
     match spec.batch_scheduler.as_deref() {
         None | Some("") => {
@@ -411,12 +411,26 @@ fn check_batch_scheduler(problems: &mut Problems, at: &str, spec: &SparkApplicat
                 );
             }
         }
-        Some(other) if BATCH_SCHEDULERS_NOT_SUPPORTED.contains(&other) => problems.add(
-            format!("{at}.batchScheduler"),
-            format!(
-                "{other:?} is not supported by Sparkplane yet; use {supported} or remove the field for the default scheduler"
-            ),
-        ),
+        // Volcano honours every option: the PodGroup's queue, priority class and resources.
+        Some(BATCH_SCHEDULER_VOLCANO) => {}
+        Some(BATCH_SCHEDULER_YUNIKORN) => {
+            // The queue becomes the pods' `queue` label; the task groups are sized from the pods.
+            let Some(options) = options else { return };
+            if options.priority_class_name.is_some() {
+                problems.add(
+                    format!("{at}.batchSchedulerOptions.priorityClassName"),
+                    format!(
+                        "YuniKorn takes the priority from the pods; set {at}.driver.priorityClassName and {at}.executor.priorityClassName"
+                    ),
+                );
+            }
+            if options.resources.is_some() {
+                problems.add(
+                    format!("{at}.batchSchedulerOptions.resources"),
+                    "YuniKorn's task groups are sized from the driver and executor requests",
+                );
+            }
+        }
         // A coscheduling scheduler: whether the operator knows it is for the operator to say.
         Some(scheduler) => {
             if !crate::names::is_dns_subdomain(scheduler) {
@@ -760,16 +774,21 @@ mod tests {
         assert!(problems_with(Some("workload"), none.clone()).is_empty());
         assert!(problems_with(Some("workload"), serde_json::json!({})).is_empty());
         assert!(problems_with(Some("kube-scheduler"), none.clone()).is_empty());
-        for kubeflow in BATCH_SCHEDULERS_NOT_SUPPORTED {
-            let said = problems_with(Some(kubeflow), none.clone());
-            assert_eq!(said.len(), 1, "{said:?}");
-            assert!(
-                said[0].starts_with(&format!(
-                    "spec.batchScheduler: \"{kubeflow}\" is not supported"
-                )),
-                "{said:?}"
-            );
-        }
+        let every_option = serde_json::json!({"queue": "q", "priorityClassName": "high", "resources": {"cpu": "4"}});
+        assert!(problems_with(Some("volcano"), every_option.clone()).is_empty());
+        let yunikorn = problems_with(Some("yunikorn"), every_option);
+        let fields: Vec<&str> = yunikorn
+            .iter()
+            .map(|p| p.split(':').next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.batchSchedulerOptions.priorityClassName",
+                "spec.batchSchedulerOptions.resources"
+            ]
+        );
+        assert!(problems_with(Some("yunikorn"), serde_json::json!({"queue": "root.a"})).is_empty());
         let unknown = problems_with(Some("Volcano"), none);
         assert!(
             unknown[0].starts_with("spec.batchScheduler: \"Volcano\" is not a scheduler name"),

@@ -55,39 +55,25 @@ fn kubeflow_examples_round_trip() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
-/// `validate` accepts every Kubeflow example (no false alarms on manifests that work there) except
-/// those asking for a batch scheduler Sparkplane does not drive yet: refused, naming the field and
-/// nothing else, rather than run without the scheduler they asked for.
+/// `validate` accepts every Kubeflow example: no false alarms on manifests that work there,
+/// the batch scheduler examples (Volcano, YuniKorn, kube-scheduler) included.
 #[test]
 fn kubeflow_examples_pass_validate() {
     let mut failures = Vec::new();
-    let mut refused = Vec::new();
+    let mut schedulers = Vec::new();
     for (name, manifest) in examples() {
-        let verdict = validate(&manifest);
-        let scheduler = manifest["spec"]["batchScheduler"].as_str();
-        match (scheduler, verdict) {
-            (None, Err(error)) => failures.push(format!("{name}: {error}")),
-            (None, Ok(())) => {}
-            // Kubeflow's kube-scheduler example names a coscheduling scheduler: the operator
-            // decides whether it knows it.
-            (Some("kube-scheduler"), Ok(())) => {}
-            (Some(scheduler), Ok(())) => {
-                failures.push(format!("{name}: batchScheduler {scheduler} accepted"))
-            }
-            (Some(scheduler), Err(error)) => {
-                let expected = format!(
-                    "spec.batchScheduler: \"{scheduler}\" is not supported by Sparkplane yet; use \"workload\""
-                );
-                if !error.starts_with(&expected) || error.contains("; spec.") {
-                    failures.push(format!("{name}: unexpected refusal: {error}"));
-                }
-                refused.push(scheduler.to_owned());
-            }
+        if let Err(error) = validate(&manifest) {
+            failures.push(format!("{name}: {error}"));
         }
+        schedulers.extend(
+            manifest["spec"]["batchScheduler"]
+                .as_str()
+                .map(str::to_owned),
+        );
     }
     assert!(failures.is_empty(), "{failures:#?}");
-    refused.sort();
-    assert_eq!(refused, ["volcano", "yunikorn"]);
+    schedulers.sort();
+    assert_eq!(schedulers, ["kube-scheduler", "volcano", "yunikorn"]);
 }
 
 /// `sparkplane_api::validate` of a manifest's kind.

@@ -165,7 +165,7 @@ async fn coscheduling_places_a_driver_only_when_the_whole_application_fits() -> 
             "podgroups",
         ),
     );
-    for (name, cpu) in [("fits", "3000m"), ("too-big", "501000m")] {
+    for (name, cpu) in [("fits", "3"), ("too-big", "501")] {
         let group_name = format!("{name}-pg");
         wait::until(MINUTE, || async {
             Ok(groups.get_opt(&group_name).await?.is_some())
@@ -226,7 +226,7 @@ async fn coscheduling_places_a_driver_only_when_the_whole_application_fits() -> 
         .and_then(|s| s.application_state.error_message)
         .unwrap_or_default();
     assert!(
-        message.starts_with("spec.batchScheduler: \"kube-scheduler\" is neither \"workload\" nor a scheduler this operator was given"),
+        message.starts_with("spec.batchScheduler: \"kube-scheduler\" is neither workload, volcano, yunikorn nor a scheduler this operator was given"),
         "{message}"
     );
     assert!(env.pods().get_opt("unknown-driver").await?.is_none());
@@ -237,6 +237,146 @@ async fn coscheduling_places_a_driver_only_when_the_whole_application_fits() -> 
         .await?;
     wait::until(MINUTE, || async {
         Ok(groups.get_opt("too-big-pg").await?.is_none())
+    })
+    .await
+    .context("the PodGroup outlived its application")?;
+    Ok(())
+}
+
+/// Kubeflow's own Volcano and YuniKorn examples, unchanged but for their namespace, get what
+/// Kubeflow gives them: Volcano a `scheduling.volcano.sh` PodGroup `spark-<app>-pg` (created against
+/// Volcano's CRD, sized by the pods' requests, owned by the application) named in the pods'
+/// annotations; YuniKorn its task groups in the driver's annotations and the queue label; both
+/// drivers are handed to their scheduler by `schedulerName`. Neither scheduler can be built here
+/// (the module proxy refuses volcano.sh/volcano and apache/yunikorn-k8shim), so the drivers stay
+/// unplaced: what is checked is what the schedulers would read.
+#[tokio::test]
+async fn volcano_and_yunikorn_applications_get_their_groups() -> anyhow::Result<()> {
+    let env = setup("volcano-yunikorn").await?;
+    sparkplane_testbed::install_crds(&env.admin, "volcano-crds").await?;
+    let _operator = Operator::start(&env, &[])?;
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(env.admin.clone(), env.name());
+    accounts
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "spark-operator-spark"}}))?,
+        )
+        .await?;
+    for example in ["spark-pi-volcano", "spark-pi-yunikorn"] {
+        let path = sparkplane_testbed::shared_reference()
+            .join(format!("kubeflow/examples/{example}.yaml"));
+        let mut manifest: serde_json::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(&path)?)?;
+        manifest["metadata"]["namespace"] = json!(env.name());
+        create(&env, &manifest).await?;
+    }
+    for name in ["spark-pi-volcano", "spark-pi-yunikorn"] {
+        wait_state(&env, name, State::Submitted, MINUTE).await?;
+    }
+
+    // Volcano: the group, against Volcano's CRD.
+    let groups: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        env.admin.clone(),
+        env.name(),
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("scheduling.volcano.sh", "v1beta1", "PodGroup"),
+            "podgroups",
+        ),
+    );
+    let group = groups.get("spark-spark-pi-volcano-pg").await?;
+    // The driver (1 core, 512m and the 384 MiB floor) and two executors of the same size; the
+    // queue is the CRD's default.
+    assert_eq!(
+        group.data["spec"],
+        json!({"minMember": 1, "minResources": {"cpu": "3", "memory": "2688Mi"}, "queue": "default"}),
+    );
+    let owner = group.owner_references().first().cloned().context("owner")?;
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("SparkApplication", "spark-pi-volcano")
+    );
+    let driver = env.pods().get("spark-pi-volcano-driver").await?;
+    assert_eq!(
+        driver
+            .annotations()
+            .get("scheduling.k8s.io/group-name")
+            .map(String::as_str),
+        Some("spark-spark-pi-volcano-pg")
+    );
+    assert_eq!(
+        driver
+            .spec
+            .as_ref()
+            .and_then(|s| s.scheduler_name.as_deref()),
+        Some("volcano")
+    );
+    let template = executor_template(&env, "spark-pi-volcano").await?;
+    assert_eq!(
+        template["metadata"]["annotations"]["scheduling.k8s.io/group-name"],
+        "spark-spark-pi-volcano-pg"
+    );
+    assert_eq!(template["spec"]["schedulerName"], "volcano");
+
+    // YuniKorn: task groups and the queue.
+    let driver = env.pods().get("spark-pi-yunikorn-driver").await?;
+    let annotations = driver.annotations();
+    assert_eq!(
+        annotations
+            .get("yunikorn.apache.org/task-group-name")
+            .map(String::as_str),
+        Some("spark-driver")
+    );
+    let task_groups: serde_json::Value = serde_json::from_str(
+        annotations
+            .get("yunikorn.apache.org/task-groups")
+            .context("no task groups")?,
+    )?;
+    assert_eq!(
+        task_groups,
+        json!([
+            {"name": "spark-driver", "minMember": 1, "minResource": {"cpu": "1", "memory": "896Mi"}},
+            {"name": "spark-executor", "minMember": 2, "minResource": {"cpu": "1", "memory": "896Mi"}}
+        ])
+    );
+    assert_eq!(
+        driver.labels().get("queue").map(String::as_str),
+        Some("root.default")
+    );
+    assert_eq!(
+        driver
+            .spec
+            .as_ref()
+            .and_then(|s| s.scheduler_name.as_deref()),
+        Some("yunikorn")
+    );
+    let template = executor_template(&env, "spark-pi-yunikorn").await?;
+    assert_eq!(
+        template["metadata"]["annotations"]["yunikorn.apache.org/task-group-name"],
+        "spark-executor"
+    );
+    assert_eq!(template["metadata"]["labels"]["queue"], "root.default");
+
+    // No Volcano or YuniKorn runs here: nothing places the drivers.
+    tokio::time::sleep(SETTLE).await;
+    for name in ["spark-pi-volcano", "spark-pi-yunikorn"] {
+        let driver = env.pods().get(&format!("{name}-driver")).await?;
+        assert!(
+            driver
+                .spec
+                .as_ref()
+                .and_then(|s| s.node_name.as_ref())
+                .is_none(),
+            "{name}: placed without its scheduler"
+        );
+    }
+
+    // The group goes with its application.
+    env.apps()
+        .delete("spark-pi-volcano", &DeleteParams::default())
+        .await?;
+    wait::until(MINUTE, || async {
+        Ok(groups.get_opt("spark-spark-pi-volcano-pg").await?.is_none())
     })
     .await
     .context("the PodGroup outlived its application")?;
@@ -327,32 +467,33 @@ impl Drop for CoschedulingScheduler {
     }
 }
 
-/// Kubeflow's batch schedulers that Sparkplane does not drive, an unknown one and an option a
-/// gang cannot honour are refused naming the field, with a Warning event and no driver; an
-/// application without them runs beside them.
+/// A scheduler that is not a scheduler name, and options a scheduler cannot honour, are refused
+/// naming the field, with a Warning event and no driver; an application without them runs beside
+/// them.
 #[tokio::test]
 async fn batch_schedulers_it_cannot_honour_are_refused() -> anyhow::Result<()> {
     let env = setup("gang-refusals").await?;
     let _operator = Operator::start(&env, &[])?;
-    let mut volcano = app("volcano", "1s", 0);
-    volcano["spec"]["batchScheduler"] = json!("volcano");
+    let mut prioritised = app("prioritised", "1s", 0);
+    prioritised["spec"]["batchScheduler"] = json!("yunikorn");
+    prioritised["spec"]["batchSchedulerOptions"] = json!({"priorityClassName": "high"});
     let mut unknown = app("unknown", "1s", 0);
-    unknown["spec"]["batchScheduler"] = json!("fair-share");
+    unknown["spec"]["batchScheduler"] = json!("Fair Share");
     let mut queued = app("queued", "1s", 0);
     queued["spec"]["batchScheduler"] = json!("workload");
     queued["spec"]["batchSchedulerOptions"] = json!({"queue": "research"});
-    for manifest in [&volcano, &unknown, &queued] {
+    for manifest in [&prioritised, &unknown, &queued] {
         create(&env, manifest).await?;
     }
     create(&env, &app("fine", "1s", 0)).await?;
     for (name, expected) in [
         (
-            "volcano",
-            "spec.batchScheduler: \"volcano\" is not supported by Sparkplane yet",
+            "prioritised",
+            "spec.batchSchedulerOptions.priorityClassName: YuniKorn takes the priority from the pods",
         ),
         (
             "unknown",
-            "spec.batchScheduler: unknown batch scheduler \"fair-share\"",
+            "spec.batchScheduler: \"Fair Share\" is not a scheduler name",
         ),
         (
             "queued",

@@ -4,10 +4,9 @@
 //!
 //! Pure: no client, no I/O. One module per Spark feature step under [`steps`].
 
+pub mod batch;
 pub mod conf;
 pub mod connect;
-pub mod coscheduling;
-pub mod gang;
 pub mod identity;
 pub mod memory;
 pub mod monitoring;

@@ -14,9 +14,10 @@ use sparkplane_api::SparkApplication;
 use sparkplane_api::v1beta2::SparkApplicationType;
 use thiserror::Error;
 
+use crate::batch::coscheduling::CoschedulingPodGroup;
+use crate::batch::volcano::VolcanoPodGroup;
+use crate::batch::{self, BatchScheduler, requests, workload};
 use crate::conf::{self, ConfError, ConfInputs};
-use crate::coscheduling::{self, CoschedulingPodGroup};
-use crate::gang;
 use crate::monitoring;
 use crate::names::{self, Ids, NameError};
 use crate::properties::SparkConf;
@@ -85,7 +86,7 @@ pub enum PlanError {
     #[error(transparent)]
     Ui(#[from] UiError),
     #[error(transparent)]
-    Coscheduling(#[from] coscheduling::CoschedulingError),
+    Batch(#[from] batch::BatchError),
     #[error(
         "spec.driver.podName: {0:?} is not a valid pod name (a DNS-1123 subdomain of at most 253 characters)"
     )]
@@ -117,9 +118,12 @@ pub struct SubmissionPlan {
     pub driver_pdb: Option<PodDisruptionBudget>,
     /// The executors' gang (`batchScheduler: workload`), owned by the driver pod.
     pub executor_group: Option<PodGroup>,
-    /// The application's coscheduling group (`batchScheduler: kube-scheduler`), owned by the
-    /// SparkApplication and applied before the driver pod.
+    /// The application's coscheduling group (`batchScheduler` naming a coscheduling scheduler),
+    /// owned by the SparkApplication and applied before the driver pod.
     pub coscheduling_group: Option<CoschedulingPodGroup>,
+    /// The application's Volcano PodGroup (`batchScheduler: volcano`), owned by the
+    /// SparkApplication and applied before the driver pod.
+    pub volcano_group: Option<VolcanoPodGroup>,
 }
 
 /// One object of a plan.
@@ -133,6 +137,7 @@ pub enum PlanObject<'a> {
     PodDisruptionBudget(&'a PodDisruptionBudget),
     PodGroup(&'a PodGroup),
     CoschedulingPodGroup(&'a CoschedulingPodGroup),
+    VolcanoPodGroup(&'a VolcanoPodGroup),
 }
 
 impl PlanObject<'_> {
@@ -145,14 +150,16 @@ impl PlanObject<'_> {
             PlanObject::PersistentVolumeClaim(_) => "PersistentVolumeClaim",
             PlanObject::Ingress(_) => "Ingress",
             PlanObject::PodDisruptionBudget(_) => "PodDisruptionBudget",
-            PlanObject::PodGroup(_) | PlanObject::CoschedulingPodGroup(_) => "PodGroup",
+            PlanObject::PodGroup(_)
+            | PlanObject::CoschedulingPodGroup(_)
+            | PlanObject::VolcanoPodGroup(_) => "PodGroup",
         }
     }
 }
 
 impl SubmissionPlan {
     /// The objects in the order to create them: the monitoring ConfigMap (Kubeflow creates it before
-    /// submitting) and the coscheduling group (the scheduler must see it with the pod), the driver pod (as Spark does; the kubelet waits for its ConfigMap), then what
+    /// submitting) and the batch scheduler's group (the scheduler must see it with the pod), the driver pod (as Spark does; the kubelet waits for its ConfigMap), then what
     /// Spark owns by the driver, then the operator's UI objects.
     pub fn objects(&self) -> Vec<PlanObject<'_>> {
         let mut out: Vec<PlanObject<'_>> = self
@@ -165,6 +172,7 @@ impl SubmissionPlan {
                 .iter()
                 .map(PlanObject::CoschedulingPodGroup),
         );
+        out.extend(self.volcano_group.iter().map(PlanObject::VolcanoPodGroup));
         out.push(PlanObject::Pod(&self.driver_pod));
         out.extend(self.config_maps.iter().map(PlanObject::ConfigMap));
         out.push(PlanObject::Service(&self.driver_service));
@@ -261,20 +269,13 @@ pub fn build(
 
     let mut pod = template::build(app, Role::Driver)?;
     let mut executor_template = template::executor_template(app)?;
+    let batch = BatchScheduler::of(app, &settings.kube_scheduler_names)?;
     let executor_group =
-        gang::executor_group(app, namespace, &prefix, &ids.submission_id, &sub.conf);
+        workload::executor_group(app, namespace, &prefix, &ids.submission_id, &sub.conf);
     if let Some(group) = &executor_group {
-        gang::link_executors(&mut executor_template, group);
+        workload::link_executors(&mut executor_template, group);
     }
-    let coscheduler = coscheduling::scheduler(app, &settings.kube_scheduler_names)?;
-    if let Some(scheduler) = coscheduler {
-        coscheduling::join_group(
-            &mut pod.pod,
-            &mut executor_template,
-            &coscheduling::group_name(name),
-            scheduler,
-        );
-    }
+    batch::mark_pods(batch, app, name, &mut pod.pod, &mut executor_template);
     // Each step reads the submitted conf and returns what it adds; the additions are moved into the
     // final properties once every step has run (Spark's steps read the original conf too), so the
     // conf is never copied.
@@ -370,15 +371,41 @@ pub fn build(
         ui_url.as_deref(),
     )?;
     let driver_pdb = crate::pdb::driver_pdb(app, settings.driver_pdb, namespace, &driver_pod_name);
-    let coscheduling_group = coscheduler
-        .map(|_| {
-            coscheduling::pod_group(app, namespace, version, &driver_pod, &properties, non_jvm)
-        })
-        .transpose()?;
+    // The batch scheduler's room for the application: the driver as built, the executors Spark
+    // will start with.
+    let (mut coscheduling_group, mut volcano_group) = (None, None);
+    if !matches!(batch, BatchScheduler::Default | BatchScheduler::Workload) {
+        let driver = requests::driver(&driver_pod);
+        let executor =
+            requests::executor(version, &properties, non_jvm).map_err(batch::BatchError::from)?;
+        let executors = requests::initial_executors(&properties);
+        let application = driver.plus(executor.times(executors));
+        match batch {
+            BatchScheduler::Coscheduling(_) => {
+                coscheduling_group =
+                    Some(batch::coscheduling::pod_group(app, namespace, application))
+            }
+            BatchScheduler::Volcano => {
+                volcano_group = Some(batch::volcano::pod_group(app, namespace, application))
+            }
+            BatchScheduler::YuniKorn => {
+                driver_pod
+                    .metadata
+                    .annotations
+                    .get_or_insert_with(Default::default)
+                    .insert(
+                        batch::yunikorn::TASK_GROUPS_ANNOTATION.to_owned(),
+                        batch::yunikorn::task_groups(app, driver, executor, executors),
+                    );
+            }
+            BatchScheduler::Default | BatchScheduler::Workload => {}
+        }
+    }
     Ok(SubmissionPlan {
         driver_pdb,
         executor_group,
         coscheduling_group,
+        volcano_group,
         app_id: ids.app_id,
         submission_id: ids.submission_id,
         resource_prefix: prefix,

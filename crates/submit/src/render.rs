@@ -117,6 +117,7 @@ pub fn objects_json(plan: &SubmissionPlan) -> Result<Vec<serde_json::Value>, ser
             PlanObject::PodDisruptionBudget(x) => serde_json::to_value(x),
             PlanObject::PodGroup(x) => serde_json::to_value(x),
             PlanObject::CoschedulingPodGroup(x) => serde_json::to_value(x),
+            PlanObject::VolcanoPodGroup(x) => serde_json::to_value(x),
         })
         .collect()
 }

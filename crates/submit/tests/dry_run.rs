@@ -37,8 +37,8 @@ struct Spec {
     pull_secrets: bool,
     dynamic: bool,
     webhook: bool,
-    /// A batch scheduler: `workload` (true) or a coscheduling scheduler (false).
-    gang: Option<bool>,
+    /// A batch scheduler.
+    batch: Option<&'static str>,
 }
 
 /// The coscheduling scheduler the plans are made for.
@@ -71,7 +71,12 @@ fn spec() -> impl Strategy<Value = Spec> {
             any::<bool>(),
             any::<bool>(),
             any::<bool>(),
-            prop::option::of(any::<bool>()),
+            prop::option::of(prop::sample::select(vec![
+                "workload",
+                "volcano",
+                "yunikorn",
+                COSCHEDULER,
+            ])),
         ),
     )
         .prop_map(
@@ -87,7 +92,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                     pull_secrets,
                     dynamic,
                     webhook,
-                    gang,
+                    batch,
                 ),
             )| Spec {
                 name,
@@ -108,7 +113,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                 pull_secrets,
                 dynamic,
                 webhook,
-                gang,
+                batch,
             },
         )
 }
@@ -152,10 +157,14 @@ fn manifest(s: &Spec, namespace: &str) -> Result<String, std::fmt::Error> {
     if s.pull_secrets {
         writeln!(y, "  imagePullSecrets: [regcred]")?;
     }
-    match s.gang {
-        Some(true) => writeln!(y, "  batchScheduler: workload")?,
-        Some(false) => writeln!(y, "  batchScheduler: {COSCHEDULER}")?,
-        None => {}
+    if let Some(scheduler) = s.batch {
+        writeln!(y, "  batchScheduler: {scheduler}")?;
+        if scheduler == "volcano" {
+            writeln!(
+                y,
+                "  batchSchedulerOptions: {{queue: research, priorityClassName: high}}"
+            )?;
+        }
     }
     if s.dynamic {
         writeln!(
@@ -261,8 +270,9 @@ where
 async fn sampled_plans_pass_a_server_dry_run() -> anyhow::Result<()> {
     let testbed = sparkplane_testbed::Testbed::get()?;
     let client = testbed.client().await?;
-    // The coscheduling PodGroup is checked against scheduler-plugins' own CRD.
+    // The coscheduling and Volcano PodGroups are checked against their schedulers' CRDs.
     sparkplane_testbed::install_crds(&client, "scheduler-plugins-crds").await?;
+    sparkplane_testbed::install_crds(&client, "volcano-crds").await?;
     let ns = testbed.namespace("submit-dry-run").await?;
     let namespace = ns.name().to_owned();
     let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
@@ -304,6 +314,16 @@ async fn sampled_plans_pass_a_server_dry_run() -> anyhow::Result<()> {
                 PlanObject::CoschedulingPodGroup(_) => {
                     *groups.entry("coscheduling").or_default() += 1
                 }
+                PlanObject::VolcanoPodGroup(_) => *groups.entry("volcano").or_default() += 1,
+                PlanObject::Pod(pod)
+                    if pod
+                        .metadata
+                        .annotations
+                        .as_ref()
+                        .is_some_and(|a| a.contains_key("yunikorn.apache.org/task-groups")) =>
+                {
+                    *groups.entry("yunikorn task groups").or_default() += 1
+                }
                 _ => {}
             }
             let result = match object {
@@ -315,6 +335,7 @@ async fn sampled_plans_pass_a_server_dry_run() -> anyhow::Result<()> {
                 PlanObject::PodDisruptionBudget(o) => dry_run(&client, &namespace, o).await,
                 PlanObject::PodGroup(o) => dry_run(&client, &namespace, o).await,
                 PlanObject::CoschedulingPodGroup(o) => dry_run(&client, &namespace, o).await,
+                PlanObject::VolcanoPodGroup(o) => dry_run(&client, &namespace, o).await,
             };
             if let Err(e) = result {
                 failures.push(format!("{e}\n--- spec:\n{yaml}"));
@@ -332,8 +353,8 @@ async fn sampled_plans_pass_a_server_dry_run() -> anyhow::Result<()> {
         failures.join("\n")
     );
     assert!(
-        groups.len() == 2,
-        "both kinds of PodGroup should be sampled: {groups:?}"
+        groups.len() == 4,
+        "every batch scheduler should be sampled: {groups:?}"
     );
     println!("{built} plans, {objects} objects accepted by the API server; PodGroups {groups:?}");
     Ok(())

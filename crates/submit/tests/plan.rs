@@ -199,7 +199,7 @@ fn coscheduling_plans_a_pod_group_before_the_driver_with_the_pods_requests() {
         group.spec.min_resources["memory"].0,
         format!("{}Mi", driver_mib + 3 * (1024 + 384))
     );
-    assert_eq!(group.spec.min_resources["cpu"].0, "7000m");
+    assert_eq!(group.spec.min_resources["cpu"].0, "7");
     assert_eq!(
         group.metadata.owner_references.as_ref().expect("owner")[0].kind,
         "SparkApplication"
@@ -247,6 +247,107 @@ fn coscheduling_plans_a_pod_group_before_the_driver_with_the_pods_requests() {
             .expect("labels")
             .contains_key("scheduling.x-k8s.io/pod-group")
     );
+}
+
+/// The executor pod template's JSON, as the plan's second ConfigMap holds it.
+fn executor_template(p: &SubmissionPlan) -> serde_json::Value {
+    let data = p.config_maps[1].data.as_ref().expect("data");
+    serde_json::from_str(data.values().next().expect("template")).expect("JSON")
+}
+
+fn scheduler_name(p: &SubmissionPlan) -> Option<&str> {
+    p.driver_pod.spec.as_ref()?.scheduler_name.as_deref()
+}
+
+/// `batchScheduler: volcano`, as Kubeflow: PodGroup `spark-<app>-pg` with the options' queue and
+/// priority class and the application's requests, applied before the driver; the pods name it in
+/// `scheduling.k8s.io/group-name` and are scheduled by volcano.
+#[test]
+fn volcano_plans_its_pod_group_and_annotations() {
+    let yaml = app(
+        "pi",
+        "  batchScheduler: volcano\n  batchSchedulerOptions: {queue: research, priorityClassName: high}\n",
+    )
+    .replace("  executor: {}", "  executor: {instances: 2, cores: 1, memory: 1g}");
+    let p = plan(&yaml, 1).expect("plan");
+    let group = p.volcano_group.clone().expect("a Volcano PodGroup");
+    assert_eq!(group.metadata.name.as_deref(), Some("spark-pi-pg"));
+    assert_eq!(
+        (
+            group.spec.min_member,
+            group.spec.queue.as_deref(),
+            group.spec.priority_class_name.as_deref()
+        ),
+        (1, Some("research"), Some("high"))
+    );
+    assert_eq!(group.spec.min_resources["cpu"].0, "3");
+    let annotations = p
+        .driver_pod
+        .metadata
+        .annotations
+        .clone()
+        .expect("annotations");
+    assert_eq!(annotations["scheduling.k8s.io/group-name"], "spark-pi-pg");
+    let template = executor_template(&p);
+    assert_eq!(
+        template["metadata"]["annotations"]["scheduling.k8s.io/group-name"],
+        "spark-pi-pg"
+    );
+    assert_eq!(template["spec"]["schedulerName"], "volcano");
+    assert_eq!(scheduler_name(&p), Some("volcano"));
+    let objects = p.objects();
+    assert!(
+        matches!(objects.first(), Some(PlanObject::VolcanoPodGroup(_))),
+        "the group comes before the driver"
+    );
+}
+
+/// `batchScheduler: yunikorn`, as Kubeflow: no object; the driver carries both task groups (the
+/// executor group sized by the instances), each pod its group's name and the queue label, and
+/// both are scheduled by yunikorn.
+#[test]
+fn yunikorn_plans_task_groups_in_annotations() {
+    let yaml = app(
+        "pi",
+        "  batchScheduler: yunikorn\n  batchSchedulerOptions: {queue: root.research}\n",
+    )
+    .replace(
+        "  executor: {}",
+        "  executor: {instances: 3, cores: 2, memory: 512m}",
+    );
+    let p = plan(&yaml, 1).expect("plan");
+    assert!(p.volcano_group.is_none() && p.coscheduling_group.is_none());
+    let annotations = p
+        .driver_pod
+        .metadata
+        .annotations
+        .clone()
+        .expect("annotations");
+    assert_eq!(
+        annotations["yunikorn.apache.org/task-group-name"],
+        "spark-driver"
+    );
+    let groups: serde_json::Value =
+        serde_json::from_str(&annotations["yunikorn.apache.org/task-groups"]).expect("JSON");
+    assert_eq!(groups[0]["name"], "spark-driver");
+    assert_eq!(groups[0]["minMember"], 1);
+    assert_eq!(groups[1]["name"], "spark-executor");
+    assert_eq!(groups[1]["minMember"], 3);
+    // 512m executors: 512 MiB and the 384 MiB floor; 2 cores each.
+    assert_eq!(
+        groups[1]["minResource"],
+        serde_json::json!({"cpu": "2", "memory": "896Mi"})
+    );
+    let labels = p.driver_pod.metadata.labels.clone().expect("labels");
+    assert_eq!(labels["queue"], "root.research");
+    let template = executor_template(&p);
+    assert_eq!(
+        template["metadata"]["annotations"]["yunikorn.apache.org/task-group-name"],
+        "spark-executor"
+    );
+    assert_eq!(template["metadata"]["labels"]["queue"], "root.research");
+    assert_eq!(template["spec"]["schedulerName"], "yunikorn");
+    assert_eq!(scheduler_name(&p), Some("yunikorn"));
 }
 
 #[test]

@@ -141,9 +141,9 @@ pub struct SparkApplicationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitoring: Option<MonitoringSpec>,
     /// The batch scheduler of the pods: `workload` gangs the executors with Kubernetes' Workload
-    /// API; the name of a scheduler running the scheduler-plugins' Coscheduling, one the operator
-    /// was given (`--kube-scheduler-names`), coschedules the application; volcano and yunikorn are
-    /// refused until supported.
+    /// API; `volcano` and `yunikorn` hand the pods to those schedulers with a PodGroup or task
+    /// groups; the name of a scheduler running the scheduler-plugins' Coscheduling, one the
+    /// operator was given (`--kube-scheduler-names`), coschedules the application.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_scheduler: Option<String>,
     /// Options for the batch scheduler.
@@ -588,8 +588,11 @@ pub struct PrometheusSpec {
 /// (`scheduling.k8s.io/v1alpha2` PodGroup): the executors are placed all together or not at all.
 pub const BATCH_SCHEDULER_WORKLOAD: &str = "workload";
 
-/// Kubeflow's batch schedulers, which Sparkplane does not drive yet: refused, never ignored.
-pub const BATCH_SCHEDULERS_NOT_SUPPORTED: [&str; 2] = ["volcano", "yunikorn"];
+/// `spec.batchScheduler` for Volcano: a `scheduling.volcano.sh` PodGroup of the application.
+pub const BATCH_SCHEDULER_VOLCANO: &str = "volcano";
+
+/// `spec.batchScheduler` for Apache YuniKorn: task groups in the pods' annotations.
+pub const BATCH_SCHEDULER_YUNIKORN: &str = "yunikorn";
 
 /// Options for a batch scheduler.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

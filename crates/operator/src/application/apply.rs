@@ -113,9 +113,9 @@ fn name_of<K: Resource>(obj: &K) -> String {
     obj.meta().name.clone().unwrap_or_default()
 }
 
-/// Creates what the driver needs to start: the Prometheus ConfigMap and the coscheduling group, the driver pod, then what the
-/// pod owns (its ConfigMaps, headless Service and claims, all at once). The driver pod may exist
-/// only if this very submission made it (a submission cut short by a crash); everything else is
+/// Creates what the driver needs to start: the Prometheus ConfigMap and the batch scheduler's
+/// PodGroup, the driver pod, then what the pod owns (its ConfigMaps, headless Service and claims,
+/// all at once). The driver pod may exist only if this very submission made it (a submission cut short by a crash); everything else is
 /// create-if-absent. `Ok(Some(message))`: the API server refused an object.
 pub async fn create_driver(
     client: &Client,
@@ -140,6 +140,13 @@ pub async fn create_driver(
     {
         return Ok(Some(format!(
             "{rejection} (coscheduling needs the scheduler-plugins PodGroup CRD, podgroups.scheduling.x-k8s.io)"
+        )));
+    }
+    if let Some(group) = &plan.volcano_group
+        && let Err(rejection) = apply_one(client, metrics, namespace, "podgroup", group).await?
+    {
+        return Ok(Some(format!(
+            "{rejection} (spec.batchScheduler: volcano needs Volcano installed: podgroups.scheduling.volcano.sh)"
         )));
     }
     metrics.write("pod", "create");

@@ -252,13 +252,26 @@ const KUEUE_QUEUE_LABEL: &str = "kueue.x-k8s.io/queue-name";
 const KUEUE_PRIORITY_LABEL: &str = "kueue.x-k8s.io/priority-class";
 
 fn batch_scheduler(scheduler: &str, app_name: &str) -> String {
-    if scheduler == sparkplane_api::v1beta2::BATCH_SCHEDULER_WORKLOAD {
-        "workload (each run's executors are one gang: PodGroup <resource prefix>-executors)".into()
-    } else {
-        format!(
+    use sparkplane_api::v1beta2::{
+        BATCH_SCHEDULER_VOLCANO, BATCH_SCHEDULER_WORKLOAD, BATCH_SCHEDULER_YUNIKORN,
+    };
+    use sparkplane_submit::batch::{coscheduling, volcano};
+    match scheduler {
+        BATCH_SCHEDULER_WORKLOAD => {
+            "workload (each run's executors are one gang: PodGroup <resource prefix>-executors)"
+                .into()
+        }
+        BATCH_SCHEDULER_VOLCANO => format!(
+            "volcano (PodGroup {}, scheduling.volcano.sh)",
+            volcano::group_name(app_name)
+        ),
+        BATCH_SCHEDULER_YUNIKORN => {
+            "yunikorn (task groups spark-driver and spark-executor in the pods' annotations)".into()
+        }
+        _ => format!(
             "{scheduler} (coscheduling: PodGroup {}, when the operator was given this scheduler)",
-            sparkplane_submit::coscheduling::group_name(app_name)
-        )
+            coscheduling::group_name(app_name)
+        ),
     }
 }
 
