@@ -114,6 +114,14 @@ pub fn spark_connect(conn: &SparkConnect) -> Result<(), Invalid> {
                 spec.spark_version
             ),
         ),
+        // The server pod carries it as its `spark-version` label.
+        Some(_) if !crate::names::is_label_value(&spec.spark_version) => problems.add(
+            "spec.sparkVersion",
+            format!(
+                "{:?} is not a valid label value (it labels the server pod)",
+                spec.spark_version
+            ),
+        ),
         Some(_) => {}
     }
     check_spark_conf(
@@ -881,5 +889,26 @@ mod tests {
         assert_eq!(spark_major("v2.4.8"), Some(2));
         assert_eq!(spark_major("4"), Some(4));
         assert_eq!(spark_major("latest"), None);
+    }
+
+    /// Found by the `connect` fuzz target: a version with a trailing `/` made the server pod's
+    /// label invalid.
+    #[test]
+    fn a_spark_connect_version_must_be_a_label_value() {
+        let connect = |version: &str| {
+            let conn: SparkConnect = serde_json::from_value(serde_json::json!({
+                "apiVersion": "sparkoperator.k8s.io/v1alpha1", "kind": "SparkConnect",
+                "metadata": {"name": "connect", "namespace": "default"},
+                "spec": {"sparkVersion": version, "server": {}, "executor": {}}
+            }))
+            .expect("SparkConnect");
+            spark_connect(&conn).map_err(|e| e.to_string())
+        };
+        assert_eq!(connect("4.0.4"), Ok(()));
+        let refused = connect("4.0.4/").expect_err("refused");
+        assert!(
+            refused.starts_with("spec.sparkVersion: \"4.0.4/\" is not a valid label value"),
+            "{refused}"
+        );
     }
 }
