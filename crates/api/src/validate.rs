@@ -763,6 +763,14 @@ mod tests {
         }
     }
 
+    /// The fields the problems name, in order.
+    fn fields_of(problems: &[String]) -> Vec<&str> {
+        problems
+            .iter()
+            .map(|p| p.split(':').next().unwrap_or_default())
+            .collect()
+    }
+
     fn problems_with(scheduler: Option<&str>, options: serde_json::Value) -> Vec<String> {
         let mut spec = SparkApplicationSpec {
             batch_scheduler: scheduler.map(str::to_owned),
@@ -785,12 +793,8 @@ mod tests {
         let every_option = serde_json::json!({"queue": "q", "priorityClassName": "high", "resources": {"cpu": "4"}});
         assert!(problems_with(Some("volcano"), every_option.clone()).is_empty());
         let yunikorn = problems_with(Some("yunikorn"), every_option);
-        let fields: Vec<&str> = yunikorn
-            .iter()
-            .map(|p| p.split(':').next().unwrap_or_default())
-            .collect();
         assert_eq!(
-            fields,
+            fields_of(&yunikorn),
             [
                 "spec.batchSchedulerOptions.priorityClassName",
                 "spec.batchSchedulerOptions.resources"
@@ -810,12 +814,8 @@ mod tests {
             Some("workload"),
             serde_json::json!({"queue": "q", "priorityClassName": "high", "resources": {"cpu": "4"}}),
         );
-        let fields: Vec<&str> = said
-            .iter()
-            .map(|p| p.split(':').next().unwrap_or_default())
-            .collect();
         assert_eq!(
-            fields,
+            fields_of(&said),
             [
                 "spec.batchSchedulerOptions.queue",
                 "spec.batchSchedulerOptions.priorityClassName",
@@ -827,12 +827,8 @@ mod tests {
             Some("kube-scheduler"),
             serde_json::json!({"queue": "q", "priorityClassName": "high", "resources": {"cpu": "4"}}),
         );
-        let fields: Vec<&str> = said
-            .iter()
-            .map(|p| p.split(':').next().unwrap_or_default())
-            .collect();
         assert_eq!(
-            fields,
+            fields_of(&said),
             [
                 "spec.batchSchedulerOptions.queue",
                 "spec.batchSchedulerOptions.priorityClassName"

@@ -255,14 +255,7 @@ async fn volcano_and_yunikorn_applications_get_their_groups() -> anyhow::Result<
     let env = setup("volcano-yunikorn").await?;
     sparkplane_testbed::install_crds(&env.admin, "volcano-crds").await?;
     let _operator = Operator::start(&env, &[])?;
-    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
-        Api::namespaced(env.admin.clone(), env.name());
-    accounts
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "spark-operator-spark"}}))?,
-        )
-        .await?;
+    create_service_account(&env, "spark-operator-spark").await?;
     for example in ["spark-pi-volcano", "spark-pi-yunikorn"] {
         let path = sparkplane_testbed::shared_reference()
             .join(format!("kubeflow/examples/{example}.yaml"));

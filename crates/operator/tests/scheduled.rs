@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use sparkplane_api::v1beta2::ScheduleState;
 use sparkplane_api::{ScheduledSparkApplication, SparkApplication};
 use sparkplane_testbed::wait;
-use support::{Env, Operator};
+use support::{Env, Operator, create_service_account};
 
 const LABEL: &str = "sparkoperator.k8s.io/scheduled-app-name";
 
@@ -552,14 +552,7 @@ async fn the_example_runs_on_the_testbed() -> anyhow::Result<()> {
     example["spec"]["template"]["driver"]["annotations"] =
         json!({"testbed.sparkplane.io/complete-after": "1s"});
     // The drivers' ServiceAccount, as deploy/rbac/spark-driver.yaml makes it.
-    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
-        Api::namespaced(env.admin.clone(), env.name());
-    accounts
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "spark-operator-spark"}}))?,
-        )
-        .await?;
+    create_service_account(&env, "spark-operator-spark").await?;
     create(&env, &example).await?;
 
     let done = wait_schedule(

@@ -17,7 +17,8 @@ use sparkplane_api::SparkConnect;
 use sparkplane_api::v1alpha1::SparkConnectState as State;
 use sparkplane_testbed::{Testbed, repo_root, wait};
 use support::{
-    Env, Operator, PortForward, example, hold_real_node, setup, setup_on_real_node, wait_events,
+    Env, Operator, PortForward, create_service_account, example, hold_real_node, setup,
+    setup_on_real_node, wait_events,
 };
 
 /// A JVM server start and an executor on two CPUs, with room for a busy machine.
@@ -329,14 +330,7 @@ async fn a_spec_change_replaces_the_server_and_an_unrunnable_spec_fails_naming_t
         Duration::from_secs(30),
     )
     .await?;
-    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
-        Api::namespaced(env.admin.clone(), env.name());
-    accounts
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "spark-operator-spark"}}))?,
-        )
-        .await?;
+    create_service_account(&env, "spark-operator-spark").await?;
     let pods = env.pods();
     let first = wait::until(Duration::from_secs(60), || async {
         Ok(pods.get_opt("sc-server").await?.is_some())

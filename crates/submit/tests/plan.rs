@@ -255,6 +255,14 @@ fn executor_template(p: &SubmissionPlan) -> serde_json::Value {
     serde_json::from_str(data.values().next().expect("template")).expect("JSON")
 }
 
+fn driver_annotations(p: &SubmissionPlan) -> std::collections::BTreeMap<String, String> {
+    p.driver_pod
+        .metadata
+        .annotations
+        .clone()
+        .unwrap_or_default()
+}
+
 fn scheduler_name(p: &SubmissionPlan) -> Option<&str> {
     p.driver_pod.spec.as_ref()?.scheduler_name.as_deref()
 }
@@ -281,12 +289,7 @@ fn volcano_plans_its_pod_group_and_annotations() {
         (1, Some("research"), Some("high"))
     );
     assert_eq!(group.spec.min_resources["cpu"].0, "3");
-    let annotations = p
-        .driver_pod
-        .metadata
-        .annotations
-        .clone()
-        .expect("annotations");
+    let annotations = driver_annotations(&p);
     assert_eq!(annotations["scheduling.k8s.io/group-name"], "spark-pi-pg");
     let template = executor_template(&p);
     assert_eq!(
@@ -317,12 +320,7 @@ fn yunikorn_plans_task_groups_in_annotations() {
     );
     let p = plan(&yaml, 1).expect("plan");
     assert!(p.volcano_group.is_none() && p.coscheduling_group.is_none());
-    let annotations = p
-        .driver_pod
-        .metadata
-        .annotations
-        .clone()
-        .expect("annotations");
+    let annotations = driver_annotations(&p);
     assert_eq!(
         annotations["yunikorn.apache.org/task-group-name"],
         "spark-driver"

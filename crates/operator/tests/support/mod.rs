@@ -387,6 +387,20 @@ pub fn app(name: &str, complete_after: &str, exit_code: i32) -> serde_json::Valu
     sparkplane_testbed::spark_pi(name, complete_after, exit_code)
 }
 
+/// Creates the ServiceAccount `name` in the test's namespace (Kubeflow's examples run their drivers
+/// as `spark-operator-spark`).
+pub async fn create_service_account(env: &Env, name: &str) -> anyhow::Result<()> {
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(env.admin.clone(), env.name());
+    accounts
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))?,
+        )
+        .await?;
+    Ok(())
+}
+
 pub async fn create(env: &Env, app: &serde_json::Value) -> anyhow::Result<SparkApplication> {
     let app: SparkApplication = serde_json::from_value(app.clone())?;
     Ok(env.apps().create(&PostParams::default(), &app).await?)

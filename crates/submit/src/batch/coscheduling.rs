@@ -42,24 +42,13 @@ pub struct CoschedulingPodGroupSpec {
     pub min_resources: BTreeMap<String, Quantity>,
 }
 
-impl k8s_openapi::Resource for CoschedulingPodGroup {
-    const API_VERSION: &'static str = "scheduling.x-k8s.io/v1alpha1";
-    const GROUP: &'static str = "scheduling.x-k8s.io";
-    const KIND: &'static str = "PodGroup";
-    const VERSION: &'static str = "v1alpha1";
-    const URL_PATH_SEGMENT: &'static str = "podgroups";
-    type Scope = k8s_openapi::NamespaceResourceScope;
-}
-
-impl k8s_openapi::Metadata for CoschedulingPodGroup {
-    type Ty = ObjectMeta;
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+namespaced_resource!(
+    CoschedulingPodGroup,
+    "scheduling.x-k8s.io",
+    "v1alpha1",
+    "PodGroup",
+    "podgroups"
+);
 
 /// The group's name, Kubeflow's `<app>-pg`, kept a valid label value.
 pub fn group_name(app_name: &str) -> String {

@@ -7,6 +7,31 @@
 //! - any name the operator was given with `--kube-scheduler-names`: the scheduler-plugins'
 //!   Coscheduling PodGroup, as Kubeflow's kube-scheduler integration ([`coscheduling`]).
 
+/// `k8s_openapi::Resource` and `Metadata` for a scheduler's namespaced custom resource, so the
+/// operator's typed client handles it like the built-in kinds.
+macro_rules! namespaced_resource {
+    ($ty:ty, $group:literal, $version:literal, $kind:literal, $plural:literal) => {
+        impl k8s_openapi::Resource for $ty {
+            const API_VERSION: &'static str = concat!($group, "/", $version);
+            const GROUP: &'static str = $group;
+            const KIND: &'static str = $kind;
+            const VERSION: &'static str = $version;
+            const URL_PATH_SEGMENT: &'static str = $plural;
+            type Scope = k8s_openapi::NamespaceResourceScope;
+        }
+
+        impl k8s_openapi::Metadata for $ty {
+            type Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+            fn metadata(&self) -> &Self::Ty {
+                &self.metadata
+            }
+            fn metadata_mut(&mut self) -> &mut Self::Ty {
+                &mut self.metadata
+            }
+        }
+    };
+}
+
 pub mod coscheduling;
 pub mod requests;
 pub mod volcano;

@@ -98,31 +98,40 @@ pub fn application(
     Ok(driver(driver_pod).plus(executors))
 }
 
+/// Spark's executor count when `spark.executor.instances` is not set
+/// (`SchedulerBackendUtils.DEFAULT_NUMBER_EXECUTORS`).
+pub const SPARK_DEFAULT_EXECUTORS: u16 = 2;
+
 /// The executors Spark asks for first: `spark.executor.instances` (Spark's default 2), or with
 /// dynamic allocation the largest of the initial, minimum and instance counts, as Spark's
 /// `getDynamicAllocationInitialExecutors` does.
 pub fn initial_executors(properties: &SparkConf) -> u64 {
-    let count = |key: &str| {
-        properties
-            .get(key)
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
-    let dynamic = properties
-        .get("spark.dynamicAllocation.enabled")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    if dynamic {
+    if dynamic_allocation(properties) {
         [
             "spark.dynamicAllocation.initialExecutors",
             "spark.dynamicAllocation.minExecutors",
             "spark.executor.instances",
         ]
         .into_iter()
-        .filter_map(count)
+        .filter_map(|key| conf_number(properties, key))
         .max()
         .unwrap_or(0)
     } else {
-        count("spark.executor.instances").unwrap_or(2)
+        conf_number(properties, "spark.executor.instances")
+            .unwrap_or(SPARK_DEFAULT_EXECUTORS.into())
     }
+}
+
+/// A number of the conf, as Spark parses it (trimmed).
+pub(super) fn conf_number<T: std::str::FromStr>(properties: &SparkConf, key: &str) -> Option<T> {
+    properties.get(key).and_then(|v| v.trim().parse().ok())
+}
+
+/// Whether Spark scales the executors itself.
+pub(super) fn dynamic_allocation(properties: &SparkConf) -> bool {
+    properties
+        .get("spark.dynamicAllocation.enabled")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 /// One executor container's memory request as Spark's `ResourceProfile` computes it: heap, overhead
@@ -209,11 +218,7 @@ mod tests {
     use super::*;
 
     fn conf(pairs: &[(&str, &str)]) -> SparkConf {
-        let mut c = SparkConf::default();
-        for (k, v) in pairs {
-            c.set(*k, *v);
-        }
-        c
+        pairs.iter().copied().collect()
     }
 
     fn v(s: &str) -> SparkVersion {

@@ -41,24 +41,13 @@ pub struct VolcanoPodGroupSpec {
     pub priority_class_name: Option<String>,
 }
 
-impl k8s_openapi::Resource for VolcanoPodGroup {
-    const API_VERSION: &'static str = "scheduling.volcano.sh/v1beta1";
-    const GROUP: &'static str = "scheduling.volcano.sh";
-    const KIND: &'static str = "PodGroup";
-    const VERSION: &'static str = "v1beta1";
-    const URL_PATH_SEGMENT: &'static str = "podgroups";
-    type Scope = k8s_openapi::NamespaceResourceScope;
-}
-
-impl k8s_openapi::Metadata for VolcanoPodGroup {
-    type Ty = ObjectMeta;
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+namespaced_resource!(
+    VolcanoPodGroup,
+    "scheduling.volcano.sh",
+    "v1beta1",
+    "PodGroup",
+    "podgroups"
+);
 
 /// Kubeflow's `spark-<app>-pg`.
 pub fn group_name(app_name: &str) -> String {

@@ -18,13 +18,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use sparkplane_api::SparkApplication;
 use sparkplane_api::v1beta2::BATCH_SCHEDULER_WORKLOAD;
 
+use super::requests::{SPARK_DEFAULT_EXECUTORS, conf_number, dynamic_allocation};
 use crate::identity::{LABEL_APP_NAME, LABEL_LAUNCHED_BY, LABEL_SUBMISSION_ID};
 use crate::names;
 use crate::properties::SparkConf;
-
-/// Spark's executor count when `spark.executor.instances` is not set
-/// (`SchedulerBackendUtils.DEFAULT_NUMBER_EXECUTORS`).
-const SPARK_DEFAULT_EXECUTORS: i32 = 2;
 
 /// How many executors must be placed together, read from the final `spark.properties` so a count
 /// set through `sparkConf` counts too. Static allocation: every executor. Dynamic allocation: its
@@ -32,20 +29,13 @@ const SPARK_DEFAULT_EXECUTORS: i32 = 2;
 /// forever once Spark scales down and then asks for fewer executors than the gang's size.
 /// `None`: no executors, no gang.
 pub fn min_count(properties: &SparkConf) -> Option<i32> {
-    let number = |key: &str| {
-        properties
-            .get(key)
-            .and_then(|v| v.trim().parse::<i32>().ok())
-    };
-    let dynamic = properties
-        .get("spark.dynamicAllocation.enabled")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    let count = if dynamic {
-        number("spark.dynamicAllocation.minExecutors")
+    let count = if dynamic_allocation(properties) {
+        conf_number(properties, "spark.dynamicAllocation.minExecutors")
             .unwrap_or(0)
             .max(1)
     } else {
-        number("spark.executor.instances").unwrap_or(SPARK_DEFAULT_EXECUTORS)
+        conf_number(properties, "spark.executor.instances")
+            .unwrap_or(i32::from(SPARK_DEFAULT_EXECUTORS))
     };
     (count > 0).then_some(count)
 }
@@ -104,11 +94,7 @@ mod tests {
     use super::*;
 
     fn conf(pairs: &[(&str, &str)]) -> SparkConf {
-        let mut c = SparkConf::default();
-        for (k, v) in pairs {
-            c.set(*k, *v);
-        }
-        c
+        pairs.iter().copied().collect()
     }
 
     fn app(scheduler: Option<&str>) -> SparkApplication {
@@ -123,7 +109,10 @@ mod tests {
             min_count(&conf(&[("spark.executor.instances", "5")])),
             Some(5)
         );
-        assert_eq!(min_count(&conf(&[])), Some(SPARK_DEFAULT_EXECUTORS));
+        assert_eq!(
+            min_count(&conf(&[])),
+            Some(i32::from(SPARK_DEFAULT_EXECUTORS))
+        );
         assert_eq!(min_count(&conf(&[("spark.executor.instances", "0")])), None);
     }
 
