@@ -61,6 +61,11 @@ where
 /// An object of `K` as its watch decodes it. Each object is read on its own, straight into `K`: one
 /// that does not fit `K`'s types (stored under an older, schemaless CRD, say) fails neither the list
 /// page nor the watch event it came in, and a page holds `K`s rather than untyped JSON trees.
+///
+/// The object is first taken as its raw JSON text, which serde_json skips without its nesting limit
+/// (128 levels), and then read from that text on its own: an object nested deeper than the limit
+/// (a pod template's free-form fields allow any depth, and the API server accepts far more) would
+/// otherwise fail the whole list page, and with it every application of the namespace.
 #[derive(Debug, Clone)]
 pub(crate) enum Tolerant<K> {
     Read(K),
@@ -73,19 +78,42 @@ pub(crate) enum Tolerant<K> {
 
 impl<'de, K: DeserializeOwned> Deserialize<'de> for Tolerant<K> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // One object's tree at a time: it is dropped as soon as `K` is read from it.
-        let value = serde_json::Value::deserialize(deserializer)?;
-        match K::deserialize(&value) {
+        // One object's text at a time: it is dropped as soon as `K` is read from it.
+        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        match serde_json::from_str::<K>(raw.get()) {
             Ok(object) => Ok(Tolerant::Read(object)),
             Err(error) => {
-                let metadata = match value.get("metadata") {
-                    Some(metadata) => {
-                        ObjectMeta::deserialize(metadata).map_err(D::Error::custom)?
-                    }
-                    None => ObjectMeta::default(),
-                };
+                // Only the identity is read; the rest, managed fields included (they mirror the
+                // spec's nesting), is skipped, and skipping has no nesting limit.
+                #[derive(Deserialize)]
+                struct Identity {
+                    #[serde(default)]
+                    metadata: IdentityMeta,
+                }
+                #[derive(Default, Deserialize)]
+                #[serde(rename_all = "camelCase")]
+                struct IdentityMeta {
+                    name: Option<String>,
+                    namespace: Option<String>,
+                    uid: Option<String>,
+                    resource_version: Option<String>,
+                }
+                let identity: Identity =
+                    serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
+                let IdentityMeta {
+                    name,
+                    namespace,
+                    uid,
+                    resource_version,
+                } = identity.metadata;
                 Ok(Tolerant::Unreadable {
-                    metadata: Box::new(metadata),
+                    metadata: Box::new(ObjectMeta {
+                        name,
+                        namespace,
+                        uid,
+                        resource_version,
+                        ..ObjectMeta::default()
+                    }),
                     error: error.to_string(),
                 })
             }
@@ -322,6 +350,49 @@ pub fn namespace_scope(client: &Client, selector: &str) -> (Store<Namespace>, Na
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::ConfigMap;
+
+    /// `{"x": {"x": ... {}}}`, `depth` objects deep.
+    fn nested(depth: usize) -> String {
+        format!("{}{{}}{}", r#"{"x":"#.repeat(depth), "}".repeat(depth))
+    }
+
+    /// Found reading hostile input: an object nested deeper than serde_json's limit failed the
+    /// whole list page it came in, so one application stopped the watch of its namespace.
+    #[test]
+    fn an_object_nested_too_deep_fails_neither_its_page_nor_the_others() {
+        let page = format!(
+            r#"{{"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {{"resourceVersion": "7"}}, "items": [
+                {{"metadata": {{"name": "fine", "namespace": "ns"}}, "data": {{"a": "b"}}}},
+                {{"metadata": {{"name": "deep-unknown", "namespace": "ns"}}, "junk": {deep}}},
+                {{"metadata": {{"name": "deep-typed", "namespace": "ns",
+                    "managedFields": [{{"manager": "kubectl", "fieldsType": "FieldsV1", "fieldsV1": {deep}}}]}},
+                  "data": {deep}}}
+            ]}}"#,
+            deep = nested(300)
+        );
+        let list: kube::core::ObjectList<Tolerant<ConfigMap>> =
+            serde_json::from_str(&page).expect("the page reads");
+        let read: Vec<(String, bool)> = list
+            .items
+            .iter()
+            .map(|item| match item {
+                Tolerant::Read(cm) => (cm.metadata.name.clone().unwrap_or_default(), true),
+                Tolerant::Unreadable { metadata, .. } => {
+                    (metadata.name.clone().unwrap_or_default(), false)
+                }
+            })
+            .collect();
+        assert_eq!(
+            read,
+            [
+                ("fine".to_owned(), true),
+                // Deep fields the type does not have are skipped.
+                ("deep-unknown".to_owned(), true),
+                // Deep where the type expects something: that object alone is unreadable.
+                ("deep-typed".to_owned(), false)
+            ]
+        );
+    }
 
     fn named(ns: &str, name: &str) -> ConfigMap {
         ConfigMap {

@@ -484,6 +484,48 @@ async fn invalid_application_fails_once_and_harms_nothing() -> anyhow::Result<()
     Ok(())
 }
 
+/// A SparkApplication nested deeper than the operator's JSON reader allows (the pod template takes
+/// any fields; the API server accepts thousands of levels), present when the operator lists its
+/// namespace, is skipped and counted, and the applications listed beside it run: before the fix it
+/// failed the whole list page, and the namespace's applications never ran.
+#[tokio::test]
+async fn an_application_nested_too_deep_is_skipped_and_the_others_run() -> anyhow::Result<()> {
+    let env = setup("op-deep").await?;
+    let mut deep = app("deep", "1s", 0);
+    let mut junk = json!({});
+    for _ in 0..200 {
+        junk = json!({ "x": junk });
+    }
+    deep["spec"]["driver"]["template"] =
+        json!({ "metadata": {"labels": {"a": "b"}}, "junk": junk });
+    deep["metadata"]["namespace"] = json!(env.name());
+    // Sent and read back as text: a typed client has the same nesting limit.
+    let apps = kube::core::Request::new(format!(
+        "/apis/sparkoperator.k8s.io/v1beta2/namespaces/{}/sparkapplications",
+        env.name()
+    ));
+    env.admin
+        .request_text(apps.create(&Default::default(), serde_json::to_vec(&deep)?)?)
+        .await?;
+    create(&env, &app("listed-beside", "1s", 0)).await?;
+    // Started after both exist: its first list holds the deep one.
+    let operator = Operator::start(&env, &[])?;
+    create(&env, &app("created-after", "1s", 0)).await?;
+    for name in ["listed-beside", "created-after"] {
+        wait_state(&env, name, State::Completed, MINUTE).await?;
+    }
+    operator
+        .wait_metrics(&["sparkplane_malformed_objects_total 1"])
+        .await?;
+    let stored = env
+        .admin
+        .request_text(apps.get("deep", &Default::default())?)
+        .await?;
+    assert!(stored.contains(r#""name":"deep""#) && !stored.contains(r#""status""#));
+    assert!(env.pods().get_opt("deep-driver").await?.is_none());
+    Ok(())
+}
+
 #[tokio::test]
 async fn time_to_live_deletes_the_finished_application() -> anyhow::Result<()> {
     let env = setup("op-ttl").await?;
