@@ -526,6 +526,71 @@ async fn an_application_nested_too_deep_is_skipped_and_the_others_run() -> anyho
     Ok(())
 }
 
+/// Huge input: 3,000 sparkConf keys (750 KB of spark.properties) run; 4,400 (1.1 MB, more than a
+/// ConfigMap holds) are refused before anything is created, naming the field. A driver whose
+/// ConfigMap the API server refuses after the pod was made (a quota, here) is deleted, as
+/// spark-submit does, instead of waiting for it forever.
+#[tokio::test]
+async fn huge_conf_runs_or_is_refused_and_a_half_made_driver_is_deleted() -> anyhow::Result<()> {
+    let env = setup("op-huge").await?;
+    let _operator = Operator::start(&env, &[])?;
+    let with_keys = |name: &str, keys: usize| {
+        let mut huge = app(name, "1s", 0);
+        let conf: serde_json::Map<String, serde_json::Value> = (0..keys)
+            .map(|i| (format!("spark.hostile.key{i:05}"), json!("v".repeat(230))))
+            .collect();
+        huge["spec"]["sparkConf"] = serde_json::Value::Object(conf);
+        huge
+    };
+    create(&env, &with_keys("conf-3000", 3000)).await?;
+    create(&env, &with_keys("conf-4400", 4400)).await?;
+    wait_state(&env, "conf-3000", State::Completed, MINUTE).await?;
+    let refused = wait_state(&env, "conf-4400", State::Failed, MINUTE).await?;
+    let message = refused
+        .status
+        .and_then(|s| s.application_state.error_message)
+        .unwrap_or_default();
+    assert!(
+        message.starts_with("spec.sparkConf: the driver's spark.properties would be"),
+        "{message}"
+    );
+    assert!(env.pods().get_opt("conf-4400-driver").await?.is_none());
+
+    // A quota leaves room for no ConfigMap (the namespace's kube-root-ca.crt takes the one).
+    let quotas: Api<k8s_openapi::api::core::v1::ResourceQuota> =
+        Api::namespaced(env.admin.clone(), env.name());
+    quotas
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "no-configmaps"},
+                "spec": {"hard": {"count/configmaps": "1"}}
+            }))?,
+        )
+        .await?;
+    wait::until(MINUTE, || async {
+        let quota = quotas.get("no-configmaps").await?;
+        Ok(quota
+            .status
+            .and_then(|s| s.used)
+            .is_some_and(|used| used.contains_key("count/configmaps")))
+    })
+    .await?;
+    create(&env, &app("quota", "1s", 0)).await?;
+    let failed = wait_state(&env, "quota", State::Failed, MINUTE).await?;
+    let message = failed
+        .status
+        .and_then(|s| s.application_state.error_message)
+        .unwrap_or_default();
+    assert!(message.contains("exceeded quota"), "{message}");
+    wait::until(MINUTE, || async {
+        Ok(env.pods().get_opt("quota-driver").await?.is_none())
+    })
+    .await
+    .context("the half-made driver was left behind")?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn time_to_live_deletes_the_finished_application() -> anyhow::Result<()> {
     let env = setup("op-ttl").await?;

@@ -26,6 +26,9 @@ use crate::template::{self, Role, TemplateError};
 use crate::ui::{self, Exposure, UiError};
 use crate::version::{SparkVersion, VersionError};
 
+/// What the API server lets a ConfigMap's values hold together (`MaxSecretSize`).
+pub const CONFIG_MAP_MAX_BYTES: usize = 1 << 20;
+
 /// The operator's settings that shape a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -87,6 +90,14 @@ pub enum PlanError {
     Ui(#[from] UiError),
     #[error(transparent)]
     Batch(#[from] batch::BatchError),
+    #[error(
+        "{field}: the {what} would be {bytes} bytes, more than a ConfigMap holds ({CONFIG_MAP_MAX_BYTES}); move large settings into files (spec.sparkConfigMap, spec.hadoopConfigMap)"
+    )]
+    ConfigMapTooLarge {
+        field: &'static str,
+        what: &'static str,
+        bytes: usize,
+    },
     #[error(
         "spec.driver.podName: {0:?} is not a valid pod name (a DNS-1123 subdomain of at most 253 characters)"
     )]
@@ -399,6 +410,16 @@ pub fn build(
                     );
             }
             BatchScheduler::Default | BatchScheduler::Workload => {}
+        }
+    }
+    // The API server refuses a ConfigMap over its limit, and the driver would wait for it forever.
+    for (config_map, field, what) in [
+        (&conf_map, "spec.sparkConf", "driver's spark.properties"),
+        (&template_cm, "spec.executor", "executor pod template"),
+    ] {
+        let bytes = config_map.data.iter().flatten().map(|(_, v)| v.len()).sum();
+        if bytes > CONFIG_MAP_MAX_BYTES {
+            return Err(PlanError::ConfigMapTooLarge { field, what, bytes });
         }
     }
     Ok(SubmissionPlan {

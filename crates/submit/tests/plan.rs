@@ -348,6 +348,28 @@ fn yunikorn_plans_task_groups_in_annotations() {
     assert_eq!(scheduler_name(&p), Some("yunikorn"));
 }
 
+/// A spark.properties larger than a ConfigMap holds is refused before anything is made, naming
+/// the field; just under the limit it plans.
+#[test]
+fn spark_properties_larger_than_a_config_map_are_refused() {
+    let conf = |keys: usize| {
+        let mut text = String::from("  sparkConf:\n");
+        for i in 0..keys {
+            text.push_str(&format!(
+                "    spark.hostile.key{i:05}: {}\n",
+                "v".repeat(230)
+            ));
+        }
+        text
+    };
+    assert!(plan(&app("pi", &conf(3000)), 1).is_ok());
+    let refused = plan(&app("pi", &conf(4400)), 1).expect_err("too large");
+    assert!(
+        refused.starts_with("spec.sparkConf: the driver's spark.properties would be"),
+        "{refused}"
+    );
+}
+
 #[test]
 fn python_uses_the_non_jvm_factor() {
     let yaml = app("py", "").replace("type: Scala", "type: Python");

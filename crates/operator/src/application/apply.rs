@@ -224,6 +224,9 @@ pub async fn create_driver(
     }
     for outcome in futures::future::join_all(creates).await {
         if let Some(rejection) = outcome? {
+            // As spark-submit does: a driver whose objects could not all be made is deleted (with
+            // what it owns), rather than left waiting for a ConfigMap that will never exist.
+            delete_quietly(&pods, metrics, "pod", &driver_name, uid.as_deref()).await?;
             return Ok(Some(rejection));
         }
     }
