@@ -153,7 +153,7 @@ async fn coscheduling_places_a_driver_only_when_the_whole_application_fits() -> 
     let mut unknown = coscheduled("unknown", 1);
     unknown["spec"]["batchScheduler"] = json!("kube-scheduler");
     create(&env, &unknown).await?;
-    // The cluster (four kwok nodes of 16 cores and the real node's 2) has nowhere near 500 cores.
+    // The testbed (at most 16 kwok nodes of 16 cores, and the real node's 2) has nowhere near 500 cores.
     create(&env, &coscheduled("fits", 2)).await?;
     create(&env, &coscheduled("too-big", 500)).await?;
 
