@@ -16,7 +16,7 @@ use thiserror::Error;
 
 use crate::batch::coscheduling::CoschedulingPodGroup;
 use crate::batch::volcano::VolcanoPodGroup;
-use crate::batch::{self, BatchScheduler, requests, workload};
+use crate::batch::{self, BatchScheduler, workload};
 use crate::conf::{self, ConfError, ConfInputs};
 use crate::monitoring;
 use crate::names::{self, Ids, NameError};
@@ -170,8 +170,9 @@ impl PlanObject<'_> {
 
 impl SubmissionPlan {
     /// The objects in the order to create them: the monitoring ConfigMap (Kubeflow creates it before
-    /// submitting) and the batch scheduler's group (the scheduler must see it with the pod), the driver pod (as Spark does; the kubelet waits for its ConfigMap), then what
-    /// Spark owns by the driver, then the operator's UI objects.
+    /// submitting) and the batch scheduler's group (the scheduler must see it with the pod), the
+    /// driver pod (as Spark does; the kubelet waits for its ConfigMap), then what Spark owns by the
+    /// driver, then the operator's UI objects.
     pub fn objects(&self) -> Vec<PlanObject<'_>> {
         let mut out: Vec<PlanObject<'_>> = self
             .prometheus_config_map
@@ -281,8 +282,9 @@ pub fn build(
     let mut pod = template::build(app, Role::Driver)?;
     let mut executor_template = template::executor_template(app)?;
     let batch = BatchScheduler::of(app, &settings.kube_scheduler_names)?;
-    let executor_group =
-        workload::executor_group(app, namespace, &prefix, &ids.submission_id, &sub.conf);
+    let executor_group = (batch == BatchScheduler::Workload)
+        .then(|| workload::executor_group(app, namespace, &prefix, &ids.submission_id, &sub.conf))
+        .flatten();
     if let Some(group) = &executor_group {
         workload::link_executors(&mut executor_template, group);
     }
@@ -382,36 +384,15 @@ pub fn build(
         ui_url.as_deref(),
     )?;
     let driver_pdb = crate::pdb::driver_pdb(app, settings.driver_pdb, namespace, &driver_pod_name);
-    // The batch scheduler's room for the application: the driver as built, the executors Spark
-    // will start with.
-    let (mut coscheduling_group, mut volcano_group) = (None, None);
-    if !matches!(batch, BatchScheduler::Default | BatchScheduler::Workload) {
-        let driver = requests::driver(&driver_pod);
-        let executor =
-            requests::executor(version, &properties, non_jvm).map_err(batch::BatchError::from)?;
-        let executors = requests::initial_executors(&properties);
-        let application = driver.plus(executor.times(executors));
-        match batch {
-            BatchScheduler::Coscheduling(_) => {
-                coscheduling_group =
-                    Some(batch::coscheduling::pod_group(app, namespace, application))
-            }
-            BatchScheduler::Volcano => {
-                volcano_group = Some(batch::volcano::pod_group(app, namespace, application))
-            }
-            BatchScheduler::YuniKorn => {
-                driver_pod
-                    .metadata
-                    .annotations
-                    .get_or_insert_with(Default::default)
-                    .insert(
-                        batch::yunikorn::TASK_GROUPS_ANNOTATION.to_owned(),
-                        batch::yunikorn::task_groups(app, driver, executor, executors),
-                    );
-            }
-            BatchScheduler::Default | BatchScheduler::Workload => {}
-        }
-    }
+    let groups = batch::groups(
+        batch,
+        app,
+        namespace,
+        version,
+        &mut driver_pod,
+        &properties,
+        non_jvm,
+    )?;
     // The API server refuses a ConfigMap over its limit, and the driver would wait for it forever.
     for (config_map, field, what) in [
         (&conf_map, "spec.sparkConf", "driver's spark.properties"),
@@ -425,8 +406,8 @@ pub fn build(
     Ok(SubmissionPlan {
         driver_pdb,
         executor_group,
-        coscheduling_group,
-        volcano_group,
+        coscheduling_group: groups.coscheduling,
+        volcano_group: groups.volcano,
         app_id: ids.app_id,
         submission_id: ids.submission_id,
         resource_prefix: prefix,

@@ -279,6 +279,7 @@ fn volcano_plans_its_pod_group_and_annotations() {
     .replace("  executor: {}", "  executor: {instances: 2, cores: 1, memory: 1g}");
     let p = plan(&yaml, 1).expect("plan");
     let group = p.volcano_group.clone().expect("a Volcano PodGroup");
+    assert!(p.executor_group.is_none() && p.coscheduling_group.is_none());
     assert_eq!(group.metadata.name.as_deref(), Some("spark-pi-pg"));
     assert_eq!(
         (

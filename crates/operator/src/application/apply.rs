@@ -115,8 +115,8 @@ fn name_of<K: Resource>(obj: &K) -> String {
 
 /// Creates what the driver needs to start: the Prometheus ConfigMap and the batch scheduler's
 /// PodGroup, the driver pod, then what the pod owns (its ConfigMaps, headless Service and claims,
-/// all at once). The driver pod may exist only if this very submission made it (a submission cut short by a crash); everything else is
-/// create-if-absent. `Ok(Some(message))`: the API server refused an object.
+/// all at once). The driver pod may exist only if this very submission made it (a submission cut
+/// short by a crash); everything else is create-if-absent. `Ok(Some(message))`: the API server refused an object.
 pub async fn create_driver(
     client: &Client,
     metrics: &Metrics,

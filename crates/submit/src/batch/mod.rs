@@ -51,7 +51,9 @@ use thiserror::Error;
 
 use crate::identity::{LABEL_APP_NAME, LABEL_LAUNCHED_BY};
 use crate::memory::MemoryError;
+use crate::properties::SparkConf;
 use crate::template::Role;
+use crate::version::SparkVersion;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum BatchError {
@@ -149,6 +151,52 @@ pub fn mark_pods(
             spec.scheduler_name = Some(name.to_owned());
         }
     }
+}
+
+/// The application-wide objects of a batch scheduler, made once the driver pod is built.
+#[derive(Debug, Default)]
+pub struct Groups {
+    pub coscheduling: Option<coscheduling::CoschedulingPodGroup>,
+    pub volcano: Option<volcano::VolcanoPodGroup>,
+}
+
+/// Sizes the application's room for its batch scheduler from the driver as built and the executors
+/// Spark will start with: the coscheduling or Volcano PodGroup, or YuniKorn's task groups on the
+/// driver pod (`properties` is the final `spark.properties`).
+pub fn groups(
+    batch: BatchScheduler<'_>,
+    app: &SparkApplication,
+    namespace: &str,
+    version: SparkVersion,
+    driver_pod: &mut Pod,
+    properties: &SparkConf,
+    non_jvm: bool,
+) -> Result<Groups, BatchError> {
+    let mut groups = Groups::default();
+    if matches!(batch, BatchScheduler::Default | BatchScheduler::Workload) {
+        return Ok(groups);
+    }
+    let application = requests::application(version, driver_pod, properties, non_jvm)?;
+    match batch {
+        BatchScheduler::Coscheduling(_) => {
+            groups.coscheduling = Some(coscheduling::pod_group(app, namespace, application.total()))
+        }
+        BatchScheduler::Volcano => {
+            groups.volcano = Some(volcano::pod_group(app, namespace, application.total()))
+        }
+        BatchScheduler::YuniKorn => {
+            driver_pod
+                .metadata
+                .annotations
+                .get_or_insert_with(Default::default)
+                .insert(
+                    yunikorn::TASK_GROUPS_ANNOTATION.to_owned(),
+                    yunikorn::task_groups(app, application),
+                );
+        }
+        BatchScheduler::Default | BatchScheduler::Workload => {}
+    }
+    Ok(groups)
 }
 
 /// Metadata of a PodGroup the application owns (applied at each submission, deleted with it).

@@ -87,15 +87,33 @@ pub fn executor(
     })
 }
 
-/// The driver and the executors Spark starts with.
+/// What an application asks for when it starts: its driver, and `executors` executors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Application {
+    pub driver: Requests,
+    pub executor: Requests,
+    pub executors: u64,
+}
+
+impl Application {
+    /// The driver and all its first executors together.
+    pub fn total(self) -> Requests {
+        self.driver.plus(self.executor.times(self.executors))
+    }
+}
+
+/// The driver as built and the executors Spark starts with.
 pub fn application(
     version: SparkVersion,
     driver_pod: &Pod,
     properties: &SparkConf,
     non_jvm: bool,
-) -> Result<Requests, MemoryError> {
-    let executors = executor(version, properties, non_jvm)?.times(initial_executors(properties));
-    Ok(driver(driver_pod).plus(executors))
+) -> Result<Application, MemoryError> {
+    Ok(Application {
+        driver: driver(driver_pod),
+        executor: executor(version, properties, non_jvm)?,
+        executors: initial_executors(properties),
+    })
 }
 
 /// Spark's executor count when `spark.executor.instances` is not set
@@ -306,12 +324,23 @@ mod tests {
             ("spark.executor.cores", "2"),
             ("spark.executor.memory", "512m"),
         ]);
+        let application = application(v("4.0.0"), &driver_pod, &props, false).expect("sizes");
         assert_eq!(
-            application(v("4.0.0"), &driver_pod, &props, false),
-            Ok(Requests {
+            (application.driver, application.executors),
+            (
+                Requests {
+                    millicores: 1100,
+                    mib: 896 + 64
+                },
+                2
+            )
+        );
+        assert_eq!(
+            application.total(),
+            Requests {
                 millicores: 1100 + 2 * 2000,
                 mib: 896 + 64 + 2 * 896
-            })
+            }
         );
     }
 }

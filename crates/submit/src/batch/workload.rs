@@ -16,7 +16,6 @@ use k8s_openapi::api::scheduling::v1alpha2::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use sparkplane_api::SparkApplication;
-use sparkplane_api::v1beta2::BATCH_SCHEDULER_WORKLOAD;
 
 use super::requests::{SPARK_DEFAULT_EXECUTORS, conf_number, dynamic_allocation};
 use crate::identity::{LABEL_APP_NAME, LABEL_LAUNCHED_BY, LABEL_SUBMISSION_ID};
@@ -40,8 +39,8 @@ pub fn min_count(properties: &SparkConf) -> Option<i32> {
     (count > 0).then_some(count)
 }
 
-/// The executors' PodGroup of one submission when the application asks for `workload` gangs, named
-/// after the submission's resource prefix (pods link to a group by name, and a group's policy cannot
+/// The executors' PodGroup of one submission of a `workload` application, named after the
+/// submission's resource prefix (pods link to a group by name, and a group's policy cannot
 /// change, so every submission gets its own). The driver pod becomes its owner once it exists.
 pub fn executor_group(
     app: &SparkApplication,
@@ -50,9 +49,6 @@ pub fn executor_group(
     submission_id: &str,
     properties: &SparkConf,
 ) -> Option<PodGroup> {
-    if app.spec.batch_scheduler.as_deref() != Some(BATCH_SCHEDULER_WORKLOAD) {
-        return None;
-    }
     let min_count = min_count(properties)?;
     Some(PodGroup {
         metadata: ObjectMeta {
@@ -132,10 +128,8 @@ mod tests {
     }
 
     #[test]
-    fn a_group_only_for_workload_gangs() {
+    fn a_group_per_submission_linked_from_the_template() {
         let props = conf(&[("spark.executor.instances", "3")]);
-        assert!(executor_group(&app(None), "ns", "pi-abc", "sid", &props).is_none());
-        assert!(executor_group(&app(Some("volcano")), "ns", "pi-abc", "sid", &props).is_none());
         let group =
             executor_group(&app(Some("workload")), "ns", "pi-abc", "sid", &props).expect("a group");
         assert_eq!(group.metadata.name.as_deref(), Some("pi-abc-executors"));

@@ -14,7 +14,7 @@ use serde::Serialize;
 use sparkplane_api::SparkApplication;
 use sparkplane_api::v1beta2::SparkPodSpec;
 
-use super::requests::Requests;
+use super::requests::{Application, Requests};
 use crate::template::Role;
 
 pub const TASK_GROUP_NAME_ANNOTATION: &str = "yunikorn.apache.org/task-group-name";
@@ -63,12 +63,12 @@ pub fn join(meta: &mut ObjectMeta, role: Role, app: &SparkApplication) {
 
 /// The task groups annotation of the driver pod: the driver, and the `executors` Spark starts
 /// with when there are any (YuniKorn refuses a group of none).
-pub fn task_groups(
-    app: &SparkApplication,
-    driver: Requests,
-    executor: Requests,
-    executors: u64,
-) -> String {
+pub fn task_groups(app: &SparkApplication, application: Application) -> String {
+    let Application {
+        driver,
+        executor,
+        executors,
+    } = application;
     let mut groups = vec![task_group(
         app,
         DRIVER_TASK_GROUP,
@@ -145,7 +145,12 @@ mod tests {
             millicores: 2000,
             mib: 1408,
         };
-        let text = task_groups(&app(), driver, executor, 3);
+        let sizes = |executors| Application {
+            driver,
+            executor,
+            executors,
+        };
+        let text = task_groups(&app(), sizes(3));
         let groups: serde_json::Value = serde_json::from_str(&text).expect("JSON");
         assert_eq!(
             groups,
@@ -159,7 +164,7 @@ mod tests {
                  "tolerations": [{"key": "spot", "operator": "Exists"}]}
             ])
         );
-        let none = task_groups(&app(), driver, executor, 0);
+        let none = task_groups(&app(), sizes(0));
         let groups: serde_json::Value = serde_json::from_str(&none).expect("JSON");
         assert_eq!(groups.as_array().map(Vec::len), Some(1));
     }
