@@ -385,7 +385,14 @@ fn check_batch_scheduler(problems: &mut Problems, at: &str, spec: &SparkApplicat
     let supported = format!(
         "{BATCH_SCHEDULER_WORKLOAD:?}, {BATCH_SCHEDULER_VOLCANO:?}, {BATCH_SCHEDULER_YUNIKORN:?} or a coscheduling scheduler the operator was given (--kube-scheduler-names)"
     );
-    match spec.batch_scheduler.as_deref() {
+    let pods_priority = |who: &str| {
+        format!("{who}; set {at}.driver.priorityClassName and {at}.executor.priorityClassName")
+    };
+    let kueue = |who: &str| {
+        format!("{who} no queues; use Kueue (kueue.x-k8s.io/queue-name label) for queueing")
+    };
+    // Why the scheduler cannot honour `queue`, `priorityClassName` and `resources`; None: it does.
+    let refusals: [Option<String>; 3] = match spec.batch_scheduler.as_deref() {
         None | Some("") => {
             if options.is_some_and(|o| *o != Default::default()) {
                 problems.add(
@@ -395,51 +402,28 @@ fn check_batch_scheduler(problems: &mut Problems, at: &str, spec: &SparkApplicat
                     ),
                 );
             }
+            return;
         }
-        Some(BATCH_SCHEDULER_WORKLOAD) => {
-            let Some(options) = options else { return };
-            if options.queue.is_some() {
-                problems.add(
-                    format!("{at}.batchSchedulerOptions.queue"),
-                    "the Workload API has no queues; use Kueue (kueue.x-k8s.io/queue-name label) for queueing",
-                );
-            }
-            if options.priority_class_name.is_some() {
-                problems.add(
-                    format!("{at}.batchSchedulerOptions.priorityClassName"),
-                    format!(
-                        "a Workload API gang takes its priority from its pods; set {at}.driver.priorityClassName and {at}.executor.priorityClassName"
-                    ),
-                );
-            }
-            if options.resources.is_some() {
-                problems.add(
-                    format!("{at}.batchSchedulerOptions.resources"),
-                    "a Workload API gang has no reserved resources; its size is the executor count",
-                );
-            }
-        }
-        // Volcano honours every option: the PodGroup's queue, priority class and resources.
-        Some(BATCH_SCHEDULER_VOLCANO) => {}
-        Some(BATCH_SCHEDULER_YUNIKORN) => {
-            // The queue becomes the pods' `queue` label; the task groups are sized from the pods.
-            let Some(options) = options else { return };
-            if options.priority_class_name.is_some() {
-                problems.add(
-                    format!("{at}.batchSchedulerOptions.priorityClassName"),
-                    format!(
-                        "YuniKorn takes the priority from the pods; set {at}.driver.priorityClassName and {at}.executor.priorityClassName"
-                    ),
-                );
-            }
-            if options.resources.is_some() {
-                problems.add(
-                    format!("{at}.batchSchedulerOptions.resources"),
-                    "YuniKorn's task groups are sized from the driver and executor requests",
-                );
-            }
-        }
-        // A coscheduling scheduler: whether the operator knows it is for the operator to say.
+        Some(BATCH_SCHEDULER_WORKLOAD) => [
+            Some(kueue("the Workload API has")),
+            Some(pods_priority(
+                "a Workload API gang takes its priority from its pods",
+            )),
+            Some(
+                "a Workload API gang has no reserved resources; its size is the executor count"
+                    .into(),
+            ),
+        ],
+        // The PodGroup's queue, priority class and resources.
+        Some(BATCH_SCHEDULER_VOLCANO) => [None, None, None],
+        // The queue becomes the pods' `queue` label; the task groups are sized from the pods.
+        Some(BATCH_SCHEDULER_YUNIKORN) => [
+            None,
+            Some(pods_priority("YuniKorn takes the priority from the pods")),
+            Some("YuniKorn's task groups are sized from the driver and executor requests".into()),
+        ],
+        // A coscheduling scheduler: whether the operator knows it is for the operator to say. Its
+        // PodGroup has a size and resources, no queue and no priority.
         Some(scheduler) => {
             if !crate::names::is_dns_subdomain(scheduler) {
                 problems.add(
@@ -449,22 +433,26 @@ fn check_batch_scheduler(problems: &mut Problems, at: &str, spec: &SparkApplicat
                     ),
                 );
             }
-            // The coscheduling PodGroup has a size and resources, no queue and no priority.
-            let Some(options) = options else { return };
-            if options.queue.is_some() {
-                problems.add(
-                    format!("{at}.batchSchedulerOptions.queue"),
-                    "coscheduling has no queues; use Kueue (kueue.x-k8s.io/queue-name label) for queueing",
-                );
-            }
-            if options.priority_class_name.is_some() {
-                problems.add(
-                    format!("{at}.batchSchedulerOptions.priorityClassName"),
-                    format!(
-                        "a coscheduling PodGroup has no priority; set {at}.driver.priorityClassName and {at}.executor.priorityClassName"
-                    ),
-                );
-            }
+            [
+                Some(kueue("coscheduling has")),
+                Some(pods_priority("a coscheduling PodGroup has no priority")),
+                None,
+            ]
+        }
+    };
+    let Some(options) = options else { return };
+    let [queue, priority, resources] = refusals;
+    for (set, field, why) in [
+        (options.queue.is_some(), "queue", queue),
+        (
+            options.priority_class_name.is_some(),
+            "priorityClassName",
+            priority,
+        ),
+        (options.resources.is_some(), "resources", resources),
+    ] {
+        if set && let Some(why) = why {
+            problems.add(format!("{at}.batchSchedulerOptions.{field}"), why);
         }
     }
 }
