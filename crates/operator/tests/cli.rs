@@ -852,6 +852,49 @@ fn a_cluster_without_the_crds_says_how_to_install_them() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `render --kube-scheduler-names`, as the operator's flag: an application naming a scheduler it
+/// was not given is refused naming the field; given it, the coscheduling PodGroup comes first.
+#[test]
+fn render_takes_the_coscheduling_schedulers_like_the_operator() {
+    let mut app = sparkplane_testbed::spark_pi("cosched", "1s", 0);
+    app["metadata"]["namespace"] = json!("jobs");
+    app["spec"]["batchScheduler"] = json!("coscheduler");
+    let manifest = scratch_dir().join("render-cosched.json");
+    std::fs::write(&manifest, app.to_string()).expect("manifest");
+    let manifest = manifest.to_string_lossy().into_owned();
+
+    let refused = sparkplane(None, &["render", "-f", &manifest]);
+    assert_ne!(refused.code, Some(0));
+    assert!(
+        refused
+            .stderr
+            .contains("spec.batchScheduler: \"coscheduler\" is neither"),
+        "{}",
+        refused.stderr
+    );
+    let given = sparkplane(
+        None,
+        &[
+            "render",
+            "-f",
+            &manifest,
+            "--kube-scheduler-names",
+            "other,coscheduler",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(given.code, Some(0), "{}", given.stderr);
+    let objects: Vec<Value> = serde_json::from_str(&given.stdout).expect("JSON");
+    assert_eq!(objects[0]["apiVersion"], "scheduling.x-k8s.io/v1alpha1");
+    assert_eq!(objects[0]["metadata"]["name"], "cosched-pg");
+    let driver = objects
+        .iter()
+        .find(|o| o["kind"] == "Pod")
+        .expect("the driver pod");
+    assert_eq!(driver["spec"]["schedulerName"], "coscheduler");
+}
+
 /// `sparkplane render | kubectl create -f -` creates what the plan holds: strings a YAML 1.1 reader
 /// (kubectl's) would take for booleans, numbers or dates arrive as the same strings, in arguments,
 /// labels and the spark.properties text, as the API server stores them.
