@@ -56,6 +56,26 @@ ensure_debian_packages() {
     die "apt-get install ${missing[*]} failed"
 }
 
+# record_command NAME COMMAND...: what component NAME was started with, for testbed/fault to start it
+# again (NUL-separated, in the state).
+record_command() {
+  local name=$1
+  shift
+  mkdir -p "$TESTBED_STATE/commands"
+  printf '%s\0' "$@" >"$TESTBED_STATE/commands/$name"
+}
+
+# release_node_leases: deletes the Leases of the simulated nodes (with the caller's `kubectl_admin`).
+# A kwok plays only the nodes whose Lease it holds, and each kwok process has an identity of its own:
+# after a restart the new one would wait for the old one's Leases to expire (40 s, nodes unplayed).
+# The old one is stopped first, so its Leases go.
+release_node_leases() {
+  local names
+  names=$(kubectl_admin get nodes -l type=kwok -o jsonpath='{.items[*].metadata.name}')
+  # shellcheck disable=SC2086 # one argument per node name
+  [ -z "$names" ] || kubectl_admin -n kube-node-lease delete lease --ignore-not-found $names >/dev/null
+}
+
 # detach LOG COMMAND...: runs COMMAND in the background in a session of its own, its output in LOG,
 # holding no file descriptor of this shell but stdin/stdout/stderr: a lock held here (up's own, or a
 # caller's `flock`) must not live on in a daemon for as long as the testbed runs. `$!` is its pid.

@@ -150,6 +150,7 @@ start_in_node() {
   local name=$1 holder
   shift
   holder=$(node_holder_pid) || die "the real node's namespaces are gone"
+  record_command "$name" nsenter --target "$holder" --net --mount -- "$bin/$name" "$@"
   detach "$TESTBED_LOGS/$name.log" nsenter --target "$holder" --net --mount -- "$bin/$name" "$@"
   echo $! >"$TESTBED_STATE/pids/$name.pid"
 }

@@ -22,6 +22,7 @@ use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
+pub mod faults;
 pub mod kubelet;
 pub mod wait;
 

@@ -39,6 +39,10 @@ pub enum ApplyError {
     DriverTaken { name: String, found: Option<String> },
     #[error("status of {0} changed since it was read")]
     Conflict(String),
+    /// The API server answered 401 or 403, which a just-restarted one does for a moment: tried
+    /// again until [`super::Backoff::DENIAL_GRACE`] has passed, then a refusal.
+    #[error("{0}")]
+    Denied(String),
 }
 
 impl ApplyError {
@@ -61,12 +65,18 @@ impl ApplyError {
         }
     }
 
+    /// Whether the API server gave no answer at all (unreachable, the connection cut, a timeout).
+    pub fn is_unanswered(&self) -> bool {
+        matches!(self, ApplyError::Kube { source, .. } if code(source).is_none())
+    }
+
     /// A short category for metrics labels.
     pub fn category(&self) -> &'static str {
         match self {
             ApplyError::Kube { .. } => "api",
             ApplyError::DriverTaken { .. } => "driver_taken",
             ApplyError::Conflict(_) => "conflict",
+            ApplyError::Denied(_) => "denied",
         }
     }
 }
@@ -83,6 +93,29 @@ fn code(e: &kube::Error) -> Option<u16> {
 /// not a reason to retry at once.
 pub(crate) fn is_rejection(e: &kube::Error) -> bool {
     code(e).is_some_and(|c| (400..500).contains(&c) && c != 409 && c != 429)
+}
+
+/// Whether the API server has pod `name` (a read that bypasses the operator's pod cache).
+pub async fn pod_exists(client: &Client, namespace: &str, name: &str) -> Result<bool, ApplyError> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    pods.get_metadata_opt(name)
+        .await
+        .map(|found| found.is_some())
+        .map_err(|e| ApplyError::kube(format!("reading pod {namespace}/{name}"), e))
+}
+
+/// What an API error means for one step of a submission: `Ok(message)` when the API server refused
+/// the object for good (the submission fails with the message), `Err` when the step is to be tried
+/// again. A denial (401, 403) is tried again until `denials_final`.
+fn refusal(what: String, e: kube::Error, denials_final: bool) -> Result<String, ApplyError> {
+    let denied = matches!(code(&e), Some(401 | 403));
+    if denied && !denials_final {
+        Err(ApplyError::Denied(format!("{what}: {}", api_message(&e))))
+    } else if is_rejection(&e) {
+        Ok(format!("{what}: {}", api_message(&e)))
+    } else {
+        Err(ApplyError::kube(what, e))
+    }
 }
 
 /// The outcome of a submission.
@@ -116,11 +149,13 @@ fn name_of<K: Resource>(obj: &K) -> String {
 /// Creates what the driver needs to start: the Prometheus ConfigMap and the batch scheduler's
 /// PodGroup, the driver pod, then what the pod owns (its ConfigMaps, headless Service and claims,
 /// all at once). The driver pod may exist only if this very submission made it (a submission cut
-/// short by a crash); everything else is create-if-absent. `Ok(Some(message))`: the API server refused an object.
+/// short by a crash); everything else is create-if-absent. `Ok(Some(message))`: the API server refused
+/// an object (a 401/403 only once `denials_final`; before, `Err(Denied)`, to be tried again).
 pub async fn create_driver(
     client: &Client,
     metrics: &Metrics,
     namespace: &str,
+    denials_final: bool,
     plan: &mut SubmissionPlan,
 ) -> Result<Option<String>, ApplyError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
@@ -131,19 +166,22 @@ pub async fn create_driver(
     // The Prometheus ConfigMap comes first: the driver pod mounts it. So does the coscheduling
     // group: a pod the scheduler sees without its group is placed as if it had none.
     if let Some(cm) = &plan.prometheus_config_map
-        && let Err(rejection) = apply_one(client, metrics, namespace, "configmap", cm).await?
+        && let Err(rejection) =
+            apply_one(client, metrics, namespace, denials_final, "configmap", cm).await?
     {
         return Ok(Some(rejection));
     }
     if let Some(group) = &plan.coscheduling_group
-        && let Err(rejection) = apply_one(client, metrics, namespace, "podgroup", group).await?
+        && let Err(rejection) =
+            apply_one(client, metrics, namespace, denials_final, "podgroup", group).await?
     {
         return Ok(Some(format!(
             "{rejection} (coscheduling needs the scheduler-plugins PodGroup CRD, podgroups.scheduling.x-k8s.io)"
         )));
     }
     if let Some(group) = &plan.volcano_group
-        && let Err(rejection) = apply_one(client, metrics, namespace, "podgroup", group).await?
+        && let Err(rejection) =
+            apply_one(client, metrics, namespace, denials_final, "podgroup", group).await?
     {
         return Ok(Some(format!(
             "{rejection} (spec.batchScheduler: volcano needs Volcano installed: podgroups.scheduling.volcano.sh)"
@@ -194,30 +232,43 @@ pub async fn create_driver(
             }
             pod.metadata.uid
         }
-        Err(e) if is_rejection(&e) => {
-            return Ok(Some(format!(
-                "{}: {}",
-                what("driver pod", &driver_name),
-                api_message(&e)
-            )));
-        }
-        Err(e) => return Err(ApplyError::kube(what("driver pod", &driver_name), e)),
+        Err(e) => return refusal(what("driver pod", &driver_name), e, denials_final).map(Some),
     };
     plan.set_driver_owner(uid.as_deref().unwrap_or_default());
 
     // The driver's objects only need its uid, not each other: created at once.
     let mut creates: Vec<BoxFuture<'_, Result<Option<String>, ApplyError>>> = Vec::new();
     for cm in &plan.config_maps {
-        creates.push(create_owned(client, metrics, namespace, "configmap", cm).boxed());
-    }
-    creates.push(create_owned(client, metrics, namespace, "service", &plan.driver_service).boxed());
-    for claim in &plan.claims {
         creates
-            .push(create_owned(client, metrics, namespace, "persistentvolumeclaim", claim).boxed());
+            .push(create_owned(client, metrics, namespace, denials_final, "configmap", cm).boxed());
+    }
+    creates.push(
+        create_owned(
+            client,
+            metrics,
+            namespace,
+            denials_final,
+            "service",
+            &plan.driver_service,
+        )
+        .boxed(),
+    );
+    for claim in &plan.claims {
+        creates.push(
+            create_owned(
+                client,
+                metrics,
+                namespace,
+                denials_final,
+                "persistentvolumeclaim",
+                claim,
+            )
+            .boxed(),
+        );
     }
     if let Some(group) = &plan.executor_group {
         creates.push(
-            create_owned(client, metrics, namespace, "podgroup", group)
+            create_owned(client, metrics, namespace, denials_final, "podgroup", group)
                 .map(|outcome| outcome.map(|rejection| rejection.map(gang_hint)))
                 .boxed(),
         );
@@ -245,6 +296,7 @@ async fn create_owned<K>(
     client: &Client,
     metrics: &Metrics,
     namespace: &str,
+    denials_final: bool,
     kind: &'static str,
     obj: &K,
 ) -> Result<Option<String>, ApplyError>
@@ -257,8 +309,7 @@ where
     metrics.write(kind, "create");
     match create_if_absent(&api, obj).await {
         Ok(_) => Ok(None),
-        Err(e) if is_rejection(&e) => Ok(Some(format!("{what}: {}", api_message(&e)))),
-        Err(e) => Err(ApplyError::kube(what, e)),
+        Err(e) => refusal(what, e, denials_final).map(Some),
     }
 }
 
@@ -268,26 +319,36 @@ pub async fn expose_ui(
     client: &Client,
     metrics: &Metrics,
     namespace: &str,
+    denials_final: bool,
     plan: &SubmissionPlan,
 ) -> Result<Submitted, ApplyError> {
     let mut ui = UiService::default();
     for (i, svc) in plan.ui_services.iter().enumerate() {
-        match apply_one(client, metrics, namespace, "service", svc).await? {
+        match apply_one(client, metrics, namespace, denials_final, "service", svc).await? {
             Ok(applied) if i == 0 => ui.cluster_ip = applied.spec.and_then(|s| s.cluster_ip),
             Ok(_) => {}
             Err(rejection) => return Ok(Submitted::Rejected(rejection)),
         }
     }
     for ing in &plan.ingresses {
-        if let Err(rejection) = apply_one(client, metrics, namespace, "ingress", ing).await? {
+        if let Err(rejection) =
+            apply_one(client, metrics, namespace, denials_final, "ingress", ing).await?
+        {
             return Ok(Submitted::Rejected(rejection));
         }
     }
     // The driver's budget is applied, not created: on a rerun the previous driver's may still be
     // there, waiting for the garbage collector; the apply hands it to the new driver instead.
     if let Some(pdb) = &plan.driver_pdb
-        && let Err(rejection) =
-            apply_one(client, metrics, namespace, "poddisruptionbudget", pdb).await?
+        && let Err(rejection) = apply_one(
+            client,
+            metrics,
+            namespace,
+            denials_final,
+            "poddisruptionbudget",
+            pdb,
+        )
+        .await?
     {
         return Ok(Submitted::Rejected(rejection));
     }
@@ -300,6 +361,7 @@ async fn apply_one<K>(
     client: &Client,
     metrics: &Metrics,
     namespace: &str,
+    denials_final: bool,
     kind: &'static str,
     obj: &K,
 ) -> Result<Result<K, String>, ApplyError>
@@ -320,8 +382,7 @@ where
         .await
     {
         Ok(applied) => Ok(Ok(applied)),
-        Err(e) if is_rejection(&e) => Ok(Err(format!("{what}: {}", api_message(&e)))),
-        Err(e) => Err(ApplyError::kube(what, e)),
+        Err(e) => refusal(what, e, denials_final).map(Err),
     }
 }
 

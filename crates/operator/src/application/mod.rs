@@ -126,53 +126,87 @@ impl Context {
 
 /// The resourceVersions the operator's own writes produced, so that their echo in the watch updates
 /// the cache without starting a reconcile (a write is the end of a step, not news), and so that a
-/// reconcile that comes before the echo knows its copy is older than what was written.
+/// reconcile that comes before the echo knows its copy is older than what was written. Also the
+/// versions a write found outdated (a 409 on its precondition): until the watch brings another, the
+/// cache holds what is known to be old, and deciding on it again would only repeat the step (seen
+/// after an API server restart, while the watch relists: a submission repeated every 40 ms).
 #[derive(Default)]
-pub struct OwnWrites(Mutex<HashMap<AppKey, (String, Instant)>>);
+pub struct OwnWrites(Mutex<HashMap<AppKey, (Awaited, Instant)>>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Awaited {
+    /// The echo of the operator's own write, at this version.
+    Echo(String),
+    /// Any version but this one, which a write found outdated.
+    NewerThan(String),
+}
 
 /// How long a write's echo is waited for; past it (a watch that lost the event), the cache is trusted.
 const ECHO_WAIT: Duration = Duration::from_secs(5);
 
+fn key_and_version(app: &impl Resource) -> Option<(AppKey, String)> {
+    let app = app.meta();
+    Some((
+        (app.namespace.clone()?, app.name.clone()?),
+        app.resource_version.clone()?,
+    ))
+}
+
 impl OwnWrites {
     pub fn record(&self, app: &impl Resource) {
-        let app = app.meta();
-        if let (Some(ns), Some(name), Some(rv)) = (&app.namespace, &app.name, &app.resource_version)
-        {
-            self.lock()
-                .insert((ns.clone(), name.clone()), (rv.clone(), Instant::now()));
+        if let Some((key, rv)) = key_and_version(app) {
+            self.lock().insert(key, (Awaited::Echo(rv), Instant::now()));
         }
     }
 
-    /// Whether `app` is exactly what the operator wrote last (the entry is used up).
+    /// Records that a write on `app` as read was refused as outdated: the cache is behind until
+    /// the watch brings another version.
+    pub fn outdated(&self, app: &impl Resource) {
+        if let Some((key, rv)) = key_and_version(app) {
+            self.lock()
+                .insert(key, (Awaited::NewerThan(rv), Instant::now()));
+        }
+    }
+
+    /// Takes `app`, just in from the watch, into account; whether it is exactly what the operator
+    /// wrote last (then it needs no reconcile).
     fn is_echo(&self, app: &impl Resource) -> bool {
-        let app = app.meta();
-        let (Some(ns), Some(name), Some(rv)) = (&app.namespace, &app.name, &app.resource_version)
-        else {
+        let Some((key, rv)) = key_and_version(app) else {
             return false;
         };
         let mut writes = self.lock();
-        let key = (ns.clone(), name.clone());
-        if writes.get(&key).is_some_and(|(written, _)| written == rv) {
-            writes.remove(&key);
-            return true;
-        }
-        false
-    }
-
-    /// Whether a write to `key` has not come back through the watch yet (the cache is behind it).
-    pub fn pending(&self, key: &AppKey) -> bool {
-        let mut writes = self.lock();
-        match writes.get(key) {
-            Some((_, at)) if at.elapsed() < ECHO_WAIT => true,
-            Some(_) => {
-                writes.remove(key);
+        match writes.get(&key) {
+            Some((Awaited::Echo(written), _)) if *written == rv => {
+                writes.remove(&key);
+                true
+            }
+            Some((Awaited::NewerThan(old), _)) if *old != rv => {
+                writes.remove(&key);
                 false
             }
+            _ => false,
+        }
+    }
+
+    /// Whether `cached`, the cache's copy, is behind: a write has not come back through the watch
+    /// yet, or it is the version a write found outdated.
+    pub fn pending(&self, cached: &impl Resource) -> bool {
+        let Some((key, rv)) = key_and_version(cached) else {
+            return false;
+        };
+        let mut writes = self.lock();
+        match writes.get(&key) {
+            Some((_, at)) if at.elapsed() >= ECHO_WAIT => {
+                writes.remove(&key);
+                false
+            }
+            Some((Awaited::Echo(_), _)) => true,
+            Some((Awaited::NewerThan(old), _)) => *old == rv,
             None => false,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AppKey, (String, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AppKey, (Awaited, Instant)>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -180,31 +214,77 @@ impl OwnWrites {
 /// Per-application retry delays after API errors: exponential from half a second to a minute, with
 /// jitter so that applications failing together do not come back together.
 #[derive(Default)]
-pub struct Backoff(Mutex<HashMap<AppKey, u32>>);
+pub struct Backoff(Mutex<HashMap<AppKey, Failures>>);
+
+#[derive(Default)]
+struct Failures {
+    count: u32,
+    /// When the API server first answered this application's submission 401 or 403.
+    denied_since: Option<Instant>,
+}
 
 impl Backoff {
     const BASE: Duration = Duration::from_millis(500);
     const MAX: Duration = Duration::from_secs(60);
+    /// How long a submission answered 401/403 is tried again before the answer counts as a
+    /// refusal: an API server that has just started answers so until its authorization caches are
+    /// filled (seen for about a second after a restart), and a missing RoleBinding may be on its way.
+    pub const DENIAL_GRACE: Duration = Duration::from_secs(20);
+
+    /// Retries after the API server did not answer at all grow only to this: no answer costs it
+    /// nothing, and an application should not sit out a minute after a restart that took seconds.
+    pub const UNREACHABLE_MAX: Duration = Duration::from_secs(8);
 
     /// The delay before the next try of `key`, which just failed.
     pub fn failed(&self, key: &AppKey) -> Duration {
-        let mut failures = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let n = failures.entry(key.clone()).or_default();
-        *n = n.saturating_add(1);
-        delay(key, *n)
+        self.next_delay(key, Self::MAX)
+    }
+
+    /// The delay before the next try of `key`, which just failed for want of an answer (the API
+    /// server unreachable, the connection cut).
+    pub fn unreachable(&self, key: &AppKey) -> Duration {
+        self.next_delay(key, Self::UNREACHABLE_MAX)
+    }
+
+    fn next_delay(&self, key: &AppKey, cap: Duration) -> Duration {
+        let mut failures = self.lock();
+        let entry = failures.entry(key.clone()).or_default();
+        entry.count = entry.count.saturating_add(1);
+        delay(key, entry.count, cap)
+    }
+
+    /// Records that the API server denied `key`'s submission at `now` (the first denial counts).
+    pub fn denied(&self, key: &AppKey, now: Instant) {
+        self.lock()
+            .entry(key.clone())
+            .or_default()
+            .denied_since
+            .get_or_insert(now);
+    }
+
+    /// Whether a denial of `key` at `now` is a refusal: denials have lasted the grace period.
+    pub fn denial_is_final(&self, key: &AppKey, now: Instant) -> bool {
+        self.lock()
+            .get(key)
+            .and_then(|f| f.denied_since)
+            .is_some_and(|since| now.saturating_duration_since(since) >= Self::DENIAL_GRACE)
     }
 
     pub fn succeeded(&self, key: &AppKey) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        self.lock().remove(key);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AppKey, Failures>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-/// The `n`-th retry's delay: 2^(n-1) times the base, capped, times a jitter factor in [0.5, 1.5)
-/// drawn from the key, the attempt and the clock.
-fn delay(key: &AppKey, n: u32) -> Duration {
+/// The `n`-th retry's delay: 2^(n-1) times the base, capped at `cap`, times a jitter factor in
+/// [0.5, 1.5) drawn from the key, the attempt and the clock.
+fn delay(key: &AppKey, n: u32, cap: Duration) -> Duration {
     let exponential = Backoff::BASE
         .saturating_mul(1u32 << n.saturating_sub(1).min(16))
-        .min(Backoff::MAX);
+        .min(cap);
     let mut seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -308,10 +388,15 @@ pub async fn run(
         )
         .default_backoff()
         .map_ok(move |ev| {
-            index.apply(&scope, &ev);
-            ev
+            let vanished = index.apply(&scope, &ev);
+            match ev {
+                watcher::Event::Apply(pod)
+                | watcher::Event::InitApply(pod)
+                | watcher::Event::Delete(pod) => pods::app_key(&pod).into_iter().collect(),
+                watcher::Event::Init => Vec::new(),
+                watcher::Event::InitDone => vanished,
+            }
         })
-        .touched_objects()
         .boxed()
     });
     let pod_stream = futures::stream::select_all(pod_watches);
@@ -319,7 +404,7 @@ pub async fn run(
     // What asks for a tracking reconcile: a change of an application (not the echo of the operator's
     // own write), a change of one of its pods, and a namespace that starts matching the selector.
     let app_asks = app_stream.map_ok(|app| track::key_of(&app.metadata).into_iter().collect());
-    let pod_asks = pod_stream.map_ok(|pod| pods::app_key(&pod).into_iter().collect());
+    let pod_asks = pod_stream;
     let mut asks = futures::stream::select(app_asks.boxed(), pod_asks.boxed()).boxed();
     if let Some(namespaces) = selected_namespaces {
         // The namespace stream feeds the Scope's store first, so the store knows the namespace
@@ -457,15 +542,33 @@ mod tests {
             "another application is news"
         );
         assert!(
-            writes.pending(&("ns".into(), "a".into())),
+            writes.pending(&app("a", "9")),
             "the cache is behind the write"
         );
         assert!(writes.is_echo(&app("a", "10")));
-        assert!(!writes.pending(&("ns".into(), "a".into())), "caught up");
+        assert!(!writes.pending(&app("a", "10")), "caught up");
         assert!(
             !writes.is_echo(&app("a", "10")),
             "a second delivery is news"
         );
+    }
+
+    #[test]
+    fn a_version_found_outdated_holds_the_cache_back_until_another_arrives() {
+        let writes = OwnWrites::default();
+        writes.outdated(&app("a", "7"));
+        assert!(
+            writes.pending(&app("a", "7")),
+            "the cache holds version 7, known old"
+        );
+        assert!(
+            !writes.pending(&app("a", "12")),
+            "a cache already past it is not behind"
+        );
+        assert!(!writes.is_echo(&app("a", "7")), "a relist of 7 is no echo");
+        assert!(writes.pending(&app("a", "7")), "and changes nothing");
+        assert!(!writes.is_echo(&app("a", "12")), "another version is news");
+        assert!(!writes.pending(&app("a", "12")), "caught up");
     }
 
     #[test]
@@ -488,6 +591,37 @@ mod tests {
             backoff.failed(&key) < Backoff::BASE.mul_f64(1.5),
             "reset after success"
         );
+    }
+
+    #[test]
+    fn retries_for_want_of_an_answer_stay_short() {
+        let backoff = Backoff::default();
+        let key: AppKey = ("ns".into(), "a".into());
+        for _ in 0..12 {
+            assert!(backoff.unreachable(&key) < Backoff::UNREACHABLE_MAX.mul_f64(1.5));
+        }
+        // The failures count on: an answered failure after them backs off as long as ever.
+        assert!(backoff.failed(&key) >= Backoff::MAX.mul_f64(0.5));
+    }
+
+    #[test]
+    fn denials_become_a_refusal_only_after_the_grace_period_and_reset_on_success() {
+        let backoff = Backoff::default();
+        let key: AppKey = ("ns".into(), "a".into());
+        let start = Instant::now();
+        assert!(!backoff.denial_is_final(&key, start), "never denied");
+        backoff.denied(&key, start);
+        // Later denials do not move the start of the grace period.
+        backoff.denied(&key, start + Duration::from_secs(5));
+        let just_before = start + Backoff::DENIAL_GRACE - Duration::from_millis(1);
+        assert!(!backoff.denial_is_final(&key, just_before));
+        assert!(backoff.denial_is_final(&key, start + Backoff::DENIAL_GRACE));
+        // Other failures in between (an API server down) neither start nor end the grace period.
+        let other: AppKey = ("ns".into(), "b".into());
+        backoff.failed(&other);
+        assert!(!backoff.denial_is_final(&other, start + Duration::from_secs(3600)));
+        backoff.succeeded(&key);
+        assert!(!backoff.denial_is_final(&key, start + Duration::from_secs(3600)));
     }
 
     #[test]

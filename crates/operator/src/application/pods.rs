@@ -249,9 +249,12 @@ impl PodIndex {
     }
 
     /// Applies one event of the watch of `scope` (a namespace, or "" for all namespaces).
-    pub fn apply(&self, scope: &str, event: &watcher::Event<WatchedPod>) {
+    /// Takes a watch event in; returns the applications whose pods a relist found gone (deleted
+    /// while the watch was away: no event of their own tells of it).
+    pub fn apply(&self, scope: &str, event: &watcher::Event<WatchedPod>) -> Vec<AppKey> {
         // A poisoned lock only means another thread panicked mid-update; the map is still usable.
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let mut vanished = Vec::new();
         match event {
             watcher::Event::Apply(pod) => insert(&mut inner.by_app, pod),
             watcher::Event::Delete(pod) => remove(&mut inner.by_app, pod),
@@ -274,9 +277,14 @@ impl PodIndex {
                 } = &mut *inner;
                 if let Some(relist) = relists.remove(scope) {
                     // What the scope holds but its list no longer has was deleted meanwhile.
-                    by_app.retain(|(ns, _), entries| {
-                        if scope.is_empty() || ns == scope {
-                            entries.retain(|e| relist.contains(&(ns.clone(), e.obs.name.clone())));
+                    by_app.retain(|key, entries| {
+                        if scope.is_empty() || key.0 == scope {
+                            let before = entries.len();
+                            entries
+                                .retain(|e| relist.contains(&(key.0.clone(), e.obs.name.clone())));
+                            if entries.len() < before {
+                                vanished.push(key.clone());
+                            }
                         }
                         !entries.is_empty()
                     });
@@ -284,6 +292,7 @@ impl PodIndex {
                 inner.listed.insert(scope.to_owned());
             }
         }
+        vanished
     }
 
     /// Whether every watch has completed its first list.
@@ -393,11 +402,22 @@ mod tests {
             index.apply(ns, &watcher::Event::InitDone);
         }
         assert!(index.is_ready());
+        // A relist that finds every pod names no application.
+        index.apply("b", &watcher::Event::Init);
+        for (name, role) in [("pi-driver", "driver"), ("pi-exec-1", "executor")] {
+            let listed = in_namespace(pod(name, role, "Running"), "b");
+            index.apply("b", &watcher::Event::InitApply(listed));
+        }
+        assert!(index.apply("b", &watcher::Event::InitDone).is_empty());
         // Namespace a relists without its executor (deleted while the watch was down).
         index.apply("a", &watcher::Event::Init);
         let driver = in_namespace(pod("pi-driver", "driver", "Succeeded"), "a");
         index.apply("a", &watcher::Event::InitApply(driver));
-        index.apply("a", &watcher::Event::InitDone);
+        // The application that lost a pod is named, for a reconcile no event would ask for.
+        assert_eq!(
+            index.apply("a", &watcher::Event::InitDone),
+            vec![("a".to_owned(), "pi".to_owned())]
+        );
         let a = index.observed("a", "pi", "pi-driver");
         assert_eq!(a.driver.map(|d| d.phase), Some(PodPhase::Succeeded));
         assert!(a.executors.is_empty());

@@ -97,7 +97,9 @@ async fn submit(ctx: &Arc<Context>, key: &AppKey) -> Outcome {
     };
     ctx.metrics.submissions_in_flight.inc();
     let started = Instant::now();
-    let created = apply::create_driver(&ctx.client, &ctx.metrics, &key.0, &mut plan).await;
+    let denials_final = ctx.backoff.denial_is_final(key, Instant::now());
+    let created =
+        apply::create_driver(&ctx.client, &ctx.metrics, &key.0, denials_final, &mut plan).await;
     ctx.metrics.submissions_in_flight.dec();
     let outcome = match &created {
         Err(error) if error.is_overload() => Outcome::Overloaded,
@@ -115,6 +117,7 @@ async fn submit(ctx: &Arc<Context>, key: &AppKey) -> Outcome {
         added: decision,
         plan,
         attempt,
+        denials_final,
     };
     let span = tracing::info_span!("submission", namespace = %key.0, name = %key.1, attempt);
     tokio::spawn(finisher.run(created, permit).instrument(span));
@@ -151,7 +154,14 @@ fn give_up(ctx: &Arc<Context>, key: &AppKey, error: Option<ApplyError>) -> Outco
     ctx.queue.done(key);
     match error {
         Some(error) => {
-            let delay = ctx.backoff.failed(key);
+            if matches!(error, ApplyError::Denied(_)) {
+                ctx.backoff.denied(key, Instant::now());
+            }
+            let delay = if error.is_unanswered() {
+                ctx.backoff.unreachable(key)
+            } else {
+                ctx.backoff.failed(key)
+            };
             tracing::warn!(namespace = %key.0, name = %key.1, %error, retry_in = ?delay, "submission failed; retrying");
             let outcome = if error.is_overload() {
                 Outcome::Overloaded
@@ -177,6 +187,8 @@ struct Finish {
     added: Decision,
     plan: Box<SubmissionPlan>,
     attempt: u32,
+    /// Whether a 401/403 now fails the submission (see [`super::Backoff::DENIAL_GRACE`]).
+    denials_final: bool,
 }
 
 impl Finish {
@@ -188,9 +200,12 @@ impl Finish {
             added,
             plan,
             attempt,
+            denials_final,
         } = self;
         let outcome = match created {
-            Ok(None) => apply::expose_ui(&ctx.client, &ctx.metrics, &key.0, &plan).await,
+            Ok(None) => {
+                apply::expose_ui(&ctx.client, &ctx.metrics, &key.0, denials_final, &plan).await
+            }
             Ok(Some(rejection)) => Ok(Submitted::Rejected(rejection)),
             Err(error) => Err(error),
         };

@@ -31,6 +31,8 @@ pub enum ReconcileError {
 
 /// How soon to look again after a lost race (a status write on a stale read).
 const CONFLICT_REQUEUE: Duration = Duration::from_millis(300);
+/// How soon to look again when the pod cache lacks a driver the API server has.
+const CACHE_BEHIND_REQUEUE: Duration = Duration::from_secs(1);
 /// How soon to look again when the cache is behind the operator's own write.
 const ECHO_REQUEUE: Duration = Duration::from_millis(50);
 
@@ -52,7 +54,10 @@ pub enum Next {
 /// After a failed reconcile: another look after a backoff of the application's own.
 pub fn error_policy(app: &CachedApp, error: &ReconcileError, ctx: &Context) -> Next {
     let delay = key_of(&app.metadata)
-        .map(|key| ctx.backoff.failed(&key))
+        .map(|key| match error {
+            ReconcileError::Apply(e) if e.is_unanswered() => ctx.backoff.unreachable(&key),
+            _ => ctx.backoff.failed(&key),
+        })
         .unwrap_or(Duration::from_secs(5));
     tracing::warn!(
         namespace = app.metadata.namespace.as_deref().unwrap_or_default(),
@@ -130,7 +135,7 @@ async fn reconcile_app(app: &SparkApplication, ctx: &Context) -> Result<Next, Re
     }
     // The cache has not caught up with the operator's own last write: deciding now would act on
     // the state before it. Its echo starts no reconcile, so look again shortly.
-    if ctx.own_writes.pending(&key) {
+    if ctx.own_writes.pending(app) {
         return Ok(Next::After(ECHO_REQUEUE));
     }
     let observed = observe(app, ctx);
@@ -182,6 +187,12 @@ pub(super) async fn execute(
     let namespace = app.metadata.namespace.clone().unwrap_or_default();
     let name = app.metadata.name.clone().unwrap_or_default();
     let api: Api<SparkApplication> = Api::namespaced(ctx.client.clone(), &namespace);
+    if let Some(driver) = &decision.unless_driver_exists
+        && apply::pod_exists(&ctx.client, &namespace, driver).await?
+    {
+        tracing::info!(%driver, "the pod cache is behind the API server: the driver exists");
+        return Ok(Next::After(CACHE_BEHIND_REQUEUE));
+    }
     let mut current = app.clone();
     for action in std::mem::take(&mut decision.actions) {
         match action {
@@ -215,7 +226,10 @@ pub(super) async fn execute(
                 current = written;
                 wrote = true;
             }
-            Err(ApplyError::Conflict(_)) => return Ok(Next::After(CONFLICT_REQUEUE)),
+            Err(ApplyError::Conflict(_)) => {
+                ctx.own_writes.outdated(&current);
+                return Ok(Next::After(CONFLICT_REQUEUE));
+            }
             Err(e) => return Err(e.into()),
         }
     }

@@ -178,6 +178,10 @@ pub struct Decision {
     pub events: Vec<EventSpec>,
     /// Look again after this long even if nothing changes.
     pub requeue_after: Option<Duration>,
+    /// The decision holds only if the API server itself has no pod of this name: it was taken on
+    /// the pod cache's word that the driver is missing, and the cache can be behind (after an API
+    /// server restart its watch relists, and a driver made meanwhile is not in it yet).
+    pub unless_driver_exists: Option<String>,
 }
 
 impl Decision {
@@ -318,6 +322,7 @@ fn step(
                 format!("SparkApplication {} is suspending", name(app)),
             )],
             requeue_after: None,
+            unless_driver_exists: None,
         };
     }
     match state {
@@ -361,6 +366,7 @@ fn step(
                     actions: vec![Action::DeleteRun(run_objects(app, observed))],
                     events,
                     requeue_after: None,
+                    unless_driver_exists: None,
                 }
             } else {
                 status.application_state.state = State::Completed;
@@ -376,6 +382,7 @@ fn step(
                     actions,
                     events,
                     requeue_after,
+                    unless_driver_exists: None,
                 }
             }
         }
@@ -402,6 +409,7 @@ fn step(
                             actions: vec![Action::DeleteRun(run_objects(app, observed))],
                             events,
                             requeue_after: None,
+                            unless_driver_exists: None,
                         }
                     }
                     Err(wait) => Decision {
@@ -409,6 +417,7 @@ fn step(
                         actions: vec![],
                         events,
                         requeue_after: Some(wait),
+                        unless_driver_exists: None,
                     },
                 }
             } else {
@@ -534,6 +543,7 @@ fn invalidate(
             ),
         )],
         requeue_after: None,
+        unless_driver_exists: None,
     }
 }
 
@@ -564,6 +574,7 @@ fn fail(
         actions,
         events,
         requeue_after,
+        unless_driver_exists: None,
     }
 }
 
@@ -698,6 +709,7 @@ fn fail_permanently(
             format!("SparkApplication {} is invalid: {message}", name(app)),
         )],
         requeue_after,
+        unless_driver_exists: None,
     }
 }
 
@@ -803,6 +815,7 @@ pub fn submitted(
             ),
         )],
         requeue_after: Some(settings.driver_pod_creation_grace),
+        unless_driver_exists: None,
     };
     with_conditions(app, decision, now)
 }
@@ -834,6 +847,7 @@ pub fn submission_failed(
             ),
         )],
         requeue_after: Some(wait),
+        unless_driver_exists: None,
     };
     with_conditions(app, decision, now)
 }
@@ -872,6 +886,7 @@ fn track(
     };
     let mut new = status.clone();
     let mut events = Vec::new();
+    let mut unless_driver_exists = None;
     let driver_name = status
         .driver_info
         .pod_name
@@ -888,6 +903,7 @@ fn track(
             new.application_state.error_message = Some(message.clone());
             new.termination_time = Some(time(now));
             events.push(EventSpec::warning("SparkDriverFailed", message));
+            unless_driver_exists = Some(driver_name.clone());
         }
         Some(d) => {
             let (next, message) = driver_state(d);
@@ -951,6 +967,7 @@ fn track(
         actions: vec![],
         events,
         requeue_after: (!ended_now).then_some(look_again),
+        unless_driver_exists,
     }
 }
 
@@ -990,6 +1007,7 @@ fn timed_out(
             format!("SparkApplication {}: {}", name(app), expired.message),
         )],
         requeue_after: None,
+        unless_driver_exists: None,
     }
 }
 

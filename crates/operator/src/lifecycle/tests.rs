@@ -477,6 +477,17 @@ fn driver_missing_waits_exactly_until_the_grace_period_ends() {
         Some("driver pod pi-driver not found")
     );
     assert_eq!(status.termination_time, Some(Time(t(11))));
+    // Only if the API server agrees: the pod cache may be behind it.
+    assert_eq!(d.unless_driver_exists.as_deref(), Some("pi-driver"));
+    // Settling the failure keeps the condition.
+    let settled = crate::lifecycle::settle(
+        &app_in(S::Submitted, 1),
+        decide(&app_in(S::Submitted, 1), &none(), t(11), &settings()),
+        &none(),
+        t(11),
+        &settings(),
+    );
+    assert_eq!(settled.unless_driver_exists.as_deref(), Some("pi-driver"));
 }
 
 #[test]
