@@ -8,6 +8,7 @@ mod application;
 mod cli;
 mod connect;
 mod http;
+mod leadership;
 mod lifecycle;
 mod memory;
 mod metrics;

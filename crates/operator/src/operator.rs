@@ -98,7 +98,7 @@ pub async fn run(args: OperatorArgs) -> Result<(), OperatorError> {
             .with_namespace(args.lease_namespace())
             .with_identity(&identity)
             .with_duration(duration)
-            .with_grace((duration / 3).max(1))
+            .with_grace(crate::leadership::renew_grace_seconds(duration))
             .build()
             .await?;
         let (mut rx, task) = manager.watch().await;
@@ -139,17 +139,27 @@ pub async fn run(args: OperatorArgs) -> Result<(), OperatorError> {
     };
     let (lost_tx, mut lost_rx) = tokio::sync::oneshot::channel::<()>();
     let lease_watch = lease_rx.map(|mut rx| {
+        let own_clock = crate::leadership::watch(
+            client.clone(),
+            args.lease_namespace(),
+            args.lease_name.clone(),
+            identity.clone(),
+            args.lease_duration_seconds.max(2),
+        );
         tokio::spawn(async move {
-            loop {
-                if rx.changed().await.is_err() || !*rx.borrow_and_update() {
-                    let _ = lost_tx.send(());
-                    return;
-                }
+            let manager_says =
+                async { while rx.changed().await.is_ok() && *rx.borrow_and_update() {} };
+            tokio::select! {
+                () = manager_says => tracing::error!("the lease manager reports the Lease lost"),
+                why = own_clock => tracing::error!(%why, "stepping down"),
             }
+            let _ = lost_tx.send(());
         })
     });
     let lost = Arc::new(AtomicBool::new(false));
     let lost_flag = lost.clone();
+    let abandon = Arc::new(tokio::sync::Notify::new());
+    let abandon_now = abandon.clone();
     let stop = async move {
         tokio::select! {
             _ = shutdown_signal() => tracing::info!("shutting down"),
@@ -157,6 +167,7 @@ pub async fn run(args: OperatorArgs) -> Result<(), OperatorError> {
             Ok(()) = &mut lost_rx => {
                 lost_flag.store(true, Ordering::Relaxed);
                 tracing::error!("lost the leader lease");
+                abandon_now.notify_one();
             }
         }
     };
@@ -179,7 +190,12 @@ pub async fn run(args: OperatorArgs) -> Result<(), OperatorError> {
         )),
         std::future::pending(),
     ));
-    application::run(options, selected_stream, ready, stop).await;
+    // A shutdown lets the reconciles in flight finish; a lost Lease abandons them: one waiting on an
+    // unreachable API server would land its write after another replica took over.
+    tokio::select! {
+        () = application::run(options, selected_stream, ready, stop) => {}
+        () = abandon.notified() => {}
+    }
     scheduled.abort();
     connect.abort();
     server.abort();
@@ -191,9 +207,14 @@ pub async fn run(args: OperatorArgs) -> Result<(), OperatorError> {
         let _ = watch.await;
     }
     if let Some(task) = lease_task {
-        match tokio::time::timeout(Duration::from_secs(5), task).await {
-            Ok(_) => tracing::info!("released the leader lease"),
-            Err(_) => tracing::warn!("could not release the leader lease in time"),
+        if lost.load(Ordering::Relaxed) {
+            // Not ours any more: nothing to release.
+            task.abort();
+        } else {
+            match tokio::time::timeout(Duration::from_secs(5), task).await {
+                Ok(_) => tracing::info!("released the leader lease"),
+                Err(_) => tracing::warn!("could not release the leader lease in time"),
+            }
         }
     }
     // Give in-flight log lines a moment; then report how the run ended.

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
@@ -217,6 +218,9 @@ struct Figures {
     slowest_resume: Option<Duration>,
     settled_after_last_heal: Duration,
     total: Duration,
+    /// Figures of one scenario only, `name=value`.
+    notes: Vec<String>,
+    namespace: String,
 }
 
 impl Figures {
@@ -241,7 +245,11 @@ impl Figures {
             self.slowest_resume.map_or("-".to_owned(), secs),
             secs(self.settled_after_last_heal),
             secs(self.total),
-        )
+        ) + &self
+            .notes
+            .iter()
+            .map(|n| format!(" {n}"))
+            .collect::<String>()
     }
 
     /// Prints the figures (and appends them to SPARKPLANE_RELIABILITY_RESULTS when set); fails on
@@ -313,6 +321,7 @@ async fn burst(
 
     let mut figures = Figures {
         apps: count,
+        namespace: env.name().to_owned(),
         faults: outages.len(),
         stuck,
         longest_outage: outages.iter().map(|o| o.down).max().unwrap_or_default(),
@@ -351,7 +360,7 @@ async fn audit(env: &Env, count: usize, figures: &mut Figures) -> anyhow::Result
         .filter_map(|a| Some((index_of(&a.name_any())?, a)))
         .collect();
     let user = format!("system:serviceaccount:{}:sparkplane-operator", env.name());
-    let creations = faults::pod_creations(env.name(), &user)?;
+    let creations = faults::PodCreations::tally(&faults::pod_creations(env.name(), &user)?);
     figures.conflicts = creations.conflicts_total();
     figures.failed_creates = creations.failed_total();
     figures.drivers_created = creations.created_total();
@@ -581,4 +590,287 @@ async fn a_burst_survives_the_leader_killed_again_and_again() -> anyhow::Result<
     })
     .await?;
     figures.check("leader SIGKILL, 3 replicas")
+}
+
+/// A network namespace for one operator replica, linked to the host by a veth pair over which it
+/// reaches the API server's address and nothing else; its own nftables table cuts that link on
+/// demand. Everything it adds goes with it (the namespace with its holder process, the veth pair
+/// with the namespace); `testbed/down` removes what a killed test leaves.
+struct Island {
+    holder: std::process::Child,
+    host_if: String,
+    api_server: String,
+}
+
+const ISLAND_TABLE: &str = "sparkplane_partition";
+/// The island's end of its link (the host's end is .1).
+const ISLAND_ADDRESS: &str = "10.89.0.2";
+
+fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
+    let output = std::process::Command::new(program).args(args).output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{program} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
+impl Island {
+    /// `api_server`: the address the API server listens on (not loopback: another namespace has
+    /// its own).
+    fn create(api_server: &str) -> anyhow::Result<Island> {
+        anyhow::ensure!(
+            !api_server.starts_with("127."),
+            "the API server listens on {api_server}, which another network namespace cannot reach: \
+             the partition scenario needs the testbed with its real node (TESTBED_REAL_NODE=1)"
+        );
+        let holder = std::process::Command::new("unshare")
+            .args([
+                "--net",
+                "--",
+                "bash",
+                "-c",
+                "exec -a sparkplane-partition-holder sleep infinity",
+            ])
+            .spawn()?;
+        let pid = holder.id().to_string();
+        let host_if = format!("sp-part{}", holder.id() % 100_000);
+        let island = Island {
+            holder,
+            host_if: host_if.clone(),
+            api_server: api_server.to_owned(),
+        };
+        let inner_if = format!("{host_if}i");
+        // The namespace exists once unshare has exec'd: wait for its network namespace to differ.
+        let own = std::fs::read_link("/proc/self/ns/net")?;
+        for _ in 0..100 {
+            if std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|ns| ns != own) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        run(
+            "ip",
+            &[
+                "link", "add", &host_if, "type", "veth", "peer", "name", &inner_if,
+            ],
+        )?;
+        run("ip", &["link", "set", &inner_if, "netns", &pid])?;
+        run("ip", &["addr", "add", "10.89.0.1/30", "dev", &host_if])?;
+        run("ip", &["link", "set", &host_if, "up"])?;
+        let inside = |args: &[&str]| {
+            let mut all = vec!["--target", pid.as_str(), "--net", "--"];
+            all.extend_from_slice(args);
+            run("nsenter", &all)
+        };
+        inside(&["ip", "link", "set", "lo", "up"])?;
+        inside(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{ISLAND_ADDRESS}/30"),
+            "dev",
+            &inner_if,
+        ])?;
+        inside(&["ip", "link", "set", &inner_if, "up"])?;
+        inside(&[
+            "ip",
+            "route",
+            "add",
+            &format!("{api_server}/32"),
+            "via",
+            "10.89.0.1",
+        ])?;
+        Ok(island)
+    }
+
+    /// The command prefix that runs a program inside.
+    fn wrapper(&self) -> Vec<String> {
+        [
+            "nsenter",
+            "--target",
+            &self.holder.id().to_string(),
+            "--net",
+            "--",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+
+    fn nft(&self, script: &str) -> anyhow::Result<()> {
+        let pid = self.holder.id().to_string();
+        run("nsenter", &["--target", &pid, "--net", "--", "nft", script])
+    }
+
+    /// Drops every packet between the island and the API server.
+    fn cut(&self) -> anyhow::Result<()> {
+        let api = &self.api_server;
+        self.nft(&format!(
+            "add table inet {ISLAND_TABLE}; \
+             add chain inet {ISLAND_TABLE} out {{ type filter hook output priority 0; policy accept; }}; \
+             add chain inet {ISLAND_TABLE} in {{ type filter hook input priority 0; policy accept; }}; \
+             add rule inet {ISLAND_TABLE} out ip daddr {api} drop; \
+             add rule inet {ISLAND_TABLE} in ip saddr {api} drop"
+        ))
+    }
+
+    fn heal(&self) -> anyhow::Result<()> {
+        self.nft(&format!("delete table inet {ISLAND_TABLE}"))
+    }
+}
+
+impl Drop for Island {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+        // The veth pair goes with the namespace; remove it should the namespace linger.
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .output();
+    }
+}
+
+async fn lease_holder(leases: &Api<Lease>) -> Option<(String, Option<jiff::Timestamp>)> {
+    let spec = leases.get("sparkplane-controller-lock").await.ok()?.spec?;
+    Some((spec.holder_identity?, spec.acquire_time.map(|t| t.0)))
+}
+
+/// Two replicas with 4 s leases, the leader alone in a network namespace; its link to the API server
+/// is cut for three leases mid-burst. It must stop (exit, as it does when it loses the Lease) before
+/// the other replica takes over, and it comes back as a follower once the link heals.
+#[tokio::test]
+async fn a_partitioned_leader_stops_before_the_other_replica_takes_over() -> anyhow::Result<()> {
+    let _exclusive = exclusive().await?;
+    let count = burst_size()?;
+    let api_server = sparkplane_testbed::Testbed::get()?
+        .config()
+        .await?
+        .cluster_url
+        .host()
+        .unwrap_or_default()
+        .to_owned();
+    let island = Island::create(&api_server)?;
+    let wrapper = island.wrapper();
+    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    let lease_args = |id: &'static str| {
+        [
+            "--workers",
+            "16",
+            "--submission-concurrency",
+            "8",
+            "--leader-elect",
+            "true",
+            "--identity",
+            id,
+            "--lease-duration-seconds",
+            "4",
+        ]
+    };
+    let mut stepped_down_ahead = None;
+    let mut takeover_at: Option<jiff::Timestamp> = None;
+    let figures = burst("rel-partition", count, async |env| {
+        let leases: Api<Lease> = Api::namespaced(env.admin.clone(), env.name());
+        let mut island_op = Operator::start_in(env, &wrapper, &lease_args("island"))?;
+        sparkplane_testbed::wait::until(Duration::from_secs(30), || {
+            let leases = leases.clone();
+            async move {
+                Ok(lease_holder(&leases)
+                    .await
+                    .is_some_and(|(h, _)| h == "island"))
+            }
+        })
+        .await?;
+        let mainland_op = Operator::start(env, &lease_args("mainland"))?;
+
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let cut = Instant::now();
+        island.cut()?;
+        // Three leases: long past the takeover.
+        let mut island_exit = None;
+        let mut takeover = None;
+        while cut.elapsed() < Duration::from_secs(12) {
+            if island_exit.is_none() && island_op.exit_status().is_some() {
+                island_exit = Some(jiff::Timestamp::now());
+            }
+            if takeover.is_none()
+                && let Some((holder, acquired)) = lease_holder(&leases).await
+                && holder == "mainland"
+            {
+                takeover = Some(acquired.unwrap_or_else(jiff::Timestamp::now));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        island.heal()?;
+        let healed = Instant::now();
+        let exited = island_exit.context("the partitioned leader did not stop")?;
+        let took_over = takeover.context("the other replica did not take the Lease")?;
+        stepped_down_ahead = Some(took_over.duration_since(exited));
+        anyhow::ensure!(
+            exited < took_over,
+            "the partitioned leader stopped at {exited}, after the takeover at {took_over}"
+        );
+        anyhow::ensure!(
+            std::fs::read_to_string(&island_op.log)?.contains("stepping down"),
+            "the partitioned leader did not say why it stopped: {}",
+            island_op.log_tail()
+        );
+        // Restarted, as its Deployment would: a follower now.
+        let island_again = Operator::start_in(env, &wrapper, &lease_args("island-2"))?;
+        takeover_at = Some(took_over);
+        Ok((
+            vec![Outage {
+                what: "leader partitioned".into(),
+                down: healed - cut,
+                healed,
+            }],
+            vec![mainland_op, island_again],
+        ))
+    })
+    .await?;
+    let mut figures = figures;
+    if let Some(ahead) = stepped_down_ahead {
+        figures.notes.push(format!(
+            "stepped_down_before_takeover={:.1}s",
+            ahead.as_secs_f64()
+        ));
+    }
+    // Nothing the partitioned leader sent reached the API server after the takeover (requests
+    // its kernel still held when the link healed included).
+    let takeover = takeover_at.context("no takeover recorded")?;
+    let user = format!(
+        "system:serviceaccount:{}:sparkplane-operator",
+        figures.namespace
+    );
+    let from_island: Vec<faults::Creation> = faults::pod_creations(&figures.namespace, &user)?
+        .into_iter()
+        .filter(|c| c.source_ips.iter().any(|ip| ip == ISLAND_ADDRESS))
+        .collect();
+    // The check means something only if the island's leader did submit before the cut.
+    anyhow::ensure!(
+        !from_island.is_empty(),
+        "no creation came from the island's leader"
+    );
+    figures
+        .notes
+        .push(format!("creations_from_the_island={}", from_island.len()));
+    let late: Vec<String> = from_island
+        .into_iter()
+        .filter(|c| {
+            c.received
+                .parse::<jiff::Timestamp>()
+                .is_ok_and(|at| at > takeover)
+        })
+        .map(|c| format!("{} at {}", c.pod, c.received))
+        .collect();
+    figures.notes.push(format!(
+        "late_writes_from_the_partitioned_leader={}",
+        late.len()
+    ));
+    anyhow::ensure!(
+        late.is_empty(),
+        "the partitioned leader created pods after the takeover: {late:?}"
+    );
+    figures.check("leader partitioned 12 s, 2 replicas")
 }

@@ -51,6 +51,17 @@ pub fn audit_log_path() -> PathBuf {
     testbed_state_dir().join("audit.log")
 }
 
+/// One pod creation the API server logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Creation {
+    pub pod: String,
+    /// The answer's status code (none when the request never completed).
+    pub code: Option<u64>,
+    pub source_ips: Vec<String>,
+    /// When the API server received the request (RFC 3339).
+    pub received: String,
+}
+
 /// The creations of pods of one namespace by one user, by pod name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PodCreations {
@@ -58,11 +69,24 @@ pub struct PodCreations {
     pub created: BTreeMap<String, u32>,
     /// Creations answered 409 AlreadyExists: the pod was there (a repeated submission).
     pub conflicts: BTreeMap<String, u32>,
-    /// Creations answered anything else (refused, or cut off by a fault).
+    /// Creations answered anything else (refused, or cut off by a fault: their client gone, 504).
     pub failed: BTreeMap<String, u32>,
 }
 
 impl PodCreations {
+    pub fn tally(creations: &[Creation]) -> PodCreations {
+        let mut tally = PodCreations::default();
+        for creation in creations {
+            let counts = match creation.code {
+                Some(201) => &mut tally.created,
+                Some(409) => &mut tally.conflicts,
+                _ => &mut tally.failed,
+            };
+            *counts.entry(creation.pod.clone()).or_default() += 1;
+        }
+        tally
+    }
+
     pub fn created_total(&self) -> u32 {
         self.created.values().sum()
     }
@@ -77,42 +101,49 @@ impl PodCreations {
 }
 
 /// Reads the pod creations of `namespace` by `username` from the audit log.
-pub fn pod_creations(namespace: &str, username: &str) -> anyhow::Result<PodCreations> {
+pub fn pod_creations(namespace: &str, username: &str) -> anyhow::Result<Vec<Creation>> {
     let path = audit_log_path();
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("reading the API server's audit log {}", path.display()))?;
-    Ok(count_pod_creations(&text, namespace, username))
+    Ok(parse_pod_creations(&text, namespace, username))
 }
 
-/// Counts the pod creations in audit log `text` (one JSON event per line, as the API server writes
-/// them); lines that are not events (a line cut short by a killed API server) are skipped.
-pub fn count_pod_creations(text: &str, namespace: &str, username: &str) -> PodCreations {
-    let mut creations = PodCreations::default();
-    for event in text
-        .lines()
+/// The pod creations in audit log `text` (one JSON event per line, as the API server writes them);
+/// lines that are not events (a line cut short by a killed API server) are skipped.
+pub fn parse_pod_creations(text: &str, namespace: &str, username: &str) -> Vec<Creation> {
+    text.lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-    {
-        let field = |pointer: &str| event.pointer(pointer).and_then(Value::as_str);
-        let is_ours = field("/stage") == Some("ResponseComplete")
-            && field("/verb") == Some("create")
-            && field("/objectRef/resource") == Some("pods")
-            && field("/objectRef/subresource").is_none()
-            && field("/objectRef/namespace") == Some(namespace)
-            && field("/user/username") == Some(username);
-        let Some(name) = field("/objectRef/name").filter(|_| is_ours) else {
-            continue;
-        };
-        let tally = match event
-            .pointer("/responseStatus/code")
-            .and_then(Value::as_u64)
-        {
-            Some(201) => &mut creations.created,
-            Some(409) => &mut creations.conflicts,
-            _ => &mut creations.failed,
-        };
-        *tally.entry(name.to_owned()).or_default() += 1;
-    }
-    creations
+        .filter_map(|event| {
+            let field = |pointer: &str| event.pointer(pointer).and_then(Value::as_str);
+            let ours = field("/stage") == Some("ResponseComplete")
+                && field("/verb") == Some("create")
+                && field("/objectRef/resource") == Some("pods")
+                && field("/objectRef/subresource").is_none()
+                && field("/objectRef/namespace") == Some(namespace)
+                && field("/user/username") == Some(username);
+            let pod = field("/objectRef/name").filter(|_| ours)?.to_owned();
+            let source_ips = event
+                .pointer("/sourceIPs")
+                .and_then(Value::as_array)
+                .map(|ips| {
+                    ips.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some(Creation {
+                pod,
+                code: event
+                    .pointer("/responseStatus/code")
+                    .and_then(Value::as_u64),
+                source_ips,
+                received: field("/requestReceivedTimestamp")
+                    .unwrap_or_default()
+                    .to_owned(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -122,7 +153,8 @@ mod tests {
     fn event(stage: &str, ns: &str, name: &str, user: &str, code: u16) -> String {
         serde_json::json!({
             "kind": "Event", "stage": stage, "verb": "create",
-            "user": {"username": user},
+            "user": {"username": user}, "sourceIPs": ["10.89.0.2"],
+            "requestReceivedTimestamp": "2026-12-06T09:00:00.000000Z",
             "objectRef": {"resource": "pods", "namespace": ns, "name": name, "apiVersion": "v1"},
             "responseStatus": {"code": code}
         })
@@ -136,7 +168,7 @@ mod tests {
             event("ResponseComplete", "t", "a-driver", op, 201),
             event("ResponseComplete", "t", "a-driver", op, 201),
             event("ResponseComplete", "t", "a-driver", op, 409),
-            event("ResponseComplete", "t", "b-driver", op, 500),
+            event("ResponseComplete", "t", "b-driver", op, 504),
             // Another namespace, another user, an earlier stage: not counted.
             event("ResponseComplete", "u", "a-driver", op, 201),
             event(
@@ -151,7 +183,11 @@ mod tests {
             "{\"kind\":\"Event\",\"stage\":\"Resp".to_owned(),
         ]
         .join("\n");
-        let counted = count_pod_creations(&log, "t", op);
+        let creations = parse_pod_creations(&log, "t", op);
+        assert_eq!(creations.len(), 4);
+        assert_eq!(creations[0].source_ips, vec!["10.89.0.2".to_owned()]);
+        assert_eq!(creations[0].received, "2026-12-06T09:00:00.000000Z");
+        let counted = PodCreations::tally(&creations);
         assert_eq!(
             counted.created,
             BTreeMap::from([("a-driver".to_owned(), 2)])

@@ -39,10 +39,12 @@ pub enum ApplyError {
     DriverTaken { name: String, found: Option<String> },
     #[error("status of {0} changed since it was read")]
     Conflict(String),
-    /// The API server answered 401 or 403, which a just-restarted one does for a moment: tried
-    /// again until [`super::Backoff::DENIAL_GRACE`] has passed, then a refusal.
+    /// The API server refused in a way that can pass: 401 or 403 (a just-restarted API server
+    /// answers so until its authorization caches are filled), or a 4xx caused by its storage (a
+    /// Service's cluster IP not allocated while etcd is away: 422). Tried again until
+    /// [`super::Backoff::REFUSAL_GRACE`] has passed, then a refusal.
     #[error("{0}")]
-    Denied(String),
+    Passing(String),
 }
 
 impl ApplyError {
@@ -76,7 +78,7 @@ impl ApplyError {
             ApplyError::Kube { .. } => "api",
             ApplyError::DriverTaken { .. } => "driver_taken",
             ApplyError::Conflict(_) => "conflict",
-            ApplyError::Denied(_) => "denied",
+            ApplyError::Passing(_) => "refused_for_now",
         }
     }
 }
@@ -106,15 +108,35 @@ pub async fn pod_exists(client: &Client, namespace: &str, name: &str) -> Result<
 
 /// What an API error means for one step of a submission: `Ok(message)` when the API server refused
 /// the object for good (the submission fails with the message), `Err` when the step is to be tried
-/// again. A denial (401, 403) is tried again until `denials_final`.
-fn refusal(what: String, e: kube::Error, denials_final: bool) -> Result<String, ApplyError> {
-    let denied = matches!(code(&e), Some(401 | 403));
-    if denied && !denials_final {
-        Err(ApplyError::Denied(format!("{what}: {}", api_message(&e))))
+/// again. A refusal that can pass ([`ApplyError::Passing`]) is tried again until `refusals_final`.
+fn refusal(what: String, e: kube::Error, refusals_final: bool) -> Result<String, ApplyError> {
+    let message = format!("{what}: {}", api_message(&e));
+    if may_pass(&e) && !refusals_final {
+        Err(ApplyError::Passing(message))
     } else if is_rejection(&e) {
-        Ok(format!("{what}: {}", api_message(&e)))
+        Ok(message)
     } else {
         Err(ApplyError::kube(what, e))
+    }
+}
+
+/// A refusal that says nothing final about the object: the caller's authentication (401) or
+/// authorization (a 403 from RBAC, which names the user; a 403 from admission, such as a quota or a
+/// missing ServiceAccount, is about the object and final), or the API server's storage failing
+/// underneath a 4xx (the gRPC status etcd's client reports).
+fn may_pass(e: &kube::Error) -> bool {
+    let message = api_message(e);
+    match code(e) {
+        Some(401) => true,
+        Some(403) => message.contains("User \"") && message.contains(" cannot "),
+        Some(c) if (400..500).contains(&c) => [
+            "code = Unavailable",
+            "code = DeadlineExceeded",
+            "etcdserver:",
+        ]
+        .iter()
+        .any(|storage| message.contains(storage)),
+        _ => false,
     }
 }
 
@@ -150,12 +172,12 @@ fn name_of<K: Resource>(obj: &K) -> String {
 /// PodGroup, the driver pod, then what the pod owns (its ConfigMaps, headless Service and claims,
 /// all at once). The driver pod may exist only if this very submission made it (a submission cut
 /// short by a crash); everything else is create-if-absent. `Ok(Some(message))`: the API server refused
-/// an object (a 401/403 only once `denials_final`; before, `Err(Denied)`, to be tried again).
+/// an object (when the refusal can pass, only once `refusals_final`; before, `Err(Passing)`).
 pub async fn create_driver(
     client: &Client,
     metrics: &Metrics,
     namespace: &str,
-    denials_final: bool,
+    refusals_final: bool,
     plan: &mut SubmissionPlan,
 ) -> Result<Option<String>, ApplyError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
@@ -167,21 +189,35 @@ pub async fn create_driver(
     // group: a pod the scheduler sees without its group is placed as if it had none.
     if let Some(cm) = &plan.prometheus_config_map
         && let Err(rejection) =
-            apply_one(client, metrics, namespace, denials_final, "configmap", cm).await?
+            apply_one(client, metrics, namespace, refusals_final, "configmap", cm).await?
     {
         return Ok(Some(rejection));
     }
     if let Some(group) = &plan.coscheduling_group
-        && let Err(rejection) =
-            apply_one(client, metrics, namespace, denials_final, "podgroup", group).await?
+        && let Err(rejection) = apply_one(
+            client,
+            metrics,
+            namespace,
+            refusals_final,
+            "podgroup",
+            group,
+        )
+        .await?
     {
         return Ok(Some(format!(
             "{rejection} (coscheduling needs the scheduler-plugins PodGroup CRD, podgroups.scheduling.x-k8s.io)"
         )));
     }
     if let Some(group) = &plan.volcano_group
-        && let Err(rejection) =
-            apply_one(client, metrics, namespace, denials_final, "podgroup", group).await?
+        && let Err(rejection) = apply_one(
+            client,
+            metrics,
+            namespace,
+            refusals_final,
+            "podgroup",
+            group,
+        )
+        .await?
     {
         return Ok(Some(format!(
             "{rejection} (spec.batchScheduler: volcano needs Volcano installed: podgroups.scheduling.volcano.sh)"
@@ -232,22 +268,23 @@ pub async fn create_driver(
             }
             pod.metadata.uid
         }
-        Err(e) => return refusal(what("driver pod", &driver_name), e, denials_final).map(Some),
+        Err(e) => return refusal(what("driver pod", &driver_name), e, refusals_final).map(Some),
     };
     plan.set_driver_owner(uid.as_deref().unwrap_or_default());
 
     // The driver's objects only need its uid, not each other: created at once.
     let mut creates: Vec<BoxFuture<'_, Result<Option<String>, ApplyError>>> = Vec::new();
     for cm in &plan.config_maps {
-        creates
-            .push(create_owned(client, metrics, namespace, denials_final, "configmap", cm).boxed());
+        creates.push(
+            create_owned(client, metrics, namespace, refusals_final, "configmap", cm).boxed(),
+        );
     }
     creates.push(
         create_owned(
             client,
             metrics,
             namespace,
-            denials_final,
+            refusals_final,
             "service",
             &plan.driver_service,
         )
@@ -259,7 +296,7 @@ pub async fn create_driver(
                 client,
                 metrics,
                 namespace,
-                denials_final,
+                refusals_final,
                 "persistentvolumeclaim",
                 claim,
             )
@@ -268,9 +305,16 @@ pub async fn create_driver(
     }
     if let Some(group) = &plan.executor_group {
         creates.push(
-            create_owned(client, metrics, namespace, denials_final, "podgroup", group)
-                .map(|outcome| outcome.map(|rejection| rejection.map(gang_hint)))
-                .boxed(),
+            create_owned(
+                client,
+                metrics,
+                namespace,
+                refusals_final,
+                "podgroup",
+                group,
+            )
+            .map(|outcome| outcome.map(|rejection| rejection.map(gang_hint)))
+            .boxed(),
         );
     }
     for outcome in futures::future::join_all(creates).await {
@@ -296,7 +340,7 @@ async fn create_owned<K>(
     client: &Client,
     metrics: &Metrics,
     namespace: &str,
-    denials_final: bool,
+    refusals_final: bool,
     kind: &'static str,
     obj: &K,
 ) -> Result<Option<String>, ApplyError>
@@ -309,7 +353,7 @@ where
     metrics.write(kind, "create");
     match create_if_absent(&api, obj).await {
         Ok(_) => Ok(None),
-        Err(e) => refusal(what, e, denials_final).map(Some),
+        Err(e) => refusal(what, e, refusals_final).map(Some),
     }
 }
 
@@ -319,12 +363,12 @@ pub async fn expose_ui(
     client: &Client,
     metrics: &Metrics,
     namespace: &str,
-    denials_final: bool,
+    refusals_final: bool,
     plan: &SubmissionPlan,
 ) -> Result<Submitted, ApplyError> {
     let mut ui = UiService::default();
     for (i, svc) in plan.ui_services.iter().enumerate() {
-        match apply_one(client, metrics, namespace, denials_final, "service", svc).await? {
+        match apply_one(client, metrics, namespace, refusals_final, "service", svc).await? {
             Ok(applied) if i == 0 => ui.cluster_ip = applied.spec.and_then(|s| s.cluster_ip),
             Ok(_) => {}
             Err(rejection) => return Ok(Submitted::Rejected(rejection)),
@@ -332,7 +376,7 @@ pub async fn expose_ui(
     }
     for ing in &plan.ingresses {
         if let Err(rejection) =
-            apply_one(client, metrics, namespace, denials_final, "ingress", ing).await?
+            apply_one(client, metrics, namespace, refusals_final, "ingress", ing).await?
         {
             return Ok(Submitted::Rejected(rejection));
         }
@@ -344,7 +388,7 @@ pub async fn expose_ui(
             client,
             metrics,
             namespace,
-            denials_final,
+            refusals_final,
             "poddisruptionbudget",
             pdb,
         )
@@ -361,7 +405,7 @@ async fn apply_one<K>(
     client: &Client,
     metrics: &Metrics,
     namespace: &str,
-    denials_final: bool,
+    refusals_final: bool,
     kind: &'static str,
     obj: &K,
 ) -> Result<Result<K, String>, ApplyError>
@@ -382,7 +426,7 @@ where
         .await
     {
         Ok(applied) => Ok(Ok(applied)),
-        Err(e) => refusal(what, e, denials_final).map(Err),
+        Err(e) => refusal(what, e, refusals_final).map(Err),
     }
 }
 
@@ -499,5 +543,59 @@ pub async fn delete_application(
         Ok(_) => Ok(()),
         Err(e) if matches!(code(&e), Some(404 | 409)) => Ok(()),
         Err(e) => Err(ApplyError::kube(format!("deleting {name}"), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(code: u16, message: &str) -> kube::Error {
+        let mut status = kube::core::Status::failure(message, "Test");
+        status.code = code;
+        kube::Error::Api(Box::new(status))
+    }
+
+    #[test]
+    fn refusals_that_can_pass_are_retried_until_final() {
+        let etcd_away = "Service \"a-ui-svc\" is invalid: spec.clusterIPs: Invalid value: [\"\"]: failed to allocate IP: rpc error: code = Unavailable desc = error reading from server";
+        let rbac = "pods is forbidden: User \"system:serviceaccount:ns:op\" cannot create resource \"pods\" in API group \"\" in the namespace \"ns\"";
+        for passing in [
+            answer(403, rbac),
+            answer(401, "Unauthorized"),
+            answer(422, etcd_away),
+        ] {
+            assert!(matches!(
+                refusal("creating x".into(), passing, false),
+                Err(ApplyError::Passing(_))
+            ));
+        }
+        assert_eq!(
+            refusal("creating x".into(), answer(403, rbac), true).ok(),
+            Some(format!("creating x: {rbac}"))
+        );
+        // Admission's 403s are about the object: final at once.
+        for admission in [
+            "pods \"a\" is forbidden: error looking up service account ns/missing: serviceaccount \"missing\" not found",
+            "configmaps \"a\" is forbidden: exceeded quota: no-configmaps, requested: count/configmaps=1",
+        ] {
+            assert!(refusal("creating x".into(), answer(403, admission), false).is_ok());
+        }
+        // A refusal of the object itself fails at once; no answer, a conflict or throttling is retried.
+        let invalid = answer(
+            422,
+            "Pod \"a\" is invalid: spec.containers[0].image: Required value",
+        );
+        assert!(refusal("creating x".into(), invalid, false).is_ok());
+        for retried in [
+            answer(409, "exists"),
+            answer(429, "slow down"),
+            answer(500, "etcd"),
+        ] {
+            assert!(matches!(
+                refusal("creating x".into(), retried, false),
+                Err(ApplyError::Kube { .. })
+            ));
+        }
     }
 }

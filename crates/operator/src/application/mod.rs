@@ -219,17 +219,18 @@ pub struct Backoff(Mutex<HashMap<AppKey, Failures>>);
 #[derive(Default)]
 struct Failures {
     count: u32,
-    /// When the API server first answered this application's submission 401 or 403.
-    denied_since: Option<Instant>,
+    /// When the API server first refused this application's submission in a way that can pass.
+    refused_since: Option<Instant>,
 }
 
 impl Backoff {
     const BASE: Duration = Duration::from_millis(500);
     const MAX: Duration = Duration::from_secs(60);
-    /// How long a submission answered 401/403 is tried again before the answer counts as a
-    /// refusal: an API server that has just started answers so until its authorization caches are
-    /// filled (seen for about a second after a restart), and a missing RoleBinding may be on its way.
-    pub const DENIAL_GRACE: Duration = Duration::from_secs(20);
+    /// How long a submission refused in a way that can pass (`apply::ApplyError::Passing`) is tried
+    /// again before the refusal fails it: an API server that has just started answers 403 until its
+    /// authorization caches are filled (seen for about a second after a restart), one whose etcd is
+    /// away refuses a Service's cluster IP, and a missing RoleBinding may be on its way.
+    pub const REFUSAL_GRACE: Duration = Duration::from_secs(20);
 
     /// Retries after the API server did not answer at all grow only to this: no answer costs it
     /// nothing, and an application should not sit out a minute after a restart that took seconds.
@@ -253,21 +254,22 @@ impl Backoff {
         delay(key, entry.count, cap)
     }
 
-    /// Records that the API server denied `key`'s submission at `now` (the first denial counts).
-    pub fn denied(&self, key: &AppKey, now: Instant) {
+    /// Records that the API server refused `key`'s submission at `now` in a way that can pass (the
+    /// first such refusal counts).
+    pub fn refused(&self, key: &AppKey, now: Instant) {
         self.lock()
             .entry(key.clone())
             .or_default()
-            .denied_since
+            .refused_since
             .get_or_insert(now);
     }
 
-    /// Whether a denial of `key` at `now` is a refusal: denials have lasted the grace period.
-    pub fn denial_is_final(&self, key: &AppKey, now: Instant) -> bool {
+    /// Whether such a refusal of `key` at `now` is final: they have lasted the grace period.
+    pub fn refusal_is_final(&self, key: &AppKey, now: Instant) -> bool {
         self.lock()
             .get(key)
-            .and_then(|f| f.denied_since)
-            .is_some_and(|since| now.saturating_duration_since(since) >= Self::DENIAL_GRACE)
+            .and_then(|f| f.refused_since)
+            .is_some_and(|since| now.saturating_duration_since(since) >= Self::REFUSAL_GRACE)
     }
 
     pub fn succeeded(&self, key: &AppKey) {
@@ -605,23 +607,23 @@ mod tests {
     }
 
     #[test]
-    fn denials_become_a_refusal_only_after_the_grace_period_and_reset_on_success() {
+    fn refusals_that_may_pass_become_final_only_after_the_grace_period_and_reset_on_success() {
         let backoff = Backoff::default();
         let key: AppKey = ("ns".into(), "a".into());
         let start = Instant::now();
-        assert!(!backoff.denial_is_final(&key, start), "never denied");
-        backoff.denied(&key, start);
-        // Later denials do not move the start of the grace period.
-        backoff.denied(&key, start + Duration::from_secs(5));
-        let just_before = start + Backoff::DENIAL_GRACE - Duration::from_millis(1);
-        assert!(!backoff.denial_is_final(&key, just_before));
-        assert!(backoff.denial_is_final(&key, start + Backoff::DENIAL_GRACE));
+        assert!(!backoff.refusal_is_final(&key, start), "never refused");
+        backoff.refused(&key, start);
+        // Later refusals do not move the start of the grace period.
+        backoff.refused(&key, start + Duration::from_secs(5));
+        let just_before = start + Backoff::REFUSAL_GRACE - Duration::from_millis(1);
+        assert!(!backoff.refusal_is_final(&key, just_before));
+        assert!(backoff.refusal_is_final(&key, start + Backoff::REFUSAL_GRACE));
         // Other failures in between (an API server down) neither start nor end the grace period.
         let other: AppKey = ("ns".into(), "b".into());
         backoff.failed(&other);
-        assert!(!backoff.denial_is_final(&other, start + Duration::from_secs(3600)));
+        assert!(!backoff.refusal_is_final(&other, start + Duration::from_secs(3600)));
         backoff.succeeded(&key);
-        assert!(!backoff.denial_is_final(&key, start + Duration::from_secs(3600)));
+        assert!(!backoff.refusal_is_final(&key, start + Duration::from_secs(3600)));
     }
 
     #[test]

@@ -97,9 +97,9 @@ async fn submit(ctx: &Arc<Context>, key: &AppKey) -> Outcome {
     };
     ctx.metrics.submissions_in_flight.inc();
     let started = Instant::now();
-    let denials_final = ctx.backoff.denial_is_final(key, Instant::now());
+    let refusals_final = ctx.backoff.refusal_is_final(key, Instant::now());
     let created =
-        apply::create_driver(&ctx.client, &ctx.metrics, &key.0, denials_final, &mut plan).await;
+        apply::create_driver(&ctx.client, &ctx.metrics, &key.0, refusals_final, &mut plan).await;
     ctx.metrics.submissions_in_flight.dec();
     let outcome = match &created {
         Err(error) if error.is_overload() => Outcome::Overloaded,
@@ -117,7 +117,7 @@ async fn submit(ctx: &Arc<Context>, key: &AppKey) -> Outcome {
         added: decision,
         plan,
         attempt,
-        denials_final,
+        refusals_final,
     };
     let span = tracing::info_span!("submission", namespace = %key.0, name = %key.1, attempt);
     tokio::spawn(finisher.run(created, permit).instrument(span));
@@ -154,8 +154,8 @@ fn give_up(ctx: &Arc<Context>, key: &AppKey, error: Option<ApplyError>) -> Outco
     ctx.queue.done(key);
     match error {
         Some(error) => {
-            if matches!(error, ApplyError::Denied(_)) {
-                ctx.backoff.denied(key, Instant::now());
+            if matches!(error, ApplyError::Passing(_)) {
+                ctx.backoff.refused(key, Instant::now());
             }
             let delay = if error.is_unanswered() {
                 ctx.backoff.unreachable(key)
@@ -187,8 +187,8 @@ struct Finish {
     added: Decision,
     plan: Box<SubmissionPlan>,
     attempt: u32,
-    /// Whether a 401/403 now fails the submission (see [`super::Backoff::DENIAL_GRACE`]).
-    denials_final: bool,
+    /// Whether a refusal that may pass now fails the submission ([`super::Backoff::REFUSAL_GRACE`]).
+    refusals_final: bool,
 }
 
 impl Finish {
@@ -200,11 +200,11 @@ impl Finish {
             added,
             plan,
             attempt,
-            denials_final,
+            refusals_final,
         } = self;
         let outcome = match created {
             Ok(None) => {
-                apply::expose_ui(&ctx.client, &ctx.metrics, &key.0, denials_final, &plan).await
+                apply::expose_ui(&ctx.client, &ctx.metrics, &key.0, refusals_final, &plan).await
             }
             Ok(Some(rejection)) => Ok(Submitted::Rejected(rejection)),
             Err(error) => Err(error),

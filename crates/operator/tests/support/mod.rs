@@ -265,6 +265,18 @@ impl Operator {
 
     /// Starts the operator without `--namespace`: `extra` says where it looks.
     pub fn start_unscoped(env: &Env, extra: &[&str]) -> anyhow::Result<Operator> {
+        Self::start_wrapped(env, &[], extra)
+    }
+
+    /// Like [`Operator::start`], run through `wrapper` (a program and its arguments, such as
+    /// `nsenter` into a network namespace).
+    pub fn start_in(env: &Env, wrapper: &[&str], extra: &[&str]) -> anyhow::Result<Operator> {
+        let mut args = vec!["--namespace", env.name()];
+        args.extend_from_slice(extra);
+        Self::start_wrapped(env, wrapper, &args)
+    }
+
+    fn start_wrapped(env: &Env, wrapper: &[&str], extra: &[&str]) -> anyhow::Result<Operator> {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log = log_dir().join(format!("{}-{n}.log", env.name()));
@@ -282,7 +294,16 @@ impl Operator {
             }
         }
         args.extend_from_slice(extra);
-        let child = Command::new(env!("CARGO_BIN_EXE_sparkplane"))
+        let binary = env!("CARGO_BIN_EXE_sparkplane");
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let child = command
             .args(&args)
             .env("KUBECONFIG", &env.kubeconfig)
             .env("RUST_LOG", "info,kube=warn")
@@ -318,6 +339,11 @@ impl Operator {
 
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// How the process ended, if it has.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     pub fn log_tail(&self) -> String {
