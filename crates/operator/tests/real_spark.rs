@@ -760,3 +760,152 @@ async fn the_history_server_shows_a_finished_application_from_its_event_log() ->
     let _ = std::fs::remove_dir_all(&events);
     Ok(())
 }
+
+/// The id of a container of `pod`, as its status names it (`containerd://...`).
+fn container_id(pod: &Pod, container: &str) -> Option<String> {
+    pod.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find(|c| c.name == container)?
+        .container_id
+        .clone()
+}
+
+async fn kill_container(pod: &Pod, container: &str) -> anyhow::Result<usize> {
+    let id = container_id(pod, container)
+        .with_context(|| format!("{container} of {:?} has no container id", pod.metadata.name))?;
+    tokio::task::spawn_blocking(move || sparkplane_testbed::faults::kill_container(&id)).await?
+}
+
+/// A running executor pod, once there is one.
+async fn running_executor(executors: &ExecutorWatch, except: &[String]) -> anyhow::Result<Pod> {
+    let found = Arc::new(Mutex::new(None));
+    wait::until(RUN_TIMEOUT, || async {
+        let seen = executors.seen()?;
+        let running = seen.pods.values().find(|p| {
+            let name = p.metadata.name.clone().unwrap_or_default();
+            !except.contains(&name)
+                && seen.alive.contains(&name)
+                && container_id(p, "spark-kubernetes-executor").is_some()
+                && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+        });
+        if let (Some(pod), Ok(mut slot)) = (running, found.lock()) {
+            *slot = Some(pod.clone());
+        }
+        Ok(running.is_some())
+    })
+    .await
+    .context("no executor ran")?;
+    found
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .take()
+        .context("no executor recorded")
+}
+
+/// The driver's JVM SIGKILLed while it waits for its executor (as the OOM killer would): the pod
+/// fails with exit code 137, the restart policy runs the application again, and the second run
+/// computes Pi. Part of the reliability suite (docs/reliability.md).
+#[tokio::test]
+async fn a_driver_killed_mid_run_is_rerun_by_the_restart_policy() -> anyhow::Result<()> {
+    let _node = hold_real_node().await?;
+    let env = setup_on_real_node("real-kill-driver").await?;
+    let _operator = Operator::start(&env, &[])?;
+    let executors = ExecutorWatch::start(&env);
+    let mut app = example("spark-pi.yaml", env.name())?;
+    app["spec"]["restartPolicy"] = json!({
+        "type": "OnFailure", "onFailureRetries": 1, "onFailureRetryInterval": 1,
+    });
+    create(&env, &app).await?;
+    // Mid-run: the driver has asked for its executor and cannot have finished without it.
+    wait::until(RUN_TIMEOUT, || async {
+        Ok(!executors.seen()?.pods.is_empty())
+    })
+    .await
+    .context("the driver asked for no executor")?;
+    let first = env.pods().get("spark-pi-driver").await?;
+    let killed = kill_container(&first, DRIVER_CONTAINER).await?;
+    eprintln!("killed the driver's {killed} process(es)");
+
+    let done = wait_state(&env, "spark-pi", State::Completed, RUN_TIMEOUT * 2).await?;
+    let status = done.status.context("no status")?;
+    assert_eq!(status.execution_attempts, Some(2), "{status:?}");
+    assert_eq!(status.submission_attempts, Some(2), "{status:?}");
+    let second = env.pods().get("spark-pi-driver").await?;
+    assert_ne!(
+        second.metadata.uid, first.metadata.uid,
+        "the same driver pod ran twice?"
+    );
+    let pi = pi_from_driver_log(&env, "spark-pi-driver").await?;
+    assert!((pi - std::f64::consts::PI).abs() < 0.05, "Pi is {pi}?");
+    let events: Vec<String> = support::events(&env, "spark-pi")
+        .await?
+        .into_iter()
+        .filter(|(reason, _)| reason == "SparkDriverFailed")
+        .map(|(_, message)| message)
+        .collect();
+    assert!(
+        events.len() == 1 && events[0].contains("ExitCode: 137"),
+        "one driver failure, the SIGKILL's exit code: {events:?}"
+    );
+    Ok(())
+}
+
+/// While a SparkPi computes on its executor, the real node's kubelet is restarted (the pods run on
+/// and the node comes back Ready), then the executor's JVM is SIGKILLed: Spark asks for another
+/// executor, which finishes the job; one run, Pi computed. Part of the reliability suite.
+#[tokio::test]
+async fn a_killed_executor_is_replaced_and_a_kubelet_restart_goes_unnoticed() -> anyhow::Result<()>
+{
+    let _node = hold_real_node().await?;
+    let env = setup_on_real_node("real-kill-exec").await?;
+    let _operator = Operator::start(&env, &[])?;
+    let executors = ExecutorWatch::start(&env);
+    let mut app = example("spark-pi.yaml", env.name())?;
+    app["spec"]["arguments"] = json!(["40000"]);
+    create(&env, &app).await?;
+    let first = running_executor(&executors, &[]).await?;
+
+    let restarted = Instant::now();
+    sparkplane_testbed::faults::inject_async(sparkplane_testbed::faults::Fault::Kill, "kubelet")
+        .await?;
+    sparkplane_testbed::faults::inject_async(sparkplane_testbed::faults::Fault::Start, "kubelet")
+        .await?;
+    eprintln!("kubelet back, node Ready, after {:?}", restarted.elapsed());
+    let app_now = env.apps().get("spark-pi").await?;
+    assert_eq!(
+        support::state(&app_now),
+        State::Running,
+        "the kubelet's restart ended the run"
+    );
+
+    let first_name = first.metadata.name.clone().unwrap_or_default();
+    let killed = kill_container(&first, "spark-kubernetes-executor").await?;
+    eprintln!("killed executor {first_name}'s {killed} process(es)");
+    let replacement = running_executor(&executors, std::slice::from_ref(&first_name)).await?;
+    let done = wait_state(&env, "spark-pi", State::Completed, RUN_TIMEOUT * 2).await?;
+    let status = done.status.context("no status")?;
+    assert_eq!(status.execution_attempts, Some(1), "{status:?}");
+    let pi = pi_from_driver_log(&env, "spark-pi-driver").await?;
+    assert!((pi - std::f64::consts::PI).abs() < 0.05, "Pi is {pi}?");
+    let states = status.executor_state.unwrap_or_default();
+    let replacement_name = replacement.metadata.name.unwrap_or_default();
+    assert_eq!(
+        states.get(&first_name),
+        Some(&ExecutorState::Failed),
+        "{states:?}"
+    );
+    assert_eq!(
+        states.get(&replacement_name),
+        Some(&ExecutorState::Completed),
+        "{states:?}"
+    );
+    let log = driver_log(&env, "spark-pi-driver").await?;
+    assert!(
+        log.contains("Lost executor") || log.contains("lost executor"),
+        "the driver did not notice its executor's loss:\n{log}"
+    );
+    Ok(())
+}

@@ -12,6 +12,7 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -286,14 +287,14 @@ impl Figures {
 async fn burst(
     prefix: &str,
     count: usize,
-    inject: impl AsyncFnOnce(&Env) -> anyhow::Result<(Vec<Outage>, Vec<Operator>)>,
+    inject: impl AsyncFnOnce(&Env) -> anyhow::Result<(Vec<Outage>, Running)>,
 ) -> anyhow::Result<Figures> {
     let env = setup(prefix).await?;
     let started = Instant::now();
     let (progress, follower) = follow_progress(env.apps());
     let (created, injected) = tokio::join!(create_all(&env, count), inject(&env));
     created?;
-    let (outages, operators) = injected?;
+    let (outages, running) = injected?;
     let last_heal = outages.iter().map(|o| o.healed).max().unwrap_or(started);
     let mut stuck = settle(&env, count, Duration::from_secs(120 + count as u64 / 2)).await?;
     // What the driver pods of the first few stuck ones show, for the report.
@@ -345,9 +346,8 @@ async fn burst(
     }
 
     audit(&env, count, &mut figures).await?;
-    for mut op in operators {
-        op.kill();
-    }
+    // The operators stop only now: deleting the applications was part of the audit.
+    drop(running);
     Ok(figures)
 }
 
@@ -446,23 +446,82 @@ async fn audit(env: &Env, count: usize, figures: &mut Figures) -> anyhow::Result
     }
 }
 
-/// The operator as deployed: leader election on.
+/// What a scenario keeps running until its audit is done (operators, deployments of them).
+type Running = Vec<Box<dyn std::any::Any + Send>>;
+
+/// The operator's flags as deployed: leader election on.
+fn operator_args(identity: &str, lease_seconds: &str) -> Vec<String> {
+    [
+        "--workers",
+        "16",
+        "--submission-concurrency",
+        "8",
+        "--leader-elect",
+        "true",
+        "--identity",
+        identity,
+        "--lease-duration-seconds",
+        lease_seconds,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
 fn operator(env: &Env, identity: &str, lease_seconds: &str) -> anyhow::Result<Operator> {
-    Operator::start(
-        env,
-        &[
-            "--workers",
-            "16",
-            "--submission-concurrency",
-            "8",
-            "--leader-elect",
-            "true",
-            "--identity",
-            identity,
-            "--lease-duration-seconds",
-            lease_seconds,
-        ],
-    )
+    let args = operator_args(identity, lease_seconds);
+    Operator::start(env, &args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// One operator replica started again whenever it exits, as its Deployment's pod would be: the
+/// operator exits when it loses its Lease, which an outage longer than the renew deadline causes
+/// (it cannot renew while the API server or etcd is away).
+struct Deployment {
+    task: tokio::task::JoinHandle<()>,
+    replica: Arc<Mutex<Option<Operator>>>,
+}
+
+impl Deployment {
+    fn start(
+        env: &Env,
+        identity: &str,
+        lease_seconds: &str,
+        restarts: Arc<AtomicU32>,
+    ) -> anyhow::Result<Deployment> {
+        let launcher = env.launcher();
+        let mut args = vec!["--namespace".to_owned(), launcher.namespace.clone()];
+        args.extend(operator_args(identity, lease_seconds));
+        let start = move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Operator::launch(&launcher, &[], &args)
+        };
+        let replica = Arc::new(Mutex::new(Some(start()?)));
+        let watched = replica.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let Ok(mut slot) = watched.lock() else { return };
+                if slot.as_mut().is_some_and(|op| op.exit_status().is_some()) {
+                    match start() {
+                        Ok(op) => {
+                            *slot = Some(op);
+                            restarts.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(error) => eprintln!("restarting the operator failed: {error:#}"),
+                    }
+                }
+            }
+        });
+        Ok(Deployment { task, replica })
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        self.task.abort();
+        if let Ok(mut slot) = self.replica.lock() {
+            slot.take();
+        }
+    }
 }
 
 /// Kills `component` `times` times, `every` apart, each time starting it again after `down`.
@@ -497,8 +556,9 @@ fn fault_count(count: usize, per_hundred: f64, least: usize) -> usize {
 async fn a_burst_survives_the_api_server_killed_and_restarted() -> anyhow::Result<()> {
     let _exclusive = exclusive().await?;
     let count = burst_size()?;
-    let figures = burst("rel-apiserver", count, async |env| {
-        let op = operator(env, "apiserver-test", "15")?;
+    let restarts = Arc::new(AtomicU32::new(0));
+    let mut figures = burst("rel-apiserver", count, async |env| {
+        let op = Deployment::start(env, "apiserver-test", "15", restarts.clone())?;
         let outages = kill_repeatedly(
             "kube-apiserver",
             fault_count(count, 0.4, 2),
@@ -506,9 +566,13 @@ async fn a_burst_survives_the_api_server_killed_and_restarted() -> anyhow::Resul
             Duration::ZERO,
         )
         .await?;
-        Ok((outages, vec![op]))
+        Ok((outages, vec![Box::new(op) as Box<dyn std::any::Any + Send>]))
     })
     .await?;
+    figures.notes.push(format!(
+        "operator_restarts={}",
+        restarts.load(Ordering::Relaxed)
+    ));
     figures.check("kube-apiserver SIGKILL")
 }
 
@@ -516,8 +580,9 @@ async fn a_burst_survives_the_api_server_killed_and_restarted() -> anyhow::Resul
 async fn a_burst_survives_etcd_killed_and_restarted() -> anyhow::Result<()> {
     let _exclusive = exclusive().await?;
     let count = burst_size()?;
-    let figures = burst("rel-etcd", count, async |env| {
-        let op = operator(env, "etcd-test", "15")?;
+    let restarts = Arc::new(AtomicU32::new(0));
+    let mut figures = burst("rel-etcd", count, async |env| {
+        let op = Deployment::start(env, "etcd-test", "15", restarts.clone())?;
         // Down long enough for the API server to notice (its requests fail, /readyz goes red).
         let outages = kill_repeatedly(
             "etcd",
@@ -528,12 +593,16 @@ async fn a_burst_survives_etcd_killed_and_restarted() -> anyhow::Result<()> {
         .await?;
         // kwok, which plays the nodes, gives up a pod whose status patch etcd's outage made fail
         // (it retries refused connections and timeouts only): a driver would stay Running for
-        // ever. A kubelet resyncs its pods; a restarted kwok does the same. The operator stays.
+        // ever. A kubelet resyncs its pods; a restarted kwok does the same.
         faults::inject_async(Fault::Kill, "kwok").await?;
         faults::inject_async(Fault::Start, "kwok").await?;
-        Ok((outages, vec![op]))
+        Ok((outages, vec![Box::new(op) as Box<dyn std::any::Any + Send>]))
     })
     .await?;
+    figures.notes.push(format!(
+        "operator_restarts={}",
+        restarts.load(Ordering::Relaxed)
+    ));
     figures.check("etcd SIGKILL")
 }
 
@@ -586,7 +655,11 @@ async fn a_burst_survives_the_leader_killed_again_and_again() -> anyhow::Result<
                 healed: Instant::now(),
             });
         }
-        Ok((outages, replicas.into_values().collect()))
+        let running: Running = replicas
+            .into_values()
+            .map(|op| Box::new(op) as Box<dyn std::any::Any + Send>)
+            .collect();
+        Ok((outages, running))
     })
     .await?;
     figures.check("leader SIGKILL, 3 replicas")
@@ -825,7 +898,10 @@ async fn a_partitioned_leader_stops_before_the_other_replica_takes_over() -> any
                 down: healed - cut,
                 healed,
             }],
-            vec![mainland_op, island_again],
+            vec![
+                Box::new(mainland_op) as Box<dyn std::any::Any + Send>,
+                Box::new(island_again),
+            ],
         ))
     })
     .await?;

@@ -226,6 +226,23 @@ fn write_kubeconfig(admin: &Path, ns: &str, token: &str) -> anyhow::Result<PathB
 }
 
 /// A running operator process, killed (SIGKILL) when dropped.
+/// What starting an operator of a test needs, without the test's namespace itself (which is deleted
+/// when dropped): for a task that restarts operators on its own.
+#[derive(Debug, Clone)]
+pub struct Launcher {
+    pub namespace: String,
+    pub kubeconfig: PathBuf,
+}
+
+impl Env {
+    pub fn launcher(&self) -> Launcher {
+        Launcher {
+            namespace: self.name().to_owned(),
+            kubeconfig: self.kubeconfig.clone(),
+        }
+    }
+}
+
 pub struct Operator {
     child: Child,
     pub log: PathBuf,
@@ -265,7 +282,7 @@ impl Operator {
 
     /// Starts the operator without `--namespace`: `extra` says where it looks.
     pub fn start_unscoped(env: &Env, extra: &[&str]) -> anyhow::Result<Operator> {
-        Self::start_wrapped(env, &[], extra)
+        Self::launch(&env.launcher(), &[], extra)
     }
 
     /// Like [`Operator::start`], run through `wrapper` (a program and its arguments, such as
@@ -273,13 +290,18 @@ impl Operator {
     pub fn start_in(env: &Env, wrapper: &[&str], extra: &[&str]) -> anyhow::Result<Operator> {
         let mut args = vec!["--namespace", env.name()];
         args.extend_from_slice(extra);
-        Self::start_wrapped(env, wrapper, &args)
+        Self::launch(&env.launcher(), wrapper, &args)
     }
 
-    fn start_wrapped(env: &Env, wrapper: &[&str], extra: &[&str]) -> anyhow::Result<Operator> {
+    /// Starts the operator as `launcher` says, through `wrapper` (none: directly), with `extra`.
+    pub fn launch(
+        launcher: &Launcher,
+        wrapper: &[&str],
+        extra: &[&str],
+    ) -> anyhow::Result<Operator> {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let log = log_dir().join(format!("{}-{n}.log", env.name()));
+        let log = log_dir().join(format!("{}-{n}.log", launcher.namespace));
         let out = std::fs::File::create(&log)?;
         let port = free_port()?;
         let metrics = format!("127.0.0.1:{port}");
@@ -305,7 +327,7 @@ impl Operator {
         };
         let child = command
             .args(&args)
-            .env("KUBECONFIG", &env.kubeconfig)
+            .env("KUBECONFIG", &launcher.kubeconfig)
             .env("RUST_LOG", "info,kube=warn")
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
@@ -578,6 +600,15 @@ impl StateLog {
 
 /// The reasons of the events recorded on an application, oldest first.
 pub async fn event_reasons(env: &Env, name: &str) -> anyhow::Result<Vec<String>> {
+    Ok(events(env, name)
+        .await?
+        .into_iter()
+        .map(|(reason, _)| reason)
+        .collect())
+}
+
+/// The events of object `name`, oldest first: (reason, message).
+pub async fn events(env: &Env, name: &str) -> anyhow::Result<Vec<(String, String)>> {
     let events: Api<k8s_openapi::api::core::v1::Event> =
         Api::namespaced(env.admin.clone(), env.name());
     let mut list = events
@@ -585,7 +616,10 @@ pub async fn event_reasons(env: &Env, name: &str) -> anyhow::Result<Vec<String>>
         .await?
         .items;
     list.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
-    Ok(list.into_iter().filter_map(|e| e.reason).collect())
+    Ok(list
+        .into_iter()
+        .filter_map(|e| Some((e.reason?, e.message.unwrap_or_default())))
+        .collect())
 }
 
 pub async fn wait_events(
