@@ -73,9 +73,13 @@ pub async fn watch(
     let mut renewed = Timestamp::now();
     loop {
         tokio::time::sleep(period).await;
+        // The clock first: a read that hangs (the API server unreachable) must not delay the verdict.
+        if let Verdict::Lost(why) = judge(&identity, None, renewed, Timestamp::now(), deadline) {
+            return why;
+        }
         let mut holder = None;
         // An unanswered read is no news: the clock decides.
-        if let Ok(Ok(lease)) = tokio::time::timeout(period, leases.get(&name)).await {
+        if let Ok(Ok(lease)) = tokio::time::timeout(period / 2, leases.get(&name)).await {
             let spec = lease.spec.unwrap_or_default();
             holder = Some(spec.holder_identity.unwrap_or_default());
             if let Some(time) = spec.renew_time {

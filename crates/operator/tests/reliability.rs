@@ -30,7 +30,7 @@ use sparkplane_testbed::faults::{self, Fault};
 use support::*;
 
 /// Applications per burst in `.ci/run`; `scripts/reliability` sets SPARKPLANE_RELIABILITY_APPS.
-const SHORT_BURST: usize = 120;
+const SHORT_BURST: usize = 80;
 const APP_LABEL: &str = "sparkoperator.k8s.io/app-name";
 
 fn burst_size() -> anyhow::Result<usize> {
