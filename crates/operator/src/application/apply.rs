@@ -168,18 +168,30 @@ fn name_of<K: Resource>(obj: &K) -> String {
     obj.meta().name.clone().unwrap_or_default()
 }
 
+/// Where a submission writes, and whether a refusal that can pass ([`ApplyError::Passing`]) fails it
+/// now.
+pub struct Target<'a> {
+    pub client: &'a Client,
+    pub metrics: &'a Metrics,
+    pub namespace: &'a str,
+    pub refusals_final: bool,
+}
+
 /// Creates what the driver needs to start: the Prometheus ConfigMap and the batch scheduler's
 /// PodGroup, the driver pod, then what the pod owns (its ConfigMaps, headless Service and claims,
 /// all at once). The driver pod may exist only if this very submission made it (a submission cut
 /// short by a crash); everything else is create-if-absent. `Ok(Some(message))`: the API server refused
 /// an object (when the refusal can pass, only once `refusals_final`; before, `Err(Passing)`).
 pub async fn create_driver(
-    client: &Client,
-    metrics: &Metrics,
-    namespace: &str,
-    refusals_final: bool,
+    target: &Target<'_>,
     plan: &mut SubmissionPlan,
 ) -> Result<Option<String>, ApplyError> {
+    let &Target {
+        client,
+        metrics,
+        namespace,
+        refusals_final,
+    } = target;
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let driver_name = plan.driver_pod_name.clone();
     let what = |kind: &str, name: &str| format!("creating {kind} {namespace}/{name}");
@@ -188,36 +200,19 @@ pub async fn create_driver(
     // The Prometheus ConfigMap comes first: the driver pod mounts it. So does the coscheduling
     // group: a pod the scheduler sees without its group is placed as if it had none.
     if let Some(cm) = &plan.prometheus_config_map
-        && let Err(rejection) =
-            apply_one(client, metrics, namespace, refusals_final, "configmap", cm).await?
+        && let Err(rejection) = apply_one(target, "configmap", cm).await?
     {
         return Ok(Some(rejection));
     }
     if let Some(group) = &plan.coscheduling_group
-        && let Err(rejection) = apply_one(
-            client,
-            metrics,
-            namespace,
-            refusals_final,
-            "podgroup",
-            group,
-        )
-        .await?
+        && let Err(rejection) = apply_one(target, "podgroup", group).await?
     {
         return Ok(Some(format!(
             "{rejection} (coscheduling needs the scheduler-plugins PodGroup CRD, podgroups.scheduling.x-k8s.io)"
         )));
     }
     if let Some(group) = &plan.volcano_group
-        && let Err(rejection) = apply_one(
-            client,
-            metrics,
-            namespace,
-            refusals_final,
-            "podgroup",
-            group,
-        )
-        .await?
+        && let Err(rejection) = apply_one(target, "podgroup", group).await?
     {
         return Ok(Some(format!(
             "{rejection} (spec.batchScheduler: volcano needs Volcano installed: podgroups.scheduling.volcano.sh)"
@@ -275,46 +270,17 @@ pub async fn create_driver(
     // The driver's objects only need its uid, not each other: created at once.
     let mut creates: Vec<BoxFuture<'_, Result<Option<String>, ApplyError>>> = Vec::new();
     for cm in &plan.config_maps {
-        creates.push(
-            create_owned(client, metrics, namespace, refusals_final, "configmap", cm).boxed(),
-        );
+        creates.push(create_owned(target, "configmap", cm).boxed());
     }
-    creates.push(
-        create_owned(
-            client,
-            metrics,
-            namespace,
-            refusals_final,
-            "service",
-            &plan.driver_service,
-        )
-        .boxed(),
-    );
+    creates.push(create_owned(target, "service", &plan.driver_service).boxed());
     for claim in &plan.claims {
-        creates.push(
-            create_owned(
-                client,
-                metrics,
-                namespace,
-                refusals_final,
-                "persistentvolumeclaim",
-                claim,
-            )
-            .boxed(),
-        );
+        creates.push(create_owned(target, "persistentvolumeclaim", claim).boxed());
     }
     if let Some(group) = &plan.executor_group {
         creates.push(
-            create_owned(
-                client,
-                metrics,
-                namespace,
-                refusals_final,
-                "podgroup",
-                group,
-            )
-            .map(|outcome| outcome.map(|rejection| rejection.map(gang_hint)))
-            .boxed(),
+            create_owned(target, "podgroup", group)
+                .map(|outcome| outcome.map(|rejection| rejection.map(gang_hint)))
+                .boxed(),
         );
     }
     for outcome in futures::future::join_all(creates).await {
@@ -337,10 +303,7 @@ fn gang_hint(rejection: String) -> String {
 
 /// Creates one object the driver pod owns; `Ok(Some(message))` when the API server refuses it.
 async fn create_owned<K>(
-    client: &Client,
-    metrics: &Metrics,
-    namespace: &str,
-    refusals_final: bool,
+    target: &Target<'_>,
     kind: &'static str,
     obj: &K,
 ) -> Result<Option<String>, ApplyError>
@@ -348,51 +311,38 @@ where
     K: Resource<Scope = NamespaceResourceScope> + Clone + Serialize + DeserializeOwned + Debug,
     K::DynamicType: Default,
 {
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let what = format!("creating {kind} {namespace}/{}", name_of(obj));
-    metrics.write(kind, "create");
+    let api: Api<K> = Api::namespaced(target.client.clone(), target.namespace);
+    let what = format!("creating {kind} {}/{}", target.namespace, name_of(obj));
+    target.metrics.write(kind, "create");
     match create_if_absent(&api, obj).await {
         Ok(_) => Ok(None),
-        Err(e) => refusal(what, e, refusals_final).map(Some),
+        Err(e) => refusal(what, e, target.refusals_final).map(Some),
     }
 }
 
 /// Applies the UI Services and Ingresses, which the driver does not need to start (so they are
 /// made after its submission slot is given back).
 pub async fn expose_ui(
-    client: &Client,
-    metrics: &Metrics,
-    namespace: &str,
-    refusals_final: bool,
+    target: &Target<'_>,
     plan: &SubmissionPlan,
 ) -> Result<Submitted, ApplyError> {
     let mut ui = UiService::default();
     for (i, svc) in plan.ui_services.iter().enumerate() {
-        match apply_one(client, metrics, namespace, refusals_final, "service", svc).await? {
+        match apply_one(target, "service", svc).await? {
             Ok(applied) if i == 0 => ui.cluster_ip = applied.spec.and_then(|s| s.cluster_ip),
             Ok(_) => {}
             Err(rejection) => return Ok(Submitted::Rejected(rejection)),
         }
     }
     for ing in &plan.ingresses {
-        if let Err(rejection) =
-            apply_one(client, metrics, namespace, refusals_final, "ingress", ing).await?
-        {
+        if let Err(rejection) = apply_one(target, "ingress", ing).await? {
             return Ok(Submitted::Rejected(rejection));
         }
     }
     // The driver's budget is applied, not created: on a rerun the previous driver's may still be
     // there, waiting for the garbage collector; the apply hands it to the new driver instead.
     if let Some(pdb) = &plan.driver_pdb
-        && let Err(rejection) = apply_one(
-            client,
-            metrics,
-            namespace,
-            refusals_final,
-            "poddisruptionbudget",
-            pdb,
-        )
-        .await?
+        && let Err(rejection) = apply_one(target, "poddisruptionbudget", pdb).await?
     {
         return Ok(Submitted::Rejected(rejection));
     }
@@ -402,10 +352,7 @@ pub async fn expose_ui(
 /// Server-side applies one object: `Ok(Ok(applied))`, or `Ok(Err(message))` when the API server
 /// refuses it.
 async fn apply_one<K>(
-    client: &Client,
-    metrics: &Metrics,
-    namespace: &str,
-    refusals_final: bool,
+    target: &Target<'_>,
     kind: &'static str,
     obj: &K,
 ) -> Result<Result<K, String>, ApplyError>
@@ -413,10 +360,10 @@ where
     K: Resource<Scope = NamespaceResourceScope> + Clone + Serialize + DeserializeOwned + Debug,
     K::DynamicType: Default,
 {
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let api: Api<K> = Api::namespaced(target.client.clone(), target.namespace);
     let name = name_of(obj);
-    let what = format!("creating {kind} {namespace}/{name}");
-    metrics.write(kind, "apply");
+    let what = format!("creating {kind} {}/{name}", target.namespace);
+    target.metrics.write(kind, "apply");
     match api
         .patch(
             &name,
@@ -426,7 +373,7 @@ where
         .await
     {
         Ok(applied) => Ok(Ok(applied)),
-        Err(e) => refusal(what, e, refusals_final).map(Err),
+        Err(e) => refusal(what, e, target.refusals_final).map(Err),
     }
 }
 

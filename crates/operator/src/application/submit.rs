@@ -98,8 +98,7 @@ async fn submit(ctx: &Arc<Context>, key: &AppKey) -> Outcome {
     ctx.metrics.submissions_in_flight.inc();
     let started = Instant::now();
     let refusals_final = ctx.backoff.refusal_is_final(key, Instant::now());
-    let created =
-        apply::create_driver(&ctx.client, &ctx.metrics, &key.0, refusals_final, &mut plan).await;
+    let created = apply::create_driver(&target(ctx, &key.0, refusals_final), &mut plan).await;
     ctx.metrics.submissions_in_flight.dec();
     let outcome = match &created {
         Err(error) if error.is_overload() => Outcome::Overloaded,
@@ -146,6 +145,15 @@ async fn refuse(
     ctx.queue.done(key);
     ctx.reconcile(key);
     ctx.events.publish(&written, refused.events);
+}
+
+fn target<'a>(ctx: &'a Context, namespace: &'a str, refusals_final: bool) -> apply::Target<'a> {
+    apply::Target {
+        client: &ctx.client,
+        metrics: &ctx.metrics,
+        namespace,
+        refusals_final,
+    }
 }
 
 /// Leaves a submission for later: out of the queue, tracked again after a backoff when an API call
@@ -203,9 +211,7 @@ impl Finish {
             refusals_final,
         } = self;
         let outcome = match created {
-            Ok(None) => {
-                apply::expose_ui(&ctx.client, &ctx.metrics, &key.0, refusals_final, &plan).await
-            }
+            Ok(None) => apply::expose_ui(&target(&ctx, &key.0, refusals_final), &plan).await,
             Ok(Some(rejection)) => Ok(Submitted::Rejected(rejection)),
             Err(error) => Err(error),
         };
