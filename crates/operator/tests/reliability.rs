@@ -79,28 +79,6 @@ fn index_of(name: &str) -> Option<usize> {
     name.strip_prefix("burst-")?.parse().ok()
 }
 
-/// One test at a time may kill parts of the testbed: in this process and across test processes.
-struct Exclusive {
-    _file: std::fs::File,
-    _guard: tokio::sync::MutexGuard<'static, ()>,
-}
-
-async fn exclusive() -> anyhow::Result<Exclusive> {
-    static IN_PROCESS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    let guard = IN_PROCESS.lock().await;
-    let path = std::env::temp_dir().join("sparkplane-testbed-faults.lock");
-    let file = tokio::task::spawn_blocking(move || -> anyhow::Result<std::fs::File> {
-        let file = std::fs::File::create(&path)?;
-        file.lock()?;
-        Ok(file)
-    })
-    .await??;
-    Ok(Exclusive {
-        _file: file,
-        _guard: guard,
-    })
-}
-
 /// When each application's status last changed, as a watch that rides out API server restarts
 /// sees it: the first change after a fault is healed is when the operator is back at work.
 #[derive(Default)]
@@ -552,41 +530,52 @@ fn fault_count(count: usize, per_hundred: f64, least: usize) -> usize {
     ((count as f64 / 100.0 * per_hundred).round() as usize).max(least)
 }
 
-#[tokio::test]
-async fn a_burst_survives_the_api_server_killed_and_restarted() -> anyhow::Result<()> {
-    let _exclusive = exclusive().await?;
+/// A burst against one operator replica, deployed (restarted when it exits), while `inject` runs
+/// the faults; the figures note how often the replica was restarted.
+async fn one_replica_burst(
+    prefix: &str,
+    identity: &str,
+    inject: impl AsyncFnOnce() -> anyhow::Result<Vec<Outage>>,
+) -> anyhow::Result<Figures> {
     let count = burst_size()?;
     let restarts = Arc::new(AtomicU32::new(0));
-    let mut figures = burst("rel-apiserver", count, async |env| {
-        let op = Deployment::start(env, "apiserver-test", "15", restarts.clone())?;
-        let outages = kill_repeatedly(
-            "kube-apiserver",
-            fault_count(count, 0.4, 2),
-            Duration::from_secs(4),
-            Duration::ZERO,
-        )
-        .await?;
+    let mut figures = burst(prefix, count, async |env| {
+        let op = Deployment::start(env, identity, "15", restarts.clone())?;
+        let outages = inject().await?;
         Ok((outages, vec![Box::new(op) as Box<dyn std::any::Any + Send>]))
     })
     .await?;
-    figures.notes.push(format!(
-        "operator_restarts={}",
-        restarts.load(Ordering::Relaxed)
-    ));
+    let restarts = restarts.load(Ordering::Relaxed);
+    figures.notes.push(format!("operator_restarts={restarts}"));
+    Ok(figures)
+}
+
+#[tokio::test]
+async fn a_burst_survives_the_api_server_killed_and_restarted() -> anyhow::Result<()> {
+    let _faults = hold_testbed_faults().await?;
+    let kills = fault_count(burst_size()?, 0.4, 2);
+    let figures = one_replica_burst("rel-apiserver", "apiserver-test", async || {
+        kill_repeatedly(
+            "kube-apiserver",
+            kills,
+            Duration::from_secs(4),
+            Duration::ZERO,
+        )
+        .await
+    })
+    .await?;
     figures.check("kube-apiserver SIGKILL")
 }
 
 #[tokio::test]
 async fn a_burst_survives_etcd_killed_and_restarted() -> anyhow::Result<()> {
-    let _exclusive = exclusive().await?;
-    let count = burst_size()?;
-    let restarts = Arc::new(AtomicU32::new(0));
-    let mut figures = burst("rel-etcd", count, async |env| {
-        let op = Deployment::start(env, "etcd-test", "15", restarts.clone())?;
+    let _faults = hold_testbed_faults().await?;
+    let kills = fault_count(burst_size()?, 0.3, 1);
+    let figures = one_replica_burst("rel-etcd", "etcd-test", async || {
         // Down long enough for the API server to notice (its requests fail, /readyz goes red).
         let outages = kill_repeatedly(
             "etcd",
-            fault_count(count, 0.3, 1),
+            kills,
             Duration::from_secs(5),
             Duration::from_secs(5),
         )
@@ -596,13 +585,9 @@ async fn a_burst_survives_etcd_killed_and_restarted() -> anyhow::Result<()> {
         // ever. A kubelet resyncs its pods; a restarted kwok does the same.
         faults::inject_async(Fault::Kill, "kwok").await?;
         faults::inject_async(Fault::Start, "kwok").await?;
-        Ok((outages, vec![Box::new(op) as Box<dyn std::any::Any + Send>]))
+        Ok(outages)
     })
     .await?;
-    figures.notes.push(format!(
-        "operator_restarts={}",
-        restarts.load(Ordering::Relaxed)
-    ));
     figures.check("etcd SIGKILL")
 }
 
@@ -610,7 +595,7 @@ async fn a_burst_survives_etcd_killed_and_restarted() -> anyhow::Result<()> {
 /// applications are created, finish and are retried; a new replica replaces each one killed.
 #[tokio::test]
 async fn a_burst_survives_the_leader_killed_again_and_again() -> anyhow::Result<()> {
-    let _exclusive = exclusive().await?;
+    let _faults = hold_testbed_faults().await?;
     let count = burst_size()?;
     let kills = fault_count(count, 0.8, 3);
     let figures = burst("rel-leader", count, async |env| {
@@ -815,7 +800,7 @@ async fn lease_holder(leases: &Api<Lease>) -> Option<(String, Option<jiff::Times
 /// the other replica takes over, and it comes back as a follower once the link heals.
 #[tokio::test]
 async fn a_partitioned_leader_stops_before_the_other_replica_takes_over() -> anyhow::Result<()> {
-    let _exclusive = exclusive().await?;
+    let _faults = hold_testbed_faults().await?;
     let count = burst_size()?;
     let api_server = sparkplane_testbed::Testbed::get()?
         .config()
@@ -827,25 +812,16 @@ async fn a_partitioned_leader_stops_before_the_other_replica_takes_over() -> any
     let island = Island::create(&api_server)?;
     let wrapper = island.wrapper();
     let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
-    let lease_args = |id: &'static str| {
-        [
-            "--workers",
-            "16",
-            "--submission-concurrency",
-            "8",
-            "--leader-elect",
-            "true",
-            "--identity",
-            id,
-            "--lease-duration-seconds",
-            "4",
-        ]
+    let start_in_island = |env: &Env, id: &str| {
+        let args = operator_args(id, "4");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Operator::start_in(env, &wrapper, &args)
     };
     let mut stepped_down_ahead = None;
     let mut takeover_at: Option<jiff::Timestamp> = None;
     let figures = burst("rel-partition", count, async |env| {
         let leases: Api<Lease> = Api::namespaced(env.admin.clone(), env.name());
-        let mut island_op = Operator::start_in(env, &wrapper, &lease_args("island"))?;
+        let mut island_op = start_in_island(env, "island")?;
         sparkplane_testbed::wait::until(Duration::from_secs(30), || {
             let leases = leases.clone();
             async move {
@@ -855,7 +831,7 @@ async fn a_partitioned_leader_stops_before_the_other_replica_takes_over() -> any
             }
         })
         .await?;
-        let mainland_op = Operator::start(env, &lease_args("mainland"))?;
+        let mainland_op = operator(env, "mainland", "4")?;
 
         tokio::time::sleep(Duration::from_secs(5)).await;
         let cut = Instant::now();
@@ -890,7 +866,7 @@ async fn a_partitioned_leader_stops_before_the_other_replica_takes_over() -> any
             island_op.log_tail()
         );
         // Restarted, as its Deployment would: a follower now.
-        let island_again = Operator::start_in(env, &wrapper, &lease_args("island-2"))?;
+        let island_again = start_in_island(env, "island-2")?;
         takeover_at = Some(took_over);
         Ok((
             vec![Outage {

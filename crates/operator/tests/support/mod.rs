@@ -671,28 +671,42 @@ pub async fn client_from_kubeconfig(path: &Path) -> anyhow::Result<Client> {
     Ok(Client::try_from(config)?)
 }
 
-/// The testbed's real node, held by one test at a time: in this process and across test processes
-/// (a file lock), so that a driver never waits for CPUs another test's executors hold (the node has
-/// the machine's two).
-pub struct RealNode {
+/// Something of the testbed held by one test at a time, in this process (a mutex) and across test
+/// processes (a file lock); released when dropped.
+pub struct Held {
     _file: std::fs::File,
     _guard: tokio::sync::MutexGuard<'static, ()>,
 }
 
-pub async fn hold_real_node() -> anyhow::Result<RealNode> {
-    static IN_PROCESS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    let guard = IN_PROCESS.lock().await;
-    let path = std::env::temp_dir().join("sparkplane-real-node.lock");
+async fn hold(
+    in_process: &'static tokio::sync::Mutex<()>,
+    lock_file: &str,
+) -> anyhow::Result<Held> {
+    let guard = in_process.lock().await;
+    let path = std::env::temp_dir().join(lock_file);
     let file = tokio::task::spawn_blocking(move || -> anyhow::Result<std::fs::File> {
         let file = std::fs::File::create(&path)?;
         file.lock()?;
         Ok(file)
     })
     .await??;
-    Ok(RealNode {
+    Ok(Held {
         _file: file,
         _guard: guard,
     })
+}
+
+/// The testbed's real node, so that a driver never waits for CPUs another test's executors hold (the
+/// node has the machine's two).
+pub async fn hold_real_node() -> anyhow::Result<Held> {
+    static IN_PROCESS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    hold(&IN_PROCESS, "sparkplane-real-node.lock").await
+}
+
+/// The right to kill parts of the shared testbed (the reliability tests).
+pub async fn hold_testbed_faults() -> anyhow::Result<Held> {
+    static IN_PROCESS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    hold(&IN_PROCESS, "sparkplane-testbed-faults.lock").await
 }
 
 /// `kubectl port-forward` (the testbed's kubectl, as admin) of a pod or Service of the test's
