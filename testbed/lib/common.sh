@@ -27,14 +27,27 @@ testbed_bin_dir() {
   echo "$TESTBED_CACHE/$(module_version kubernetes k8s.io/kubernetes)-$key/bin"
 }
 
+# pid_running PID: the process exists and has not exited. A zombie (exited, not yet reaped by the
+# script that started it) has.
+pid_running() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [ "${stat%% *}" != Z ]
+}
+
 # pid_alive NAME: the component NAME of the running testbed is alive. The process must still be that
 # component: after a reboot a stale pid file may name an unrelated process, which must not be signalled.
 pid_alive() {
   local file="$TESTBED_STATE/pids/$1.pid" pid
   [ -f "$file" ] || return 1
   pid=$(cat "$file")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "/$1 "
+  [ -n "$pid" ] && pid_running "$pid" || return 1
+  local cmdline
+  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  # The command line reads empty while the process is between two programs (setsid executing the
+  # component): it is alive. Otherwise it must name the component, so that a reused pid does not count.
+  [ -z "$cmdline" ] || [[ "$cmdline" == *"/$1 "* ]]
 }
 
 port_in_use() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
