@@ -33,6 +33,22 @@ pub fn state_of(pod: &PodObs) -> ExecutorState {
     }
 }
 
+/// The exit code of a JVM ended by SIGTERM (128 + 15), which a pod's deletion sends.
+const SIGTERM_EXIT: i32 = 143;
+
+/// A pod being deleted that has not ended, or ended by the deletion's SIGTERM, is going: it keeps
+/// its last state while the driver runs, and its end is then decided as for one that vanished.
+/// Spark deletes its executors when the application ends (and idle ones under dynamic allocation):
+/// read as it exits, each would be failed work. An executor that ended otherwise (killed, out of
+/// memory, an error) and that Spark then deleted, as it deletes every failed executor, failed.
+fn stopped_by_deletion(pod: &PodObs) -> bool {
+    pod.deleting
+        && pod
+            .terminated
+            .as_ref()
+            .is_none_or(|t| t.exit_code == SIGTERM_EXIT)
+}
+
 fn is_final(s: ExecutorState) -> bool {
     matches!(s, ExecutorState::Completed | ExecutorState::Failed)
 }
@@ -67,16 +83,12 @@ pub fn update(
             .iter()
             .filter(|p| p.submission_id.is_some() && p.submission_id == status.submission_id)
     };
-    // A pod being deleted is going: it keeps its last state while the driver runs, and its end is
-    // then decided as for one that vanished. Spark deletes its executors when the application ends,
-    // and an executor killed by that deletion exits non-zero (SIGTERM): read as it exits, it would be
-    // recorded as failed work.
     let current: BTreeMap<&str, ExecutorState> = ours()
-        .filter(|p| !p.deleting)
+        .filter(|p| !stopped_by_deletion(p))
         .map(|p| (p.name.as_str(), state_of(p)))
         .collect();
     let going: Vec<&str> = ours()
-        .filter(|p| p.deleting)
+        .filter(|p| stopped_by_deletion(p))
         .map(|p| p.name.as_str())
         .collect();
     for (&name, &s) in &current {

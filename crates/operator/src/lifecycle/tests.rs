@@ -1162,6 +1162,43 @@ fn an_executor_killed_by_its_deletion_at_the_end_is_not_failed() {
     assert_eq!(map["pi-exec-1"], E::Completed);
 }
 
+/// An executor that died on its own (SIGKILL's 137 here) is failed although Spark, which deletes
+/// every failed executor, was already deleting its pod when the operator looked; it stays failed
+/// once its pod is gone and the application completes.
+#[test]
+fn an_executor_that_died_before_spark_deleted_it_is_failed() {
+    use PodPhase::*;
+    let mut app = app_in(S::Running, 1);
+    app.status.as_mut().expect("status").executor_state = Some(BTreeMap::from([
+        ("pi-exec-1".into(), E::Running),
+        ("pi-exec-2".into(), E::Running),
+    ]));
+    let mut killed = pod("pi-exec-1", Failed, 1);
+    killed.deleting = true;
+    killed.terminated = Some(Terminated {
+        exit_code: 137,
+        reason: Some("Error".into()),
+        message: None,
+    });
+    let mut still_running = pod("pi-exec-2", Running, 1);
+    still_running.deleting = true;
+    let observed = Observed {
+        driver: Some(pod("pi-driver", Running, 1)),
+        executors: vec![killed, still_running],
+    };
+    let d = decide(&app, &observed, t(5), &settings());
+    assert_eq!(reasons(&d), ["SparkExecutorFailed"]);
+    let map = d.status.expect("status").executor_state.expect("executors");
+    assert_eq!(map["pi-exec-1"], E::Failed);
+    assert_eq!(map["pi-exec-2"], E::Running, "deleted, not ended: still going");
+
+    app.status.as_mut().expect("status").executor_state = Some(map);
+    let d = decide(&app, &driver(Succeeded, 1), t(6), &settings());
+    let map = d.status.expect("status").executor_state.expect("executors");
+    assert_eq!(map["pi-exec-1"], E::Failed, "a failure outlives its pod");
+    assert_eq!(map["pi-exec-2"], E::Completed);
+}
+
 #[test]
 fn the_cap_keeps_the_executors_tracked_then_the_first_by_pod_name() {
     use PodPhase::*;
