@@ -17,6 +17,7 @@ use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
 use kube::runtime::watcher;
 use serde_json::json;
 use sparkplane_api::v1beta2::{ApplicationStateType as State, ExecutorState};
+use sparkplane_testbed::faults::{self, Fault};
 use sparkplane_testbed::{repo_root, wait};
 use support::{
     Env, Operator, PortForward, create, example, hold_real_node, setup_on_real_node, wait_events,
@@ -758,5 +759,181 @@ async fn the_history_server_shows_a_finished_application_from_its_event_log() ->
     );
     drop(forward);
     let _ = std::fs::remove_dir_all(&events);
+    Ok(())
+}
+
+/// The id of a container of `pod`, as its status names it (`containerd://...`).
+fn container_id(pod: &Pod, container: &str) -> Option<String> {
+    pod.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find(|c| c.name == container)?
+        .container_id
+        .clone()
+}
+
+async fn kill_container(pod: &Pod, container: &str) -> anyhow::Result<usize> {
+    let id = container_id(pod, container)
+        .with_context(|| format!("{container} of {:?} has no container id", pod.metadata.name))?;
+    tokio::task::spawn_blocking(move || faults::kill_container(&id)).await?
+}
+
+/// A running executor pod, once there is one.
+async fn running_executor(executors: &ExecutorWatch, except: &[String]) -> anyhow::Result<Pod> {
+    let found = Arc::new(Mutex::new(None));
+    wait::until(RUN_TIMEOUT, || async {
+        let seen = executors.seen()?;
+        let running = seen.pods.values().find(|p| {
+            let name = p.metadata.name.clone().unwrap_or_default();
+            !except.contains(&name)
+                && seen.alive.contains(&name)
+                && container_id(p, "spark-kubernetes-executor").is_some()
+                && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+        });
+        if let (Some(pod), Ok(mut slot)) = (running, found.lock()) {
+            *slot = Some(pod.clone());
+        }
+        Ok(running.is_some())
+    })
+    .await
+    .context("no executor ran")?;
+    found
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .take()
+        .context("no executor recorded")
+}
+
+/// The driver's JVM SIGKILLed while it waits for its executor (as the OOM killer would): the pod
+/// fails with exit code 137, the restart policy runs the application again, and the second run
+/// computes Pi. Part of the reliability suite (docs/reliability.md).
+#[tokio::test]
+async fn a_driver_killed_mid_run_is_rerun_by_the_restart_policy() -> anyhow::Result<()> {
+    let _node = hold_real_node().await?;
+    let env = setup_on_real_node("real-kill-driver").await?;
+    let _operator = Operator::start(&env, &[])?;
+    let executors = ExecutorWatch::start(&env);
+    let mut app = example("spark-pi.yaml", env.name())?;
+    app["spec"]["restartPolicy"] = json!({
+        "type": "OnFailure", "onFailureRetries": 1, "onFailureRetryInterval": 1,
+    });
+    create(&env, &app).await?;
+    // Mid-run: the driver has asked for its executor and cannot have finished without it.
+    wait::until(RUN_TIMEOUT, || async {
+        Ok(!executors.seen()?.pods.is_empty())
+    })
+    .await
+    .context("the driver asked for no executor")?;
+    let first = env.pods().get("spark-pi-driver").await?;
+    let killed = kill_container(&first, DRIVER_CONTAINER).await?;
+    eprintln!("killed the driver's {killed} process(es)");
+
+    let done = wait_state(&env, "spark-pi", State::Completed, RUN_TIMEOUT * 2).await?;
+    let status = done.status.context("no status")?;
+    assert_eq!(status.execution_attempts, Some(2), "{status:?}");
+    assert_eq!(status.submission_attempts, Some(2), "{status:?}");
+    let second = env.pods().get("spark-pi-driver").await?;
+    assert_ne!(
+        second.metadata.uid, first.metadata.uid,
+        "the same driver pod ran twice?"
+    );
+    let pi = pi_from_driver_log(&env, "spark-pi-driver").await?;
+    assert!((pi - std::f64::consts::PI).abs() < 0.05, "Pi is {pi}?");
+    let events: Vec<String> = support::events(&env, "spark-pi")
+        .await?
+        .into_iter()
+        .filter(|(reason, _)| reason == "SparkDriverFailed")
+        .map(|(_, message)| message)
+        .collect();
+    assert!(
+        events.len() == 1 && events[0].contains("ExitCode: 137"),
+        "one driver failure, the SIGKILL's exit code: {events:?}"
+    );
+    Ok(())
+}
+
+/// A SparkPi's executor JVM is SIGKILLed once it computes (as the OOM killer would): Spark sees its
+/// pod fail, deletes it, asks for another and runs the lost tasks again. While the replacement computes, the real node's kubelet is
+/// restarted (the pods run on and the node comes back Ready). One run, Pi computed, the killed
+/// executor recorded as failed and the replacement as completed. Part of the reliability suite
+/// (docs/reliability.md).
+#[tokio::test]
+async fn a_killed_executor_is_replaced_and_a_kubelet_restart_goes_unnoticed() -> anyhow::Result<()>
+{
+    let _node = hold_real_node().await?;
+    let env = setup_on_real_node("real-kill-exec").await?;
+    let _operator = Operator::start(&env, &[])?;
+    let executors = ExecutorWatch::start(&env);
+    let mut app = example("spark-pi.yaml", env.name())?;
+    // About a minute of tasks on one executor core: the replacement is still computing when the
+    // kubelet comes back.
+    app["spec"]["arguments"] = json!(["15000"]);
+    create(&env, &app).await?;
+    let first = running_executor(&executors, &[]).await?;
+    let first_name = first.metadata.name.clone().unwrap_or_default();
+    // Mid-computation: the executor has been given tasks.
+    wait::until(RUN_TIMEOUT, || async {
+        Ok(driver_log(&env, "spark-pi-driver")
+            .await
+            .is_ok_and(|log| log.contains("Starting task")))
+    })
+    .await
+    .context("the driver started no task")?;
+    let killed = kill_container(&first, "spark-kubernetes-executor").await?;
+    eprintln!("killed executor {first_name}'s {killed} process(es)");
+    let replacement = running_executor(&executors, std::slice::from_ref(&first_name)).await?;
+    let replacement_name = replacement.metadata.name.clone().unwrap_or_default();
+    eprintln!("replacement {replacement_name} runs");
+
+    let restarted = Instant::now();
+    for fault in [Fault::Kill, Fault::Start] {
+        faults::inject_async(fault, "kubelet").await?;
+    }
+    eprintln!("kubelet back, node Ready, after {:?}", restarted.elapsed());
+    let app_now = env.apps().get("spark-pi").await?;
+    assert_eq!(
+        support::state(&app_now),
+        State::Running,
+        "the replacement's run ended before the kubelet came back, or the restart ended it"
+    );
+
+    let done = wait_state(&env, "spark-pi", State::Completed, RUN_TIMEOUT).await?;
+    let status = done.status.context("no status")?;
+    assert_eq!(status.execution_attempts, Some(1), "{status:?}");
+    let pi = pi_from_driver_log(&env, "spark-pi-driver").await?;
+    assert!((pi - std::f64::consts::PI).abs() < 0.05, "Pi is {pi}?");
+    let states = status.executor_state.unwrap_or_default();
+    let seen = executors.seen()?;
+    let last_seen = seen.pods.get(&first_name).and_then(|p| p.status.clone());
+    assert_eq!(
+        states.get(&first_name),
+        Some(&ExecutorState::Failed),
+        "{states:?}; the killed executor's last status: {last_seen:?}"
+    );
+    assert_eq!(
+        states.get(&replacement_name),
+        Some(&ExecutorState::Completed),
+        "{states:?}"
+    );
+    assert!(
+        seen.deleted.contains(&first_name),
+        "Spark did not delete its failed executor: {:?}",
+        seen.deleted
+    );
+    let events = support::events(&env, "spark-pi").await?;
+    assert!(
+        events
+            .iter()
+            .any(|(reason, message)| reason == "SparkExecutorFailed"
+                && message.contains(&first_name)),
+        "no failure event for the killed executor: {events:?}"
+    );
+    let log = driver_log(&env, "spark-pi-driver").await?;
+    assert!(
+        log.contains("Lost executor 1"),
+        "the driver did not notice its executor's loss:\n{log}"
+    );
     Ok(())
 }

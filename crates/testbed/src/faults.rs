@@ -46,6 +46,50 @@ pub async fn inject_async(fault: Fault, component: &'static str) -> anyhow::Resu
     tokio::task::spawn_blocking(move || inject(fault, component)).await?
 }
 
+/// SIGKILLs every process of the real node's container `container_id` (as a pod's status names it,
+/// `containerd://<id>` or the bare id), found by its cgroup, as the kernel's OOM killer would; returns
+/// how many processes were killed. Blocking.
+pub fn kill_container(container_id: &str) -> anyhow::Result<usize> {
+    let id = container_id.rsplit("://").next().unwrap_or(container_id);
+    anyhow::ensure!(
+        id.len() >= 12 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{container_id:?} is not a container id"
+    );
+    let root = PathBuf::from("/sys/fs/cgroup/pids");
+    let dir = find_dir(&root, id, 8)
+        .with_context(|| format!("no cgroup of container {id} under {}", root.display()))?;
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs"))?;
+    let mut killed = 0;
+    for pid in procs.lines().filter(|l| !l.trim().is_empty()) {
+        let status = Command::new("kill").args(["-KILL", pid.trim()]).status()?;
+        if status.success() {
+            killed += 1;
+        }
+    }
+    anyhow::ensure!(killed > 0, "container {id} had no process to kill");
+    Ok(killed)
+}
+
+/// The directory named `name` at most `depth` levels under `dir`.
+fn find_dir(dir: &std::path::Path, name: &str, depth: usize) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    let subdirs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    if let Some(found) = subdirs
+        .iter()
+        .find(|d| d.file_name().is_some_and(|n| n == name))
+    {
+        return Some(found.clone());
+    }
+    if depth == 0 {
+        return None;
+    }
+    subdirs.iter().find_map(|d| find_dir(d, name, depth - 1))
+}
+
 /// The API server's audit log.
 pub fn audit_log_path() -> PathBuf {
     testbed_state_dir().join("audit.log")

@@ -411,16 +411,20 @@ where
     }
 }
 
-/// Deletes a run's driver pod (the garbage collector takes what it owns) and the UI objects.
+/// Deletes a run's driver pod (the garbage collector takes what only it owns), its executor pods
+/// and the UI objects.
 pub async fn delete_run(
     client: &Client,
     metrics: &Metrics,
     namespace: &str,
     run: &RunObjects,
 ) -> Result<(), ApplyError> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     if let Some(pod) = &run.driver_pod {
-        let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
         delete_quietly(&pods, metrics, "pod", pod, run.driver_uid.as_deref()).await?;
+    }
+    for executor in &run.executors {
+        delete_quietly(&pods, metrics, "pod", &executor.name, executor.uid.as_deref()).await?;
     }
     let services: Api<Service> = Api::namespaced(client.clone(), namespace);
     for s in &run.services {

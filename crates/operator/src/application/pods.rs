@@ -16,7 +16,7 @@ use sparkplane_submit::identity::{
     DRIVER_CONTAINER, EXECUTOR_CONTAINER, LABEL_APP_NAME, LABEL_SUBMISSION_ID,
 };
 
-use crate::lifecycle::{Observed, PodObs, PodPhase, Terminated};
+use crate::lifecycle::{Observed, PodObs, PodPhase, Terminated, failed_on_its_own};
 
 /// The label selector of every pod the operator cares about.
 pub const SELECTOR: &str = "sparkoperator.k8s.io/launched-by-spark-operator=true";
@@ -130,7 +130,14 @@ enum Role {
 struct Entry {
     role: Role,
     obs: PodObs,
+    /// A failed executor whose pod is gone, kept with its last state: Spark deletes a failed
+    /// executor at once, often before the application's next reconcile has seen it fail.
+    departed: bool,
 }
+
+/// The departed executors kept per application; the oldest goes first. A reconcile records them
+/// as failed within moments, so only a burst of failures between two reconciles needs room.
+const DEPARTED_KEPT: usize = 16;
 
 /// An application's pods: usually a driver and a few executors, so a list searched by name (a map
 /// per application took a whole tree node, about 2 KiB, for one pod).
@@ -209,7 +216,14 @@ fn summarize(pod: &WatchedPod) -> Option<(AppKey, Entry)> {
         message,
         deleting: pod.metadata.deletion_timestamp.is_some(),
     };
-    Some((key, Entry { role, obs }))
+    Some((
+        key,
+        Entry {
+            role,
+            obs,
+            departed: false,
+        },
+    ))
 }
 
 fn insert(pods: &mut Pods, pod: &WatchedPod) {
@@ -231,11 +245,29 @@ fn remove(pods: &mut Pods, pod: &WatchedPod) {
     let (Some(key), Some(name)) = (app_key(pod), pod.metadata.name.as_ref()) else {
         return;
     };
-    if let Some(entries) = pods.get_mut(&key) {
-        entries.retain(|e| &e.obs.name != name);
-        if entries.is_empty() {
-            pods.remove(&key);
+    let Some(entries) = pods.get_mut(&key) else {
+        return;
+    };
+    entries.retain(|e| &e.obs.name != name);
+    // The deleted pod's last state is the one its delete event carries.
+    let departed = summarize(pod).map(|(_, mut entry)| {
+        entry.departed = true;
+        entry.obs.deleting = true;
+        entry
+    });
+    if let Some(entry) =
+        departed.filter(|e| e.role == Role::Executor && failed_on_its_own(&e.obs))
+    {
+        if entries.iter().filter(|e| e.departed).count() >= DEPARTED_KEPT
+            && let Some(oldest) = entries.iter().position(|e| e.departed)
+        {
+            entries.remove(oldest);
         }
+        entries.push(entry);
+    }
+    // Departed executors are kept only beside a pod of their application that still exists.
+    if entries.iter().all(|e| e.departed) {
+        pods.remove(&key);
     }
 }
 
@@ -280,13 +312,15 @@ impl PodIndex {
                     by_app.retain(|key, entries| {
                         if scope.is_empty() || key.0 == scope {
                             let before = entries.len();
-                            entries
-                                .retain(|e| relist.contains(&(key.0.clone(), e.obs.name.clone())));
+                            entries.retain(|e| {
+                                e.departed
+                                    || relist.contains(&(key.0.clone(), e.obs.name.clone()))
+                            });
                             if entries.len() < before {
                                 vanished.push(key.clone());
                             }
                         }
-                        !entries.is_empty()
+                        !entries.iter().all(|e| e.departed)
                     });
                 }
                 inner.listed.insert(scope.to_owned());
@@ -505,5 +539,54 @@ mod tests {
         index.apply("b", &watcher::Event::InitDone);
         assert!(index.observed("a", "pi", "pi-driver").driver.is_some());
         assert!(index.observed("b", "pi", "pi-driver").driver.is_none());
+    }
+
+    fn exited(mut pod: WatchedPod, exit_code: i32) -> WatchedPod {
+        let status = pod.status.as_mut().expect("status");
+        let container = status.container_statuses.first_mut().expect("container");
+        let terminated = container.state.as_mut().expect("state").terminated.as_mut();
+        terminated.expect("terminated").exit_code = exit_code;
+        pod
+    }
+
+    /// Spark deletes a failed executor at once: its delete event may be the first the operator
+    /// hears of the failure. The failure is kept for the reconcile to record, beside the driver.
+    #[test]
+    fn a_failed_executor_outlives_its_pod_until_its_driver_goes() {
+        let index = PodIndex::default();
+        index.apply("", &watcher::Event::Init);
+        index.apply("", &watcher::Event::InitDone);
+        let driver = pod("pi-driver", "driver", "Running");
+        index.apply("", &watcher::Event::Apply(driver.clone()));
+        let killed = exited(pod("pi-exec-1", "executor", "Failed"), 137);
+        let stopped = exited(pod("pi-exec-2", "executor", "Failed"), 143);
+        let done = exited(pod("pi-exec-3", "executor", "Succeeded"), 0);
+        for executor in [&killed, &stopped, &done] {
+            index.apply("", &watcher::Event::Apply(executor.clone()));
+            index.apply("", &watcher::Event::Delete(executor.clone()));
+        }
+        let o = index.observed("ns", "pi", "pi-driver");
+        let kept: Vec<&str> = o.executors.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(kept, ["pi-exec-1"], "only the one that failed on its own");
+        assert!(o.executors[0].deleting);
+        assert_eq!(o.executors[0].terminated.as_ref().map(|t| t.exit_code), Some(137));
+
+        // A relist keeps it; more failures than the room keep the newest.
+        index.apply("", &watcher::Event::Init);
+        index.apply("", &watcher::Event::InitApply(driver.clone()));
+        assert!(index.apply("", &watcher::Event::InitDone).is_empty());
+        for n in 0..DEPARTED_KEPT {
+            let name = format!("pi-exec-{}", 10 + n);
+            let failed = exited(pod(&name, "executor", "Failed"), 1);
+            index.apply("", &watcher::Event::Delete(failed));
+        }
+        let o = index.observed("ns", "pi", "pi-driver");
+        assert_eq!(o.executors.len(), DEPARTED_KEPT);
+        assert!(o.executors.iter().all(|e| e.name != "pi-exec-1"));
+
+        // The driver's deletion takes its departed executors with it.
+        index.apply("", &watcher::Event::Delete(driver));
+        assert_eq!(index.observed("ns", "pi", "pi-driver"), Observed::default());
+        assert!(index.inner.read().expect("lock").by_app.is_empty());
     }
 }

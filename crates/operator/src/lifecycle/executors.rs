@@ -49,6 +49,12 @@ fn stopped_by_deletion(pod: &PodObs) -> bool {
             .is_none_or(|t| t.exit_code == SIGTERM_EXIT)
 }
 
+/// The executor failed by itself, not by its deletion: its failure must be recorded even if its
+/// pod is gone before the status is next written.
+pub fn failed_on_its_own(pod: &PodObs) -> bool {
+    !stopped_by_deletion(pod) && state_of(pod) == ExecutorState::Failed
+}
+
 fn is_final(s: ExecutorState) -> bool {
     matches!(s, ExecutorState::Completed | ExecutorState::Failed)
 }

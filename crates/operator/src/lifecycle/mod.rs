@@ -26,6 +26,7 @@ mod settle;
 mod tests;
 pub mod timeouts;
 
+pub use executors::failed_on_its_own;
 pub use restart::{retry_due, should_retry};
 pub use settle::settle;
 
@@ -151,6 +152,18 @@ pub struct RunObjects {
     pub driver_uid: Option<String>,
     pub services: Vec<String>,
     pub ingresses: Vec<String>,
+    /// The run's executor pods not yet being deleted. They carry an ownerReference to the
+    /// application beside Spark's to the driver (Kubeflow's executor template has it), so the
+    /// garbage collector keeps them when only the driver goes: left, one waiting for a volume its
+    /// driver's deletion removed would hold its node's resources for good.
+    pub executors: Vec<PodRef>,
+}
+
+/// A pod to delete: its name, and its uid when known (the delete then removes only that pod).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodRef {
+    pub name: String,
+    pub uid: Option<String>,
 }
 
 /// What to do, in order.
@@ -611,6 +624,15 @@ fn run_objects(app: &SparkApplication, observed: &Observed) -> RunObjects {
         driver_uid: observed.driver.as_ref().and_then(|d| d.uid.clone()),
         services,
         ingresses,
+        executors: observed
+            .executors
+            .iter()
+            .filter(|e| !e.deleting)
+            .map(|e| PodRef {
+                name: e.name.clone(),
+                uid: e.uid.clone(),
+            })
+            .collect(),
     }
 }
 

@@ -690,6 +690,29 @@ fn restart_policy_transitions() {
     ]);
 }
 
+/// A rerun deletes the last run's executors with its driver: they are owned by the application
+/// too, so the garbage collector would keep them. Those already going are left alone.
+#[test]
+fn a_rerun_deletes_the_last_runs_executors_with_its_driver() {
+    use PodPhase::*;
+    let mut observed = driver(Failed, 1);
+    let mut going = pod("pi-exec-2", Running, 1);
+    going.deleting = true;
+    observed.executors = vec![pod("pi-exec-1", Pending, 1), going];
+    let d = decide(&app_in(S::PendingRerun, 1), &observed, t(5), &settings());
+    let [Action::DeleteRun(run)] = d.actions.as_slice() else {
+        panic!("{:?}", d.actions);
+    };
+    assert_eq!(run.driver_pod.as_deref(), Some("pi-driver"));
+    assert_eq!(
+        run.executors,
+        [PodRef {
+            name: "pi-exec-1".into(),
+            uid: Some("uid-of-pi-exec-1".into()),
+        }]
+    );
+}
+
 #[test]
 fn retries_count_attempts_and_back_off_linearly() {
     let app = with_policy(

@@ -600,6 +600,15 @@ impl StateLog {
 
 /// The reasons of the events recorded on an application, oldest first.
 pub async fn event_reasons(env: &Env, name: &str) -> anyhow::Result<Vec<String>> {
+    Ok(events(env, name)
+        .await?
+        .into_iter()
+        .map(|(reason, _)| reason)
+        .collect())
+}
+
+/// The events of object `name`, oldest first: (reason, message).
+pub async fn events(env: &Env, name: &str) -> anyhow::Result<Vec<(String, String)>> {
     let events: Api<k8s_openapi::api::core::v1::Event> =
         Api::namespaced(env.admin.clone(), env.name());
     let mut list = events
@@ -607,7 +616,10 @@ pub async fn event_reasons(env: &Env, name: &str) -> anyhow::Result<Vec<String>>
         .await?
         .items;
     list.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
-    Ok(list.into_iter().filter_map(|e| e.reason).collect())
+    Ok(list
+        .into_iter()
+        .filter_map(|e| Some((e.reason?, e.message.unwrap_or_default())))
+        .collect())
 }
 
 pub async fn wait_events(
