@@ -379,6 +379,37 @@ async fn deleting_the_application_deletes_what_it_made() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Executor `n` of running application `app`, as Spark's ExecutorPodsAllocator creates it:
+/// labelled, owned by the driver pod.
+fn executor_pod(
+    app: &str,
+    running: &sparkplane_api::SparkApplication,
+    driver: &Pod,
+    n: usize,
+    annotations: serde_json::Value,
+) -> anyhow::Result<Pod> {
+    let status = running.status.clone().context("no status")?;
+    Ok(serde_json::from_value(json!({
+        "metadata": {
+            "name": format!("{app}-0123456789abcdef-exec-{n}"),
+            "labels": {
+                "spark-app-selector": status.spark_application_id, "spark-role": "executor",
+                "spark-exec-id": n.to_string(),
+                "spark-app-name": app,
+                "sparkoperator.k8s.io/app-name": app,
+                "sparkoperator.k8s.io/launched-by-spark-operator": "true",
+                "sparkoperator.k8s.io/submission-id": status.submission_id
+            },
+            "annotations": annotations,
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": format!("{app}-driver"),
+                "uid": driver.uid().context("driver without uid")?, "controller": true}]
+        },
+        "spec": {"restartPolicy": "Never", "containers": [
+            {"name": "spark-kubernetes-executor", "image": "docker.io/apache/spark:4.0.4", "args": ["executor"]}
+        ]}
+    }))?)
+}
+
 #[tokio::test]
 async fn executors_created_like_spark_does_are_tracked() -> anyhow::Result<()> {
     let env = setup("op-exec").await?;
@@ -387,34 +418,14 @@ async fn executors_created_like_spark_does_are_tracked() -> anyhow::Result<()> {
     manifest["spec"]["driver"]["annotations"] = json!({});
     create(&env, &manifest).await?;
     let running = wait_state(&env, "wide", State::Running, MINUTE).await?;
-    let status = running.status.expect("status");
     let driver = env.pods().get("wide-driver").await?;
-    let app_id = status.spark_application_id.clone().expect("app id");
-    let sid = status.submission_id.clone().expect("submission id");
 
     // What Spark's ExecutorPodsAllocator creates: labelled, owned by the driver pod.
     for (n, annotations) in [
         (1, json!({"testbed.sparkplane.io/complete-after": "1s"})),
         (2, json!({})),
     ] {
-        let pod: Pod = serde_json::from_value(json!({
-            "metadata": {
-                "name": format!("wide-0123456789abcdef-exec-{n}"),
-                "labels": {
-                    "spark-app-selector": app_id, "spark-role": "executor", "spark-exec-id": n.to_string(),
-                    "spark-app-name": "wide",
-                    "sparkoperator.k8s.io/app-name": "wide",
-                    "sparkoperator.k8s.io/launched-by-spark-operator": "true",
-                    "sparkoperator.k8s.io/submission-id": sid
-                },
-                "annotations": annotations,
-                "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": "wide-driver",
-                    "uid": driver.uid().expect("uid"), "controller": true}]
-            },
-            "spec": {"restartPolicy": "Never", "containers": [
-                {"name": "spark-kubernetes-executor", "image": "docker.io/apache/spark:4.0.4", "args": ["executor"]}
-            ]}
-        }))?;
+        let pod = executor_pod("wide", &running, &driver, n, annotations)?;
         env.pods().create(&PostParams::default(), &pod).await?;
     }
     let apps = env.apps();
@@ -588,6 +599,39 @@ async fn huge_conf_runs_or_is_refused_and_a_half_made_driver_is_deleted() -> any
     })
     .await
     .context("the half-made driver was left behind")?;
+    Ok(())
+}
+
+/// An application at the API server's object size limit (etcd stores up to 1.5 MiB by default): its
+/// 1.565 MB spec is stored and its first statuses fit, but not once 150 executors are in
+/// `executorState`. The status is then written without the executor map, with a Warning event
+/// saying why, and the application is followed to its end; the applications beside it run as if it
+/// were not there. Before, the write failed with a 500 and was retried for good: the application
+/// stayed RUNNING after its driver ended.
+#[tokio::test]
+async fn an_application_at_the_size_limit_is_followed_to_its_end() -> anyhow::Result<()> {
+    let env = setup("op-limit").await?;
+    let _operator = Operator::start(&env, &[])?;
+    let mut edge = app("edge", "30s", 0);
+    edge["spec"]["arguments"] = json!(vec!["a".repeat(1000); 1565]);
+    create(&env, &edge).await?;
+    let running = wait_state(&env, "edge", State::Running, MINUTE).await?;
+    let driver = env.pods().get("edge-driver").await?;
+    for n in 1..=150 {
+        let pod = executor_pod("edge", &running, &driver, n, json!({}))?;
+        env.pods().create(&PostParams::default(), &pod).await?;
+    }
+    for i in 0..10 {
+        create(&env, &app(&format!("beside-{i}"), "1s", 0)).await?;
+    }
+    let events = wait_events(&env, "edge", &["SparkApplicationStatusTooLarge"], MINUTE).await?;
+    for i in 0..10 {
+        wait_state(&env, &format!("beside-{i}"), State::Completed, MINUTE).await?;
+    }
+    let done = wait_state(&env, "edge", State::Completed, MINUTE * 2).await?;
+    let status = done.status.context("no status")?;
+    assert_eq!(status.executor_state, None, "{events:?}");
+    assert_eq!(status.execution_attempts, Some(1));
     Ok(())
 }
 

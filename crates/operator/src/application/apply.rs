@@ -45,6 +45,10 @@ pub enum ApplyError {
     /// [`super::Backoff::REFUSAL_GRACE`] has passed, then a refusal.
     #[error("{0}")]
     Passing(String),
+    /// The API server cannot store the object this big (etcd's request size limit, 1.5 MiB by
+    /// default, or its own 3 MiB): about this object, not the API server's load.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 impl ApplyError {
@@ -79,6 +83,7 @@ impl ApplyError {
             ApplyError::DriverTaken { .. } => "driver_taken",
             ApplyError::Conflict(_) => "conflict",
             ApplyError::Passing(_) => "refused_for_now",
+            ApplyError::TooLarge(_) => "too_large",
         }
     }
 }
@@ -97,6 +102,19 @@ pub(crate) fn is_rejection(e: &kube::Error) -> bool {
     code(e).is_some_and(|c| (400..500).contains(&c) && c != 409 && c != 429)
 }
 
+/// The API server could not store the object for its size: 413 from the API server itself, or a
+/// 500 carrying etcd's refusal (its request limit, or the gRPC message limit before it).
+fn is_too_large(e: &kube::Error) -> bool {
+    let message = api_message(e);
+    match code(e) {
+        Some(413) => true,
+        Some(500) => {
+            message.contains("request is too large") || message.contains("message larger than max")
+        }
+        _ => false,
+    }
+}
+
 /// Whether the API server has pod `name` (a read that bypasses the operator's pod cache).
 pub async fn pod_exists(client: &Client, namespace: &str, name: &str) -> Result<bool, ApplyError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
@@ -113,7 +131,7 @@ fn refusal(what: String, e: kube::Error, refusals_final: bool) -> Result<String,
     let message = format!("{what}: {}", api_message(&e));
     if may_pass(&e) && !refusals_final {
         Err(ApplyError::Passing(message))
-    } else if is_rejection(&e) {
+    } else if is_rejection(&e) || is_too_large(&e) {
         Ok(message)
     } else {
         Err(ApplyError::kube(what, e))
@@ -424,7 +442,14 @@ pub async fn delete_run(
         delete_quietly(&pods, metrics, "pod", pod, run.driver_uid.as_deref()).await?;
     }
     for executor in &run.executors {
-        delete_quietly(&pods, metrics, "pod", &executor.name, executor.uid.as_deref()).await?;
+        delete_quietly(
+            &pods,
+            metrics,
+            "pod",
+            &executor.name,
+            executor.uid.as_deref(),
+        )
+        .await?;
     }
     let services: Api<Service> = Api::namespaced(client.clone(), namespace);
     for s in &run.services {
@@ -471,6 +496,10 @@ pub async fn write_status(
     {
         Ok(app) => Ok(app),
         Err(e) if code(&e) == Some(409) => Err(ApplyError::Conflict(name)),
+        Err(e) if is_too_large(&e) => Err(ApplyError::TooLarge(format!(
+            "the status of {name} cannot be stored: {}",
+            api_message(&e)
+        ))),
         Err(e) => Err(ApplyError::kube(format!("writing the status of {name}"), e)),
     }
 }
@@ -548,5 +577,18 @@ mod tests {
                 Err(ApplyError::Kube { .. })
             ));
         }
+        // An object too big to store is refused for good, and is no sign of an overloaded server.
+        for too_large in [
+            answer(500, "etcdserver: request is too large"),
+            answer(
+                500,
+                "rpc error: code = ResourceExhausted desc = trying to send message larger than max (3009618 vs. 2097152)",
+            ),
+            answer(413, "Request entity too large: limit is 3145728"),
+        ] {
+            assert!(is_too_large(&too_large));
+            assert!(refusal("creating x".into(), too_large, false).is_ok());
+        }
+        assert!(!is_too_large(&answer(500, "etcdserver: leader changed")));
     }
 }

@@ -255,8 +255,7 @@ fn remove(pods: &mut Pods, pod: &WatchedPod) {
         entry.obs.deleting = true;
         entry
     });
-    if let Some(entry) =
-        departed.filter(|e| e.role == Role::Executor && failed_on_its_own(&e.obs))
+    if let Some(entry) = departed.filter(|e| e.role == Role::Executor && failed_on_its_own(&e.obs))
     {
         if entries.iter().filter(|e| e.departed).count() >= DEPARTED_KEPT
             && let Some(oldest) = entries.iter().position(|e| e.departed)
@@ -313,8 +312,7 @@ impl PodIndex {
                         if scope.is_empty() || key.0 == scope {
                             let before = entries.len();
                             entries.retain(|e| {
-                                e.departed
-                                    || relist.contains(&(key.0.clone(), e.obs.name.clone()))
+                                e.departed || relist.contains(&(key.0.clone(), e.obs.name.clone()))
                             });
                             if entries.len() < before {
                                 vanished.push(key.clone());
@@ -569,7 +567,10 @@ mod tests {
         let kept: Vec<&str> = o.executors.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(kept, ["pi-exec-1"], "only the one that failed on its own");
         assert!(o.executors[0].deleting);
-        assert_eq!(o.executors[0].terminated.as_ref().map(|t| t.exit_code), Some(137));
+        assert_eq!(
+            o.executors[0].terminated.as_ref().map(|t| t.exit_code),
+            Some(137)
+        );
 
         // A relist keeps it; more failures than the room keep the newest.
         index.apply("", &watcher::Event::Init);

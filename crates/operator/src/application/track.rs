@@ -33,6 +33,8 @@ pub enum ReconcileError {
 const CONFLICT_REQUEUE: Duration = Duration::from_millis(300);
 /// How soon to look again when the pod cache lacks a driver the API server has.
 const CACHE_BEHIND_REQUEUE: Duration = Duration::from_secs(1);
+/// The Warning event of a status refused for its size.
+const STATUS_TOO_LARGE: &str = "SparkApplicationStatusTooLarge";
 /// How soon to look again when the cache is behind the operator's own write.
 const ECHO_REQUEUE: Duration = Duration::from_millis(50);
 
@@ -221,7 +223,22 @@ pub(super) async fn execute(
     }
     let mut wrote = false;
     if let Some(status) = decision.status {
-        match write_status(ctx, &api, &current, status, now).await {
+        let mut written = write_status(ctx, &api, &current, status.clone(), now).await;
+        if let Err(ApplyError::TooLarge(refusal)) = &written {
+            // The application is at the API server's size limit: the status goes without what
+            // grows with the run, which is what tracking needs.
+            let message = format!(
+                "{refusal}; written without executorState (the SparkApplication is at the API \
+                 server's object size limit: shorten its spec)"
+            );
+            tracing::warn!(%message, "status too large");
+            decision
+                .events
+                .push(lifecycle::EventSpec::warning(STATUS_TOO_LARGE, message));
+            written =
+                write_status(ctx, &api, &current, lifecycle::trimmed_status(status), now).await;
+        }
+        match written {
             Ok(written) => {
                 current = written;
                 wrote = true;
@@ -229,6 +246,21 @@ pub(super) async fn execute(
             Err(ApplyError::Conflict(_)) => {
                 ctx.own_writes.outdated(&current);
                 return Ok(Next::After(CONFLICT_REQUEUE));
+            }
+            Err(ApplyError::TooLarge(refusal)) => {
+                // Not even the small status fits: say so; the reconcile fails and backs off (an
+                // edit of the application asks for a reconcile at once).
+                ctx.events.publish(
+                    &current,
+                    vec![lifecycle::EventSpec::warning(
+                        STATUS_TOO_LARGE,
+                        format!(
+                            "{refusal}, even without executorState: the SparkApplication is at \
+                             the API server's object size limit; shorten its spec"
+                        ),
+                    )],
+                );
+                return Err(ApplyError::TooLarge(refusal).into());
             }
             Err(e) => return Err(e.into()),
         }

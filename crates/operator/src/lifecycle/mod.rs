@@ -134,7 +134,7 @@ impl EventSpec {
             message: message.into(),
         }
     }
-    fn warning(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn warning(reason: &'static str, message: impl Into<String>) -> Self {
         EventSpec {
             warning: true,
             reason,
@@ -634,6 +634,27 @@ fn run_objects(app: &SparkApplication, observed: &Observed) -> RunObjects {
             })
             .collect(),
     }
+}
+
+/// How much of an error message a status keeps when the whole status does not fit.
+const TRIMMED_MESSAGE_BYTES: usize = 1024;
+
+/// A status the API server refused for its size, without what grows with the run: the executor
+/// map, and an error message beyond its first KiB. Everything else (state, attempts, driver) is
+/// small and what tracking needs.
+pub fn trimmed_status(mut status: SparkApplicationStatus) -> SparkApplicationStatus {
+    status.executor_state = None;
+    if let Some(message) = status.application_state.error_message.as_mut()
+        && message.len() > TRIMMED_MESSAGE_BYTES
+    {
+        let mut end = TRIMMED_MESSAGE_BYTES;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str("...");
+    }
+    status
 }
 
 /// The application with Kubeflow's defaults applied, as plans are built from it.

@@ -1213,7 +1213,11 @@ fn an_executor_that_died_before_spark_deleted_it_is_failed() {
     assert_eq!(reasons(&d), ["SparkExecutorFailed"]);
     let map = d.status.expect("status").executor_state.expect("executors");
     assert_eq!(map["pi-exec-1"], E::Failed);
-    assert_eq!(map["pi-exec-2"], E::Running, "deleted, not ended: still going");
+    assert_eq!(
+        map["pi-exec-2"],
+        E::Running,
+        "deleted, not ended: still going"
+    );
 
     app.status.as_mut().expect("status").executor_state = Some(map);
     let d = decide(&app, &driver(Succeeded, 1), t(6), &settings());
@@ -1360,4 +1364,28 @@ fn a_driver_that_never_starts_times_out_and_is_retried_by_policy() {
             .is_some_and(|m| m.contains("metadata.annotations[sparkplane.io/run-timeout]")),
         "{status:?}"
     );
+}
+
+/// What a status too large to store keeps: everything but the executor map and the end of a long
+/// error message (cut on a character boundary).
+#[test]
+fn a_trimmed_status_drops_what_grows_with_the_run() {
+    let mut status = app_in(S::Failing, 2).status.expect("status");
+    status.executor_state = Some(BTreeMap::from([("pi-exec-1".into(), E::Failed)]));
+    status.application_state.error_message = Some("é".repeat(2000));
+    let trimmed = trimmed_status(status.clone());
+    assert_eq!(trimmed.executor_state, None);
+    let message = trimmed
+        .application_state
+        .error_message
+        .clone()
+        .expect("message");
+    assert!(
+        message.len() <= 1024 + 3 && message.ends_with("..."),
+        "{}",
+        message.len()
+    );
+    assert_eq!(trimmed.application_state.state, S::Failing);
+    assert_eq!(trimmed.submission_attempts, status.submission_attempts);
+    assert_eq!(trimmed.driver_info, status.driver_info);
 }
