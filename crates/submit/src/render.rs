@@ -11,6 +11,8 @@ use crate::plan::{self, Attempt, PlanError, PlanObject, Settings, SubmissionPlan
 pub enum RenderError {
     #[error("the manifest is not a SparkApplication: {0}")]
     Parse(#[from] serde_yaml::Error),
+    #[error("the manifest is not a SparkApplication: {0}")]
+    ParseJson(serde_json::Error),
     #[error("no SparkApplication in the manifest: {0}")]
     NoApplication(String),
     #[error("{0}")]
@@ -69,12 +71,23 @@ pub fn plan_from_yaml(
     Ok((app, plan))
 }
 
+/// The documents of a manifest. JSON is read as JSON: YAML's escapes lack JSON's surrogate pairs
+/// (`"\ud835\udd18"`, how JSON writers escape characters beyond the first 65,536).
+fn documents(text: &str) -> Result<Vec<serde_yaml::Value>, RenderError> {
+    if text.trim_start().starts_with('{') {
+        let json: serde_json::Value = serde_json::from_str(text).map_err(RenderError::ParseJson)?;
+        return Ok(vec![serde_yaml::to_value(json)?]);
+    }
+    serde_yaml::Deserializer::from_str(text)
+        .map(|doc| Ok(serde_yaml::Value::deserialize(doc)?))
+        .collect()
+}
+
 /// The SparkApplication of a manifest that may hold other documents too (a ConfigMap it uses, say);
 /// a ScheduledSparkApplication stands for the application its template describes.
 fn first_spark_application(text: &str) -> Result<SparkApplication, RenderError> {
     let mut first_error = None;
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        let value = serde_yaml::Value::deserialize(doc)?;
+    for value in documents(text)? {
         match value.get("kind").and_then(serde_yaml::Value::as_str) {
             // Parsed from text so the error names the field path (`spec.type: unknown variant`).
             Some("SparkApplication") => {
@@ -131,4 +144,28 @@ pub fn render_yaml(plan: &SubmissionPlan) -> Result<String, RenderError> {
         out.push_str(&crate::yaml::to_string(&value));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// JSON as Python's and Go's writers escape it: characters beyond the Basic Multilingual Plane
+    /// as surrogate pairs, which a YAML reader refuses.
+    #[test]
+    fn json_with_surrogate_pair_escapes_is_read() {
+        let manifest = r#"{"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
+            "metadata": {"name": "uni"},
+            "spec": {"type": "Scala", "mode": "cluster", "image": "spark", "sparkVersion": "4.0.4",
+                "mainClass": "A", "mainApplicationFile": "local:///a.jar",
+                "driver": {}, "executor": {},
+                "arguments": ["\ud835\udd18 \u03c0 \u202e"]}}"#;
+        let app = first_spark_application(manifest).expect("read");
+        assert_eq!(app.spec.arguments, Some(vec!["𝔘 π \u{202e}".to_owned()]));
+        let broken = first_spark_application(r#"{"kind": "SparkApplication", "#);
+        assert!(
+            matches!(broken, Err(RenderError::ParseJson(_))),
+            "{broken:?}"
+        );
+    }
 }
