@@ -635,6 +635,103 @@ async fn an_application_at_the_size_limit_is_followed_to_its_end() -> anyhow::Re
     Ok(())
 }
 
+/// Spec changes racing deletion: 20 running applications each get a spec change (a rerun; a
+/// suspension for every fourth) and are deleted at once, without waiting, while the operator acts on
+/// the change (deleted 0 to 2.85 s after it, across the operator's handling of it); 4 more are
+/// deleted first and changed after (the change finds nothing). Nothing of
+/// theirs is left (pods, Services, ConfigMaps), no driver is created for one more than 2 s after it
+/// was deleted (the API server's audit log), and an application created afterwards runs.
+#[tokio::test]
+async fn spec_changes_racing_deletion_leave_nothing_behind() -> anyhow::Result<()> {
+    let env = setup("op-race").await?;
+    let _operator = Operator::start(&env, &[])?;
+    let names: Vec<String> = (0..24).map(|i| format!("race-{i}")).collect();
+    for name in &names {
+        create(&env, &app(name, "1h", 0)).await?;
+    }
+    for name in &names {
+        wait_state(&env, name, State::Running, MINUTE).await?;
+    }
+    // Each application on its own task, so that the deletions spread over the operator's work.
+    let races = names.iter().enumerate().map(|(i, name)| {
+        let (env, name) = (&env, name.clone());
+        async move {
+            let change = if i % 4 == 0 {
+                json!({"suspend": true})
+            } else {
+                json!({"arguments": [format!("{i}")]})
+            };
+            if i < 20 {
+                patch_spec(env, &name, change).await?;
+                // Swept across the operator's handling of the change: deleting the run, waiting for
+                // the old driver to go, submitting again.
+                tokio::time::sleep(Duration::from_millis(i as u64 * 150)).await;
+                env.apps().delete(&name, &DeleteParams::default()).await?;
+            } else {
+                env.apps().delete(&name, &DeleteParams::default()).await?;
+                let late = patch_spec(env, &name, change).await;
+                anyhow::ensure!(
+                    late.is_err(),
+                    "a change of {name} after its deletion landed"
+                );
+            }
+            anyhow::Ok((format!("{name}-driver"), jiff::Timestamp::now()))
+        }
+    });
+    let deleted_at: BTreeMap<String, jiff::Timestamp> = futures::future::try_join_all(races)
+        .await?
+        .into_iter()
+        .collect();
+    let left = |name: &str| names.iter().any(|app| name.starts_with(&format!("{app}-")));
+    wait::until(MINUTE, || async {
+        let pods = env.pods().list(&ListParams::default()).await?;
+        let services = Api::<Service>::namespaced(env.admin.clone(), env.name())
+            .list(&ListParams::default())
+            .await?;
+        let maps = Api::<ConfigMap>::namespaced(env.admin.clone(), env.name())
+            .list(&ListParams::default())
+            .await?;
+        let remaining = pods
+            .iter()
+            .map(|p| p.name_any())
+            .chain(services.iter().map(|s| s.name_any()))
+            .chain(maps.iter().map(|m| m.name_any()))
+            .filter(|name| left(name))
+            .count();
+        Ok(remaining == 0)
+    })
+    .await
+    .context("objects of deleted applications were left behind")?;
+
+    create(&env, &app("after", "1s", 0)).await?;
+    wait_state(&env, "after", State::Completed, MINUTE).await?;
+    let user = format!("system:serviceaccount:{}:sparkplane-operator", env.name());
+    let creations = sparkplane_testbed::faults::pod_creations(env.name(), &user)?;
+    let reruns = creations
+        .iter()
+        .filter(|c| c.code == Some(201) && deleted_at.contains_key(&c.pod))
+        .count()
+        .saturating_sub(names.len());
+    eprintln!("drivers created again for a changed application before its deletion: {reruns}");
+    assert!(
+        reruns > 0,
+        "no rerun began before a deletion: the race was not run"
+    );
+    for creation in creations.iter().filter(|c| c.code == Some(201)) {
+        let Some(deleted) = deleted_at.get(&creation.pod) else {
+            continue;
+        };
+        let received: jiff::Timestamp = creation.received.parse()?;
+        assert!(
+            received.duration_since(*deleted) < jiff::SignedDuration::from_secs(2),
+            "{} created {} after its application was deleted",
+            creation.pod,
+            received.duration_since(*deleted)
+        );
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn time_to_live_deletes_the_finished_application() -> anyhow::Result<()> {
     let env = setup("op-ttl").await?;
