@@ -30,11 +30,11 @@ pub fn check_manifest(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A refusal names the field it is about. Text that is not YAML, or holds no SparkApplication, has
-/// no field to name.
+/// A refusal names the field it is about. Text that is not YAML (or, starting with `{`, JSON), or
+/// holds no SparkApplication, has no field to name.
 pub fn check_refusal(error: &RenderError) -> Result<(), String> {
     match error {
-        RenderError::Parse(_) | RenderError::NoApplication(_) => Ok(()),
+        RenderError::Parse(_) | RenderError::ParseJson(_) | RenderError::NoApplication(_) => Ok(()),
         RenderError::Invalid(Invalid(problems)) => {
             if problems.is_empty() {
                 return Err("an Invalid with no problem in it".into());
