@@ -28,12 +28,16 @@ testbed_bin_dir() {
 }
 
 # pid_running PID: the process exists and has not exited. A zombie (exited, not yet reaped by the
-# script that started it) has.
+# script that started it) has; but a killed multi-threaded program's main thread is a zombie while its
+# other threads still tear down, holding its sockets: it has exited only when every thread has.
 pid_running() {
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
-  [ "${stat%% *}" != Z ]
+  local task stat
+  for task in /proc/"$1"/task/*/stat; do
+    stat=$(cat "$task" 2>/dev/null) || continue
+    stat=${stat##*) }
+    [ "${stat%% *}" = Z ] || return 0
+  done
+  return 1
 }
 
 # pid_alive NAME: the component NAME of the running testbed is alive. The process must still be that

@@ -427,26 +427,9 @@ async fn audit(env: &Env, count: usize, figures: &mut Figures) -> anyhow::Result
 /// What a scenario keeps running until its audit is done (operators, deployments of them).
 type Running = Vec<Box<dyn std::any::Any + Send>>;
 
-/// The operator's flags as deployed: leader election on.
-fn operator_args(identity: &str, lease_seconds: &str) -> Vec<String> {
-    [
-        "--workers",
-        "16",
-        "--submission-concurrency",
-        "8",
-        "--leader-elect",
-        "true",
-        "--identity",
-        identity,
-        "--lease-duration-seconds",
-        lease_seconds,
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
-
+/// An operator started with the flags it is deployed with.
 fn operator(env: &Env, identity: &str, lease_seconds: &str) -> anyhow::Result<Operator> {
-    let args = operator_args(identity, lease_seconds);
+    let args = deployed_operator_args(identity, lease_seconds);
     Operator::start(env, &args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
@@ -467,7 +450,7 @@ impl Deployment {
     ) -> anyhow::Result<Deployment> {
         let launcher = env.launcher();
         let mut args = vec!["--namespace".to_owned(), launcher.namespace.clone()];
-        args.extend(operator_args(identity, lease_seconds));
+        args.extend(deployed_operator_args(identity, lease_seconds));
         let start = move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             Operator::launch(&launcher, &[], &args)
@@ -813,7 +796,7 @@ async fn a_partitioned_leader_stops_before_the_other_replica_takes_over() -> any
     let wrapper = island.wrapper();
     let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
     let start_in_island = |env: &Env, id: &str| {
-        let args = operator_args(id, "4");
+        let args = deployed_operator_args(id, "4");
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         Operator::start_in(env, &wrapper, &args)
     };
@@ -888,8 +871,10 @@ async fn a_partitioned_leader_stops_before_the_other_replica_takes_over() -> any
             ahead.as_secs_f64()
         ));
     }
-    // Nothing the partitioned leader sent reached the API server after the takeover (requests
-    // its kernel still held when the link healed included).
+    // Requests the partitioned leader wrote before it stopped can still reach the API server after
+    // the takeover: its kernel holds them and sends them when the link heals, even after the
+    // process is gone (no fencing; docs/reliability.md). Counted, not failed on: what they could
+    // harm, a second driver for an attempt, is the audit's `duplicated`, which must be zero.
     let takeover = takeover_at.context("no takeover recorded")?;
     let user = format!(
         "system:serviceaccount:{}:sparkplane-operator",
@@ -907,22 +892,16 @@ async fn a_partitioned_leader_stops_before_the_other_replica_takes_over() -> any
     figures
         .notes
         .push(format!("creations_from_the_island={}", from_island.len()));
-    let late: Vec<String> = from_island
-        .into_iter()
+    let late = from_island
+        .iter()
         .filter(|c| {
             c.received
                 .parse::<jiff::Timestamp>()
                 .is_ok_and(|at| at > takeover)
         })
-        .map(|c| format!("{} at {}", c.pod, c.received))
-        .collect();
-    figures.notes.push(format!(
-        "late_writes_from_the_partitioned_leader={}",
-        late.len()
-    ));
-    anyhow::ensure!(
-        late.is_empty(),
-        "the partitioned leader created pods after the takeover: {late:?}"
-    );
+        .count();
+    figures
+        .notes
+        .push(format!("late_writes_from_the_partitioned_leader={late}"));
     figures.check("leader partitioned 12 s, 2 replicas")
 }

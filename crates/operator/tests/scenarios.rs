@@ -1232,18 +1232,8 @@ async fn a_burst_survives_repeated_sigkills() -> anyhow::Result<()> {
 
     // As deployed: leader election on; a restarted replica keeps its identity, so it takes its Lease
     // back at once.
-    let args = [
-        "--workers",
-        "16",
-        "--submission-concurrency",
-        "8",
-        "--leader-elect",
-        "true",
-        "--identity",
-        "crash-test",
-        "--lease-duration-seconds",
-        "4",
-    ];
+    let args = deployed_operator_args("crash-test", "4");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut op = Operator::start(&env, &args)?;
     let failing = |i: usize| i.is_multiple_of(4);
     let manifests: Vec<serde_json::Value> = (0..count)

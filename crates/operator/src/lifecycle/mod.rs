@@ -334,8 +334,7 @@ fn step(
                 "SparkApplicationSuspending",
                 format!("SparkApplication {} is suspending", name(app)),
             )],
-            requeue_after: None,
-            unless_driver_exists: None,
+            ..Decision::default()
         };
     }
     match state {
@@ -378,8 +377,7 @@ fn step(
                     status: Some(status),
                     actions: vec![Action::DeleteRun(run_objects(app, observed))],
                     events,
-                    requeue_after: None,
-                    unless_driver_exists: None,
+                    ..Decision::default()
                 }
             } else {
                 status.application_state.state = State::Completed;
@@ -395,7 +393,7 @@ fn step(
                     actions,
                     events,
                     requeue_after,
-                    unless_driver_exists: None,
+                    ..Decision::default()
                 }
             }
         }
@@ -421,8 +419,7 @@ fn step(
                             status: Some(status),
                             actions: vec![Action::DeleteRun(run_objects(app, observed))],
                             events,
-                            requeue_after: None,
-                            unless_driver_exists: None,
+                            ..Decision::default()
                         }
                     }
                     Err(wait) => Decision {
@@ -430,7 +427,7 @@ fn step(
                         actions: vec![],
                         events,
                         requeue_after: Some(wait),
-                        unless_driver_exists: None,
+                        ..Decision::default()
                     },
                 }
             } else {
@@ -555,8 +552,7 @@ fn invalidate(
                 name(app)
             ),
         )],
-        requeue_after: None,
-        unless_driver_exists: None,
+        ..Decision::default()
     }
 }
 
@@ -587,7 +583,7 @@ fn fail(
         actions,
         events,
         requeue_after,
-        unless_driver_exists: None,
+        ..Decision::default()
     }
 }
 
@@ -752,7 +748,7 @@ fn fail_permanently(
             format!("SparkApplication {} is invalid: {message}", name(app)),
         )],
         requeue_after,
-        unless_driver_exists: None,
+        ..Decision::default()
     }
 }
 
@@ -858,7 +854,7 @@ pub fn submitted(
             ),
         )],
         requeue_after: Some(settings.driver_pod_creation_grace),
-        unless_driver_exists: None,
+        ..Decision::default()
     };
     with_conditions(app, decision, now)
 }
@@ -890,7 +886,7 @@ pub fn submission_failed(
             ),
         )],
         requeue_after: Some(wait),
-        unless_driver_exists: None,
+        ..Decision::default()
     };
     with_conditions(app, decision, now)
 }
@@ -1049,8 +1045,7 @@ fn timed_out(
             expired.reason,
             format!("SparkApplication {}: {}", name(app), expired.message),
         )],
-        requeue_after: None,
-        unless_driver_exists: None,
+        ..Decision::default()
     }
 }
 

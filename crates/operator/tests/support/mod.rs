@@ -225,7 +225,25 @@ fn write_kubeconfig(admin: &Path, ns: &str, token: &str) -> anyhow::Result<PathB
     Ok(path)
 }
 
-/// A running operator process, killed (SIGKILL) when dropped.
+/// The operator's flags as deployed (the chart's): leader election on, with `identity` (a restarted
+/// replica that keeps it takes its Lease back at once) and a Lease of `lease_seconds`.
+pub fn deployed_operator_args(identity: &str, lease_seconds: &str) -> Vec<String> {
+    [
+        "--workers",
+        "16",
+        "--submission-concurrency",
+        "8",
+        "--leader-elect",
+        "true",
+        "--identity",
+        identity,
+        "--lease-duration-seconds",
+        lease_seconds,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
 /// What starting an operator of a test needs, without the test's namespace itself (which is deleted
 /// when dropped): for a task that restarts operators on its own.
 #[derive(Debug, Clone)]
@@ -243,6 +261,7 @@ impl Env {
     }
 }
 
+/// A running operator process, killed (SIGKILL) when dropped.
 pub struct Operator {
     child: Child,
     pub log: PathBuf,
