@@ -866,10 +866,10 @@ async fn a_driver_killed_mid_run_is_rerun_by_the_restart_policy() -> anyhow::Res
 }
 
 /// A SparkPi's executor JVM is SIGKILLed once it computes (as the OOM killer would): Spark sees its
-/// pod fail, deletes it, asks for another and runs the lost tasks again. While the replacement computes, the real node's kubelet is
-/// restarted (the pods run on and the node comes back Ready). One run, Pi computed, the killed
-/// executor recorded as failed and the replacement as completed. Part of the reliability suite
-/// (docs/reliability.md).
+/// pod fail, deletes it, asks for another and runs the lost tasks again. While the replacement
+/// computes, the real node's kubelet is restarted (the pods run on and the node comes back Ready).
+/// One run, Pi computed, the killed executor recorded as failed and the replacement as completed.
+/// Part of the reliability suite (docs/reliability.md).
 #[tokio::test]
 async fn a_killed_executor_is_replaced_and_a_kubelet_restart_goes_unnoticed() -> anyhow::Result<()>
 {

@@ -591,11 +591,9 @@ async fn a_burst_survives_the_leader_killed_again_and_again() -> anyhow::Result<
         let mut outages = Vec::new();
         for n in 3..3 + kills {
             tokio::time::sleep(Duration::from_secs(6)).await;
-            let holder = leases
-                .get("sparkplane-controller-lock")
-                .await?
-                .spec
-                .and_then(|s| s.holder_identity)
+            let holder = lease_holder(&leases)
+                .await
+                .map(|(holder, _)| holder)
                 .unwrap_or_default();
             let Some(mut leader) = replicas.remove(&holder) else {
                 anyhow::bail!("the Lease is held by {holder:?}, not a running replica");
@@ -608,12 +606,9 @@ async fn a_burst_survives_the_leader_killed_again_and_again() -> anyhow::Result<
             sparkplane_testbed::wait::until(Duration::from_secs(60), || {
                 let (leases, holder) = (leases.clone(), holder.clone());
                 async move {
-                    let lease = leases.get("sparkplane-controller-lock").await?;
-                    let now = lease
-                        .spec
-                        .and_then(|s| s.holder_identity)
-                        .unwrap_or_default();
-                    Ok(!now.is_empty() && now != holder)
+                    Ok(lease_holder(&leases)
+                        .await
+                        .is_some_and(|(now, _)| !now.is_empty() && now != holder))
                 }
             })
             .await?;

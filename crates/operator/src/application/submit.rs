@@ -133,7 +133,7 @@ async fn refuse(
 ) {
     let api: Api<SparkApplication> = Api::namespaced(ctx.client.clone(), &key.0);
     let written = match refused.status {
-        Some(status) => match write_status(ctx, &api, app, status, now).await {
+        Some(status) => match write_status(ctx, &api, app, &status, now).await {
             Ok(written) => written,
             Err(error) => {
                 give_up(ctx, key, Some(error));

@@ -223,7 +223,7 @@ pub(super) async fn execute(
     }
     let mut wrote = false;
     if let Some(status) = decision.status {
-        let mut written = write_status(ctx, &api, &current, status.clone(), now).await;
+        let mut written = write_status(ctx, &api, &current, &status, now).await;
         if let Err(ApplyError::TooLarge(refusal)) = &written {
             // The application is at the API server's size limit: the status goes without what
             // grows with the run, which is what tracking needs.
@@ -235,8 +235,8 @@ pub(super) async fn execute(
             decision
                 .events
                 .push(lifecycle::EventSpec::warning(STATUS_TOO_LARGE, message));
-            written =
-                write_status(ctx, &api, &current, lifecycle::trimmed_status(status), now).await;
+            let trimmed = lifecycle::trimmed_status(status);
+            written = write_status(ctx, &api, &current, &trimmed, now).await;
         }
         match written {
             Ok(written) => {
@@ -282,7 +282,7 @@ pub async fn write_status(
     ctx: &Context,
     api: &Api<SparkApplication>,
     app: &SparkApplication,
-    status: sparkplane_api::SparkApplicationStatus,
+    status: &sparkplane_api::SparkApplicationStatus,
     now: Timestamp,
 ) -> Result<SparkApplication, ApplyError> {
     let old = app.status.clone().unwrap_or_default();
@@ -297,6 +297,6 @@ pub async fn write_status(
         );
     }
     let created = app.metadata.creation_timestamp.as_ref().map(|t| t.0);
-    ctx.metrics.transition(&old, &status, created, now);
+    ctx.metrics.transition(&old, status, created, now);
     Ok(written)
 }
