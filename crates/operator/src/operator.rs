@@ -48,27 +48,30 @@ async fn shutdown_signal() {
 }
 
 /// Clients to the API server as kubectl finds it: one for watches (long requests), and one whose
-/// every call is abandoned after `timeout`.
-async fn clients(timeout: Duration) -> Result<(Client, Client), OperatorError> {
+/// every call is abandoned after `timeout`, its written data after `unacknowledged`.
+async fn clients(
+    timeout: Duration,
+    unacknowledged: Duration,
+) -> Result<(Client, Client), OperatorError> {
     let config = kube::Config::infer()
         .await
         .map_err(|e| OperatorError::Client(kube::Error::InferConfig(e)))?;
     let watch = Client::try_from(config.clone()).map_err(OperatorError::Client)?;
-    Ok((watch, bounded_client(config, timeout)?))
-}
-
-/// A client whose calls give up when the server sends nothing for `timeout` (a hung call, a
-/// black-holed connection) instead of holding what waits on them.
-fn bounded_client(mut config: kube::Config, timeout: Duration) -> Result<Client, OperatorError> {
-    config.connect_timeout = Some(timeout);
-    config.read_timeout = Some(timeout);
-    config.write_timeout = Some(timeout);
-    Client::try_from(config).map_err(OperatorError::Client)
+    let bounded = crate::api_client::bounded(config, timeout, unacknowledged)
+        .map_err(OperatorError::Client)?;
+    Ok((watch, bounded))
 }
 
 pub async fn run(args: OperatorArgs) -> Result<(), OperatorError> {
-    let (watch_client, client) =
-        clients(Duration::from_secs(args.api_timeout_seconds.max(1))).await?;
+    let timeout = Duration::from_secs(args.api_timeout_seconds.max(1));
+    // A leader's writes must not outlive its leadership; without leader election the call
+    // timeout bounds them.
+    let unacknowledged = if args.leader_elect {
+        crate::leadership::unacknowledged_write_limit(args.lease_duration_seconds.max(2))
+    } else {
+        timeout
+    };
+    let (watch_client, client) = clients(timeout, unacknowledged).await?;
     let metrics = Arc::new(Metrics::new());
     let ready = Arc::new(AtomicBool::new(false));
     let server = http::serve(
@@ -243,42 +246,4 @@ fn scheduled_context(
     let scope = scope.clone();
     context.allows = Arc::new(move |namespace| scope.allows(namespace));
     context
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A server that accepts connections, takes the request and never answers: a call through the
-    /// bounded client fails after about its timeout instead of waiting for ever.
-    #[tokio::test]
-    async fn a_call_to_a_server_that_never_answers_gives_up_after_the_timeout() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let address = listener.local_addr().expect("address");
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for stream in listener.incoming().flatten() {
-                held.push(stream);
-            }
-        });
-        // Plain HTTP: the connection is made at once and the request sent; only the answer never
-        // comes, which only a response timeout catches.
-        let config = kube::Config::new(
-            format!("http://{address}")
-                .parse()
-                .expect("a server address"),
-        );
-        let client = bounded_client(config, Duration::from_millis(500)).expect("client");
-        let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
-            kube::Api::namespaced(client, "default");
-        let started = std::time::Instant::now();
-        let outcome = tokio::time::timeout(Duration::from_secs(20), pods.get("driver")).await;
-        let elapsed = started.elapsed();
-        let result = outcome.expect("the call must not hang");
-        assert!(result.is_err(), "a silent server answered?");
-        assert!(
-            elapsed < Duration::from_secs(5),
-            "gave up only after {elapsed:?}"
-        );
-    }
 }

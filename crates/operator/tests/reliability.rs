@@ -866,10 +866,11 @@ async fn a_partitioned_leader_stops_before_the_other_replica_takes_over() -> any
             ahead.as_secs_f64()
         ));
     }
-    // Requests the partitioned leader wrote before it stopped can still reach the API server after
-    // the takeover: its kernel holds them and sends them when the link heals, even after the
-    // process is gone (no fencing; docs/reliability.md). Counted, not failed on: what they could
-    // harm, a second driver for an attempt, is the audit's `duplicated`, which must be zero.
+    // What the partitioned leader wrote before it stopped must not reach the API server after the
+    // takeover: its kernel would hold it and send it when the link heals, even after the process
+    // is gone, but the operator's connections give up on data unacknowledged for a tenth of the
+    // Lease (TCP_USER_TIMEOUT, docs/reliability.md). The island's own creations come from its
+    // address in the audit log.
     let takeover = takeover_at.context("no takeover recorded")?;
     let user = format!(
         "system:serviceaccount:{}:sparkplane-operator",
@@ -898,5 +899,10 @@ async fn a_partitioned_leader_stops_before_the_other_replica_takes_over() -> any
     figures
         .notes
         .push(format!("late_writes_from_the_partitioned_leader={late}"));
+    anyhow::ensure!(
+        late == 0,
+        "{late} of the partitioned leader's {} driver creations reached the API server after the takeover at {takeover}",
+        from_island.len()
+    );
     figures.check("leader partitioned 12 s, 2 replicas")
 }
