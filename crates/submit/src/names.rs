@@ -25,6 +25,11 @@ pub enum NameError {
 /// The hash of everything in a spec whose change means a new run: all but `suspend` and
 /// `timeToLiveSeconds`. The submission id carries it, so a run records the spec it was built from.
 pub fn spec_hash(spec: &sparkplane_api::SparkApplicationSpec) -> String {
+    // Computed at every decision: a copy only when there is something to leave out (a spec can
+    // hold thousands of sparkConf keys).
+    if spec.suspend.is_none() && spec.time_to_live_seconds.is_none() {
+        return content_hash(spec);
+    }
     let mut spec = spec.clone();
     spec.suspend = None;
     spec.time_to_live_seconds = None;
@@ -33,9 +38,21 @@ pub fn spec_hash(spec: &sparkplane_api::SparkApplicationSpec) -> String {
 
 /// 24 hex digits of the SHA-256 of a value's JSON: the same value gives the same hash in any process.
 pub fn content_hash<T: serde::Serialize>(value: &T) -> String {
-    // Serialising a typed value cannot fail (string keys only); an empty input still hashes.
-    let bytes = serde_json::to_vec(value).unwrap_or_default();
-    hex_string(&Sha256::digest(&bytes)[..12])
+    /// The JSON goes straight into the hash, not through a buffer of its own.
+    struct Hashing(Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hashing = Hashing(Sha256::new());
+    // Serialising a typed value cannot fail (string keys only); what was written still hashes.
+    let _ = serde_json::to_writer(&mut hashing, value);
+    hex_string(&hashing.0.finalize()[..12])
 }
 
 /// The identifiers Spark draws at random for a submission, derived here from uid and attempt (and,
@@ -298,6 +315,21 @@ mod tests {
         assert_eq!(spec_hash(&spec), base);
         spec.arguments = Some(vec!["1".into()]);
         assert_ne!(spec_hash(&spec), base);
+    }
+
+    /// Hashes recorded in annotations and submission ids must not change: the hash is that of the
+    /// spec's JSON as `serde_json::to_vec` writes it.
+    #[test]
+    fn the_spec_hash_is_the_sha256_of_the_json_as_it_always_was() {
+        let mut spec = sparkplane_api::SparkApplicationSpec::default();
+        spec.arguments = Some(vec!["1000".into(), "ünïcode 𝔘".into()]);
+        spec.spark_conf = Some((0..50).map(|i| (format!("k{i}"), "v".repeat(i))).collect());
+        let json = serde_json::to_vec(&spec).expect("json");
+        assert_eq!(
+            content_hash(&spec),
+            hex_string(&Sha256::digest(&json)[..12])
+        );
+        assert_eq!(spec_hash(&spec), content_hash(&spec));
     }
 
     #[test]

@@ -86,7 +86,30 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// What a reconcile can tell from the cached metadata alone: the application is in a submission,
+/// or the cache has not caught up with the operator's own last write (deciding now would act on
+/// the state before it; its echo starts no reconcile, so look again shortly). Looked at before the
+/// spec is decoded: a spec can be hundreds of kilobytes, and an application awaiting its echo is
+/// looked at every 50 ms.
+fn waiting(cached: &CachedApp, ctx: &Context) -> Option<Next> {
+    let key = key_of(&cached.metadata)?;
+    if cached.metadata.deletion_timestamp.is_some() {
+        ctx.queue.remove(&key);
+    }
+    // Waiting for, or in, a submission: the submitters write its status; they ask for a reconcile
+    // when they are done.
+    if ctx.queue.holds(&key) {
+        return Some(Next::Await);
+    }
+    ctx.own_writes
+        .pending(cached)
+        .then_some(Next::After(ECHO_REQUEUE))
+}
+
 pub async fn reconcile(cached: Arc<CachedApp>, ctx: Arc<Context>) -> Result<Next, ReconcileError> {
+    if let Some(next) = waiting(&cached, &ctx) {
+        return Ok(next);
+    }
     let app = cached.app()?;
     let namespace = app.metadata.namespace.clone().unwrap_or_default();
     let name = app.metadata.name.clone().unwrap_or_default();
@@ -127,19 +150,6 @@ pub async fn reconcile(cached: Arc<CachedApp>, ctx: Arc<Context>) -> Result<Next
 
 async fn reconcile_app(app: &SparkApplication, ctx: &Context) -> Result<Next, ReconcileError> {
     let key = key_of(&app.metadata).ok_or(ReconcileError::Unnamed)?;
-    if app.metadata.deletion_timestamp.is_some() {
-        ctx.queue.remove(&key);
-    }
-    // Waiting for, or in, a submission: the submitters write its status; they ask for a reconcile
-    // when they are done.
-    if ctx.queue.holds(&key) {
-        return Ok(Next::Await);
-    }
-    // The cache has not caught up with the operator's own last write: deciding now would act on
-    // the state before it. Its echo starts no reconcile, so look again shortly.
-    if ctx.own_writes.pending(app) {
-        return Ok(Next::After(ECHO_REQUEUE));
-    }
     let observed = observe(app, ctx);
     let now = Timestamp::now();
     let decision = lifecycle::settle(
