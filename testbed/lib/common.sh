@@ -86,11 +86,19 @@ record_command() {
 # A kwok plays only the nodes whose Lease it holds, and each kwok process has an identity of its own:
 # after a restart the new one would wait for the old one's Leases to expire (40 s, nodes unplayed).
 # The old one is stopped first, so its Leases go.
+# Just after etcd or the API server restarted, the API server can take seconds to answer (a
+# request timed out once and left the nodes unplayed for the rest of a test run): tried for a minute.
 release_node_leases() {
-  local names
-  names=$(kubectl_admin get nodes -l type=kwok -o jsonpath='{.items[*].metadata.name}')
-  # shellcheck disable=SC2086 # one argument per node name
-  [ -z "$names" ] || kubectl_admin -n kube-node-lease delete lease --ignore-not-found $names >/dev/null
+  local names attempt
+  for attempt in $(seq 30); do
+    if names=$(kubectl_admin get nodes -l type=kwok -o jsonpath='{.items[*].metadata.name}' 2>/dev/null); then
+      [ -n "$names" ] || return 0
+      # shellcheck disable=SC2086 # one argument per node name
+      kubectl_admin -n kube-node-lease delete lease --ignore-not-found $names >/dev/null 2>&1 && return 0
+    fi
+    [ "$attempt" -eq 30 ] || sleep 2
+  done
+  die "could not release the simulated nodes' Leases: the API server does not answer"
 }
 
 # detach LOG COMMAND...: runs COMMAND in the background in a session of its own, its output in LOG,
