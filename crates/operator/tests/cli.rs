@@ -132,8 +132,17 @@ fn help_lists_every_command_and_the_docs_describe_each_flag() {
         .map(str::to_owned)
         .collect();
     for wanted in [
-        "version", "crds", "render", "operator", "get", "describe", "events", "logs", "delete",
+        "version",
+        "crds",
+        "render",
+        "operator",
+        "get",
+        "describe",
+        "events",
+        "logs",
+        "delete",
         "ui",
+        "dashboard",
     ] {
         assert!(
             commands.iter().any(|c| c == wanted),
@@ -169,7 +178,15 @@ fn help_lists_every_command_and_the_docs_describe_each_flag() {
     );
     let cluster_flags = section_text(&docs, "## Cluster, context and namespace");
 
-    for command in ["get", "describe", "events", "logs", "delete", "ui"] {
+    for command in [
+        "get",
+        "describe",
+        "events",
+        "logs",
+        "delete",
+        "ui",
+        "dashboard",
+    ] {
         let help = sparkplane(None, &[command, "--help"]);
         assert_eq!(help.code, Some(0), "{help:?}");
         let text = section(command).unwrap_or_else(|| panic!("no section for {command}"));

@@ -814,6 +814,28 @@ pub enum ApplicationStateType {
     Unknown,
 }
 
+impl ApplicationStateType {
+    /// The name Kubeflow writes (`""` before the operator has seen the application).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplicationStateType::New => "",
+            ApplicationStateType::Submitted => "SUBMITTED",
+            ApplicationStateType::Running => "RUNNING",
+            ApplicationStateType::Completed => "COMPLETED",
+            ApplicationStateType::Failed => "FAILED",
+            ApplicationStateType::SubmissionFailed => "SUBMISSION_FAILED",
+            ApplicationStateType::PendingRerun => "PENDING_RERUN",
+            ApplicationStateType::Invalidating => "INVALIDATING",
+            ApplicationStateType::Succeeding => "SUCCEEDING",
+            ApplicationStateType::Failing => "FAILING",
+            ApplicationStateType::Suspending => "SUSPENDING",
+            ApplicationStateType::Suspended => "SUSPENDED",
+            ApplicationStateType::Resuming => "RESUMING",
+            ApplicationStateType::Unknown => "UNKNOWN",
+        }
+    }
+}
+
 /// The states of a driver pod.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -834,4 +856,35 @@ pub enum ExecutorState {
     Completed,
     Failed,
     Unknown,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_names_are_the_serialised_ones() {
+        use ApplicationStateType as S;
+        for state in [
+            S::New,
+            S::Submitted,
+            S::Running,
+            S::Completed,
+            S::Failed,
+            S::SubmissionFailed,
+            S::PendingRerun,
+            S::Invalidating,
+            S::Succeeding,
+            S::Failing,
+            S::Suspending,
+            S::Suspended,
+            S::Resuming,
+            S::Unknown,
+        ] {
+            assert_eq!(
+                serde_json::to_value(state).expect("a string"),
+                serde_json::Value::String(state.as_str().to_owned())
+            );
+        }
+    }
 }

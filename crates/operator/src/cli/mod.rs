@@ -3,6 +3,7 @@
 //! [`format`], the API calls in the command modules, the error messages in [`error`].
 
 mod connect;
+mod dashboard;
 mod delete;
 mod describe;
 mod describe_connect;
@@ -37,6 +38,9 @@ pub enum Command {
     Delete(delete::DeleteArgs),
     /// Forward a local port to the Spark UI of a running application's driver.
     Ui(ui::UiArgs),
+    /// Serve a read-only web dashboard of the applications, schedules and Spark Connect sessions
+    /// on 127.0.0.1, with your kubeconfig's credentials.
+    Dashboard(dashboard::DashboardArgs),
 }
 
 /// Runs a cluster command; errors go to standard error as `error: ...` with exit code 1.
@@ -59,6 +63,7 @@ pub fn run(command: Command) -> ExitCode {
             Command::Logs(args) => logs::run(args).await,
             Command::Delete(args) => delete::run(args).await,
             Command::Ui(args) => ui::run(args).await,
+            Command::Dashboard(args) => dashboard::run(args).await,
         }
     });
     let flushed = std::io::stdout().flush();
@@ -148,8 +153,8 @@ fn state_name(app: &SparkApplication) -> String {
         .as_ref()
         .map(|s| s.application_state.state)
         .unwrap_or_default();
-    match serde_json::to_value(state) {
-        Ok(serde_json::Value::String(s)) if !s.is_empty() => s,
-        _ => format::NONE.to_owned(),
+    match state.as_str() {
+        "" => format::NONE.to_owned(),
+        name => name.to_owned(),
     }
 }

@@ -7,7 +7,7 @@ use sparkplane_api::SparkApplication;
 use sparkplane_submit::identity::DRIVER_CONTAINER;
 use tokio::net::{TcpListener, TcpStream};
 
-use super::connect::{ClusterArgs, connect};
+use super::connect::{ClusterArgs, Session, connect};
 use super::error::{CliError, Subject, Target};
 use super::logs::no_driver_hint;
 use super::{driver_pod_name, get_app, out, state_name};
@@ -32,8 +32,35 @@ pub struct UiArgs {
 pub async fn run(args: UiArgs) -> Result<(), CliError> {
     let session = connect(&args.cluster).await?;
     let (_, app) = get_app(&session, &args.name).await?;
+    let (pods, pod) = running_driver(&session, &app).await?;
+    let pod_name = pod.metadata.name.clone().unwrap_or_default();
+    let remote = ui_port(&pod, &app);
+    let local_port = args.port.unwrap_or(remote);
+    let listener = TcpListener::bind((args.address.as_str(), local_port))
+        .await
+        .map_err(|source| CliError::Listen {
+            address: format!("{}:{local_port}", args.address),
+            source,
+        })?;
+    let local = listener.local_addr()?;
+    out(&format!(
+        "Forwarding from {local} -> {remote}\nSpark UI of {}: http://{local}/ (Ctrl-C stops)\n",
+        args.name
+    ))?;
+    tokio::select! {
+        served = serve_forwarded(listener, pods, pod_name, remote, session.target.clone(), true) => served,
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+/// The application's driver pod, or an error saying why it has none running.
+pub(super) async fn running_driver(
+    session: &Session,
+    app: &SparkApplication,
+) -> Result<(Api<Pod>, Pod), CliError> {
+    let name = app.metadata.name.clone().unwrap_or_default();
     let pods: Api<Pod> = Api::namespaced(session.client.clone(), &session.target.namespace);
-    let pod_name = driver_pod_name(&app);
+    let pod_name = driver_pod_name(app);
     let pod = pods
         .get_opt(&pod_name)
         .await
@@ -41,10 +68,10 @@ pub async fn run(args: UiArgs) -> Result<(), CliError> {
             CliError::from_kube(e, &session.target, "reading the driver pod", Subject::Other)
         })?
         .ok_or_else(|| CliError::NoDriverPod {
-            app: args.name.clone(),
+            app: name.clone(),
             pod: pod_name.clone(),
             namespace: session.target.namespace.clone(),
-            state: state_name(&app),
+            state: state_name(app),
             hint: no_driver_hint(
                 app.status
                     .as_ref()
@@ -59,37 +86,36 @@ pub async fn run(args: UiArgs) -> Result<(), CliError> {
         .unwrap_or_else(|| "Unknown".to_owned());
     if phase != "Running" {
         return Err(CliError::DriverNotRunning {
-            app: args.name.clone(),
+            app: name,
             pod: pod_name,
             namespace: session.target.namespace.clone(),
             phase,
         });
     }
-    let remote = ui_port(&pod, &app);
-    let local_port = args.port.unwrap_or(remote);
-    let listener = TcpListener::bind((args.address.as_str(), local_port))
-        .await
-        .map_err(|source| CliError::Listen {
-            address: format!("{}:{local_port}", args.address),
-            source,
-        })?;
+    Ok((pods, pod))
+}
+
+/// Accepts connections on `listener` and forwards each to `port` of the pod, on a stream of its
+/// own; `say` prints each connection as kubectl does. Runs until accepting fails.
+pub(super) async fn serve_forwarded(
+    listener: TcpListener,
+    pods: Api<Pod>,
+    pod_name: String,
+    port: u16,
+    target: Target,
+    say: bool,
+) -> Result<(), CliError> {
     let local = listener.local_addr()?;
-    out(&format!(
-        "Forwarding from {local} -> {remote}\nSpark UI of {}: http://{local}/ (Ctrl-C stops)\n",
-        args.name
-    ))?;
     loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-        };
-        let (connection, _) = accepted?;
-        eprintln!("Handling connection for {}", local.port());
+        let (connection, _) = listener.accept().await?;
+        if say {
+            eprintln!("Handling connection for {}", local.port());
+        }
         let pods = pods.clone();
         let pod_name = pod_name.clone();
-        let target = session.target.clone();
+        let target = target.clone();
         tokio::spawn(async move {
-            if let Err(e) = forward(&pods, &pod_name, remote, connection, &target).await {
+            if let Err(e) = forward(&pods, &pod_name, port, connection, &target).await {
                 eprintln!("error: {e}");
             }
         });
