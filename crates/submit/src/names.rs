@@ -321,9 +321,11 @@ mod tests {
     /// spec's JSON as `serde_json::to_vec` writes it.
     #[test]
     fn the_spec_hash_is_the_sha256_of_the_json_as_it_always_was() {
-        let mut spec = sparkplane_api::SparkApplicationSpec::default();
-        spec.arguments = Some(vec!["1000".into(), "ünïcode 𝔘".into()]);
-        spec.spark_conf = Some((0..50).map(|i| (format!("k{i}"), "v".repeat(i))).collect());
+        let spec = sparkplane_api::SparkApplicationSpec {
+            arguments: Some(vec!["1000".into(), "ünïcode 𝔘".into()]),
+            spark_conf: Some((0..50).map(|i| (format!("k{i}"), "v".repeat(i))).collect()),
+            ..Default::default()
+        };
         let json = serde_json::to_vec(&spec).expect("json");
         assert_eq!(
             content_hash(&spec),
