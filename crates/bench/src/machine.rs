@@ -43,9 +43,14 @@ fn pinned(repo: &Path, module_dir: &str, module: &str) -> String {
     sparkplane_bench::versions::module_version(&go_mod, module).unwrap_or_else(|| "unknown".into())
 }
 
+/// The checkout measured: `git describe --always --dirty`.
+pub fn git_describe(repo: &Path) -> String {
+    first_line_of("git", &["describe", "--always", "--dirty"], repo)
+}
+
 pub fn versions(repo: &Path, kube_apiserver: String, kubeflow: Option<String>) -> Versions {
     Versions {
-        git: first_line_of("git", &["describe", "--always", "--dirty"], repo),
+        git: git_describe(repo),
         rustc: first_line_of("rustc", &["--version"], repo),
         kube_apiserver,
         kubernetes_module: pinned(repo, "kubernetes", "k8s.io/kubernetes"),

@@ -5,6 +5,8 @@
 //! the section of docs/benchmarks.md, the SVG plots and the summary lines.
 
 mod cluster;
+mod dashboard;
+mod hostile;
 mod machine;
 mod operators;
 mod process;
@@ -36,6 +38,10 @@ enum Command {
     Run(RunArgs),
     /// Writes the plots (beside the results file), the docs section and the summary lines.
     Report(ReportArgs),
+    /// The operator's memory under hostile input (bench/hostile).
+    Hostile(hostile::HostileArgs),
+    /// `sparkplane dashboard` holding many applications (bench/dashboard).
+    Dashboard(dashboard::DashboardArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -73,6 +79,24 @@ struct RunArgs {
     /// Where the operators' logs go.
     #[arg(long)]
     logs: PathBuf,
+}
+
+/// The flags of a measurement of its own (`hostile`, `dashboard`): the binary measured and where
+/// its results and logs go.
+#[derive(Debug, clap::Args)]
+pub struct Measurement {
+    /// The release `sparkplane` binary.
+    #[arg(long)]
+    pub sparkplane: PathBuf,
+    /// Where the results go (JSON).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Where the logs go.
+    #[arg(long)]
+    pub logs: PathBuf,
+    /// The command line recorded in the results.
+    #[arg(long)]
+    pub command: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -157,7 +181,47 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => runtime.block_on(run(args)),
         Command::Report(args) => write_report(&args),
+        Command::Hostile(args) => runtime.block_on(measure_and_write(
+            &args.measurement.out,
+            async |cluster| hostile::run(&args, cluster).await,
+            hostile::table,
+        )),
+        Command::Dashboard(args) => runtime.block_on(measure_and_write(
+            &args.measurement.out,
+            async |cluster| dashboard::run(&args, cluster).await,
+            dashboard::table,
+        )),
     }
+}
+
+/// Connects, installs the CRDs, measures, deletes the namespaces the measurement left (also when
+/// it failed or was interrupted), writes the results file and prints its table.
+async fn measure_and_write<R: serde::Serialize>(
+    out: &Path,
+    measure: impl AsyncFnOnce(&Cluster) -> anyhow::Result<R>,
+    table: fn(&R) -> String,
+) -> anyhow::Result<()> {
+    let cluster = Cluster::connect().await?;
+    cluster
+        .install_crds(&repo_root().join("deploy/crds"))
+        .await?;
+    let measured = tokio::select! {
+        outcome = measure(&cluster) => outcome,
+        why = interrupted() => Err(anyhow::anyhow!("{why}")),
+    };
+    let leftovers = cluster.still_created();
+    if !leftovers.is_empty() {
+        cluster
+            .delete_namespaces(&leftovers, Duration::from_secs(600))
+            .await?;
+    }
+    let results = measured?;
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(out, serde_json::to_string_pretty(&results)? + "\n")?;
+    println!("{}", table(&results));
+    Ok(())
 }
 
 fn say(message: impl AsRef<str>) {
