@@ -118,8 +118,15 @@ try {
   await until("RUNNING on the detail page", async () => (await page.textContent("#live dl"))?.includes("RUNNING"), 60);
   await notPwned(page);
   const [ui] = await Promise.all([context.waitForEvent("page"), page.click('a.button:text-is("Spark UI")')]);
-  await ui.waitForLoadState();
-  await until("the Spark UI's jobs page", async () => (await ui.textContent("body"))?.includes("Spark Jobs"), 30);
+  await ui.waitForLoadState().catch(() => {});
+  let uiText = "";
+  await until("the Spark UI's jobs page", async () => {
+    uiText = (await ui.textContent("body").catch(() => "")) ?? "";
+    if (uiText.includes("Spark Jobs")) return true;
+    // A first answer can be an error page (the forward's stream not yet open): load it again.
+    await ui.reload({ timeout: 5000 }).catch(() => {});
+    return false;
+  }, 60).catch((e) => { console.error(`browser: the Spark UI tab (${ui.url()}) shows: ${uiText.slice(0, 500)}`); throw e; });
   assert.match(ui.url(), /^http:\/\/127\.0\.0\.1:\d+\//);
   await ui.screenshot({ path: path.join(shots, "spark-ui.png") });
   await ui.close();
