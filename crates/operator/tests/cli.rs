@@ -131,19 +131,10 @@ fn help_lists_every_command_and_the_docs_describe_each_flag() {
         .filter(|c| *c != "help")
         .map(str::to_owned)
         .collect();
-    for wanted in [
-        "version",
-        "crds",
-        "render",
-        "operator",
-        "get",
-        "describe",
-        "events",
-        "logs",
-        "delete",
-        "ui",
-        "dashboard",
-    ] {
+    for wanted in ["version", "crds", "render", "operator"]
+        .into_iter()
+        .chain(CLUSTER_COMMANDS)
+    {
         assert!(
             commands.iter().any(|c| c == wanted),
             "{wanted} missing from --help:\n{}",
@@ -178,15 +169,7 @@ fn help_lists_every_command_and_the_docs_describe_each_flag() {
     );
     let cluster_flags = section_text(&docs, "## Cluster, context and namespace");
 
-    for command in [
-        "get",
-        "describe",
-        "events",
-        "logs",
-        "delete",
-        "ui",
-        "dashboard",
-    ] {
+    for command in CLUSTER_COMMANDS {
         let help = sparkplane(None, &[command, "--help"]);
         assert_eq!(help.code, Some(0), "{help:?}");
         let text = section(command).unwrap_or_else(|| panic!("no section for {command}"));
@@ -233,6 +216,17 @@ fn help_lists_every_command_and_the_docs_describe_each_flag() {
 }
 
 /// The long flags (`--name`) a `--help` text mentions.
+/// The commands that take the cluster flags, each with a section and a flags table in docs/cli.md.
+const CLUSTER_COMMANDS: [&str; 7] = [
+    "get",
+    "describe",
+    "events",
+    "logs",
+    "delete",
+    "ui",
+    "dashboard",
+];
+
 fn long_flags(help: &str) -> Vec<String> {
     help.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']')
         .filter(|w| w.starts_with("--") && w.len() > 2)

@@ -42,6 +42,11 @@ pub fn encode(text: &str) -> String {
     out
 }
 
+/// A message for the top of a page, as text.
+pub fn alert(message: &str) -> String {
+    format!(r#"<p class="error" role="alert">{}</p>"#, escape(message))
+}
+
 pub fn query_string(pairs: &[(&str, String)]) -> String {
     if pairs.is_empty() {
         return String::new();
@@ -244,9 +249,7 @@ pub fn list_body(
             })
             .collect()
     };
-    let error = error
-        .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e)))
-        .unwrap_or_default();
+    let error = error.map(alert).unwrap_or_default();
     let live = format!("/apps{}", query_string(&query.to_pairs()));
     format!(
         r#"<h1>Applications</h1>
@@ -567,11 +570,7 @@ pub fn detail_live(detail: &Detail, now: Timestamp) -> String {
         .into_iter()
         .map(|(k, v)| format!("<dt>{k}</dt><dd>{v}</dd>"))
         .collect();
-    let problems: String = detail
-        .problems
-        .iter()
-        .map(|p| format!(r#"<p class="error" role="alert">{}</p>"#, escape(p)))
-        .collect();
+    let problems: String = detail.problems.iter().map(|p| alert(p)).collect();
     let pods: String = detail
         .pods
         .iter()
@@ -706,9 +705,9 @@ pub fn simple_body(title: &str, table: &str, live: &str) -> String {
 /// A page for what is not there (404) or cannot be read.
 pub fn message_body(title: &str, message: &str) -> String {
     format!(
-        r#"<h1>{}</h1><p class="error" role="alert">{}</p><p><a href="/apps">All applications</a></p>"#,
+        r#"<h1>{}</h1>{}<p><a href="/apps">All applications</a></p>"#,
         escape(title),
-        escape(message)
+        alert(message)
     )
 }
 

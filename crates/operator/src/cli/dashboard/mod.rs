@@ -423,9 +423,7 @@ async fn overview(
     };
     let note = table_note(&table, "SparkApplications");
     let overview = view::overview(table.items.values(), now);
-    let note = note
-        .map(|n| format!(r#"<p class="error" role="alert">{}</p>"#, html::escape(&n)))
-        .unwrap_or_default();
+    let note = note.map(|n| html::alert(&n)).unwrap_or_default();
     if is_fragment(&params) {
         return html(StatusCode::OK, note + &html::overview_live(&overview, now));
     }
@@ -493,7 +491,7 @@ fn simple_page(shared: &Shared, params: &BTreeMap<String, String>, which: Tab) -
         return html(StatusCode::INTERNAL_SERVER_ERROR, String::new());
     };
     let note = table_note(&table, what)
-        .map(|n| format!(r#"<p class="error" role="alert">{}</p>"#, html::escape(&n)))
+        .map(|n| html::alert(&n))
         .unwrap_or_default();
     let simple = SimpleTable {
         headers: headers.to_vec(),
