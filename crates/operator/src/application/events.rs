@@ -28,8 +28,16 @@ pub const CONTROLLER: &str = "sparkplane";
 /// counted, as client-go's recorder drops them, rather than stalling the submissions behind them.
 #[derive(Clone)]
 pub struct Events {
-    queue: tokio::sync::mpsc::Sender<(ObjectReference, Vec<EventSpec>)>,
+    queue: tokio::sync::mpsc::Sender<Step>,
     dropped: prometheus_client::metrics::counter::Counter,
+}
+
+/// One step's events, stamped when the step recorded them: the writers take steps in parallel, so
+/// the time of writing would not keep the order the events happened in.
+struct Step {
+    reference: ObjectReference,
+    at: jiff::Timestamp,
+    specs: Vec<EventSpec>,
 }
 
 /// Writes the events of the queue.
@@ -50,7 +58,7 @@ const WRITERS: usize = 4;
 impl Events {
     /// Starts the writers (on the current runtime) and returns the queue's entrance.
     pub fn start(client: Client, identity: &str, metrics: Arc<Metrics>) -> Self {
-        let (queue, receiver) = tokio::sync::mpsc::channel(QUEUE);
+        let (queue, receiver) = tokio::sync::mpsc::channel::<Step>(QUEUE);
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
         let writer = Writer {
             client,
@@ -63,12 +71,12 @@ impl Events {
             tokio::spawn(async move {
                 loop {
                     let next = receiver.lock().await.recv().await;
-                    let Some((reference, specs)) = next else {
+                    let Some(step) = next else {
                         return;
                     };
                     // One step's events in order, by one writer.
-                    for spec in &specs {
-                        writer.publish(&reference, spec).await;
+                    for spec in &step.specs {
+                        writer.publish(&step.reference, step.at, spec).await;
                     }
                 }
             });
@@ -86,7 +94,12 @@ impl Events {
             return;
         }
         let count = specs.len() as u64;
-        match self.queue.try_send((app.object_ref(&()), specs)) {
+        let step = Step {
+            reference: app.object_ref(&()),
+            at: jiff::Timestamp::now(),
+            specs,
+        };
+        match self.queue.try_send(step) {
             Ok(()) => {}
             Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
                 self.dropped.inc_by(count);
@@ -100,14 +113,13 @@ impl Events {
 }
 
 impl Writer {
-    async fn publish(&self, reference: &ObjectReference, spec: &EventSpec) {
-        let now = jiff::Timestamp::now();
+    async fn publish(&self, reference: &ObjectReference, at: jiff::Timestamp, spec: &EventSpec) {
         // Unique per replica and event: the object's name, the time and a sequence number.
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
         let name = format!(
             "{}.{:x}{:04x}",
             reference.name.as_deref().unwrap_or("sparkapplication"),
-            now.as_nanosecond(),
+            at.as_nanosecond(),
             sequence & 0xffff
         );
         let event = Event {
@@ -116,7 +128,7 @@ impl Writer {
                 namespace: reference.namespace.clone(),
                 ..ObjectMeta::default()
             },
-            event_time: Some(MicroTime(now)),
+            event_time: Some(MicroTime(at)),
             type_: Some(if spec.warning { "Warning" } else { "Normal" }.into()),
             reason: Some(spec.reason.into()),
             action: Some(spec.reason.into()),
