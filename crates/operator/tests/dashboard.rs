@@ -8,9 +8,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -22,44 +20,6 @@ use support::*;
 /// The markup every hostile string of the browser script carries (it must match its HOSTILE).
 const HOSTILE: &str =
     r#"<script>window.__pwned = "script"</script><img src=x onerror="window.__pwned = 'img'">"#;
-
-/// The dashboard, stopped with the test.
-struct Dashboard {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Dashboard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `sparkplane dashboard -A --port 0` as the testbed's admin; its first line names the URL.
-fn start_dashboard(log: PathBuf) -> anyhow::Result<Dashboard> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sparkplane"))
-        .args(["dashboard", "-A", "--port", "0"])
-        .env("KUBECONFIG", Testbed::get()?.kubeconfig())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log)?)
-        .spawn()?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut first = String::new();
-    BufReader::new(stdout).read_line(&mut first)?;
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .map(|u| u.trim_end_matches('/').to_owned());
-    let Some(url) = url else {
-        let _ = child.kill();
-        bail!(
-            "the dashboard did not say where it listens: {first:?}; its log {}",
-            log.display()
-        );
-    };
-    Ok(Dashboard { child, url })
-}
 
 /// A PySpark driver that prints the hostile line, then keeps its executor busy for about 40 s so
 /// that the browser can look at its UI.
@@ -148,7 +108,11 @@ async fn the_dashboard_in_a_browser_follows_filters_and_shows_logs_events_and_th
         .create(&Default::default(), &config_map)
         .await?;
 
-    let dashboard = start_dashboard(log_dir().join(format!("{}-dashboard.log", kwok.name())))?;
+    let dashboard = Dashboard::start(
+        &["-A"],
+        Testbed::get()?.kubeconfig(),
+        log_dir().join(format!("{}-dashboard.log", kwok.name())),
+    )?;
     let shots = screenshots_dir();
     std::fs::create_dir_all(&shots)?;
     let script =

@@ -348,7 +348,7 @@ async fn chart_lints_with_defaults_and_with_every_option_on() -> anyhow::Result<
 /// Values the operator cannot honour stop the render with the reason.
 #[tokio::test]
 async fn chart_refuses_values_it_cannot_honour() -> anyhow::Result<()> {
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &[
                 "controller.replicas=2",
@@ -384,6 +384,10 @@ async fn chart_refuses_values_it_cannot_honour() -> anyhow::Result<()> {
             "is not a duration",
         ),
         (&["prometheus.metrics.prefix=x_"], "prefix is not supported"),
+        (
+            &["dashboard.sparkUI=forward"],
+            "is not one of ingress, none",
+        ),
     ];
     for (sets, wanted) in cases {
         let mut args = vec!["refused", "sparkplane"];
@@ -651,7 +655,8 @@ async fn can_i(
             resource_attributes: Some(ResourceAttributes {
                 verb: Some(verb.into()),
                 group: Some(group.into()),
-                resource: Some(resource.into()),
+                resource: Some(resource.split('/').next().unwrap_or(resource).into()),
+                subresource: resource.split_once('/').map(|(_, sub)| sub.to_owned()),
                 namespace: (!namespace.is_empty()).then(|| namespace.to_owned()),
                 ..Default::default()
             }),
@@ -797,6 +802,8 @@ async fn installed_chart_runs_spark_pi_with_exactly_its_rbac() -> anyhow::Result
         &rel,
         "--set",
         &format!("spark.jobNamespaces={{{job},{job2}}}"),
+        "--set",
+        "dashboard.enable=true",
         "--wait",
         "--timeout",
         "3m",
@@ -927,6 +934,128 @@ async fn installed_chart_runs_spark_pi_with_exactly_its_rbac() -> anyhow::Result
     }
     assert!(in_job.contains(&grant("", "pods", "create", "")));
 
+    // The in-cluster dashboard: the binary on this host as the dashboard's ServiceAccount, with
+    // the Deployment's flags (on loopback, a free port), shows the job namespaces with its
+    // read-only rights, and nothing else.
+    let dashboard_name = format!("{}-dashboard", release.name);
+    let dashboard_spec = Api::<Deployment>::namespaced(admin.clone(), &rel)
+        .get(&dashboard_name)
+        .await?
+        .spec
+        .and_then(|s| s.template.spec)
+        .context("dashboard Deployment without a pod spec")?;
+    let dashboard_account = dashboard_spec
+        .service_account_name
+        .clone()
+        .context("the dashboard has no serviceAccountName")?;
+    let dashboard_args = dashboard_spec
+        .containers
+        .first()
+        .and_then(|c| c.args.clone())
+        .unwrap_or_default();
+    assert_eq!(
+        dashboard_args,
+        [
+            "dashboard".to_owned(),
+            "--address=0.0.0.0".into(),
+            "--port=8080".into(),
+            format!("--namespaces={job},{job2}"),
+            "--spark-ui=ingress".into(),
+        ]
+    );
+    let dashboard_config = service_account_kubeconfig(&admin, &rel, &dashboard_account).await?;
+    let on_host: Vec<&str> = dashboard_args[1..]
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("--address") && !a.starts_with("--port"))
+        .collect();
+    let dashboard = Dashboard::start(
+        &on_host,
+        &dashboard_config,
+        log_dir().join(format!("{rel}-dashboard.log")),
+    )?;
+    let port = dashboard.port()?;
+    let mut ready = http_get(port, "/readyz").await;
+    for _ in 0..60 {
+        if ready.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        ready = http_get(port, "/readyz").await;
+    }
+    ready.context("the dashboard never became ready")?;
+    let list = http_get(port, "/apps").await?;
+    assert!(
+        list.contains(">spark-pi<") && list.contains("COMPLETED") && !list.contains("cannot read"),
+        "{list}"
+    );
+    let page = http_get(port, &format!("/apps/{job}/spark-pi")).await?;
+    for wanted in ["spark-pi-driver", "SparkApplicationCompleted", "Scheduled"] {
+        assert!(page.contains(wanted), "{wanted} not on the page: {page}");
+    }
+    assert!(!page.contains("cannot list"), "{page}");
+    let log = http_stream_until(port, &format!("/apps/{job}/spark-pi/log"), "event: line").await?;
+    assert!(log.starts_with("HTTP/1.0 200 OK"), "{log}");
+    let outside = http_get(port, &format!("/apps/{other}/spark-pi"))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(outside.contains("404"), "{outside}");
+    let ui = http_get(port, &format!("/apps/{job}/spark-pi/ui"))
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(ui.contains("503") && ui.contains("no UI Ingress"), "{ui}");
+    drop(dashboard);
+    let dashboard_client = client_from_kubeconfig(&dashboard_config).await?;
+    let read_only: BTreeSet<Grant> = [
+        "sparkapplications",
+        "scheduledsparkapplications",
+        "sparkconnects",
+    ]
+    .into_iter()
+    .flat_map(|resource| {
+        ["get", "list", "watch"].map(|verb| grant("sparkoperator.k8s.io", resource, verb, ""))
+    })
+    .chain([
+        grant("", "pods", "list", ""),
+        grant("", "events", "list", ""),
+        grant("", "pods/log", "get", ""),
+    ])
+    .collect();
+    for (namespace, expected) in [
+        (&job, read_only.clone()),
+        (&job2, read_only),
+        (&other, BTreeSet::new()),
+        (&rel, BTreeSet::new()),
+    ] {
+        let baseline = rules_in(&nobody, namespace).await?;
+        let extra: BTreeSet<Grant> = rules_in(&dashboard_client, namespace)
+            .await?
+            .difference(&baseline)
+            .cloned()
+            .collect();
+        assert_same_set(&extra, &expected, &format!("dashboard in {namespace}"));
+    }
+    for (verb, resource, namespace) in [
+        ("create", "pods/portforward", job.as_str()),
+        ("create", "pods/exec", job.as_str()),
+        ("get", "secrets", job.as_str()),
+        ("list", "sparkapplications", ""),
+    ] {
+        let group = if resource == "sparkapplications" {
+            "sparkoperator.k8s.io"
+        } else {
+            ""
+        };
+        assert!(
+            !can_i(&dashboard_client, verb, group, resource, namespace).await?,
+            "the dashboard may {verb} {resource} in {namespace:?}"
+        );
+    }
+
     // Cluster-wide and cross-namespace calls, each refused (and the same calls allowed where they
     // belong, so a refusal is not a broken review).
     assert!(can_i(&operator, "create", "", "pods", &job).await?);
@@ -1038,9 +1167,10 @@ fn operator_image_on_the_node() -> anyhow::Result<String> {
     Ok(image.trim().to_owned())
 }
 
-/// What the kernel says of the operator's process in its container: its user and whether its root
-/// filesystem is mounted read-only. The process is found on this host by its pod's cgroup.
-fn operator_process(pod_uid: &str) -> anyhow::Result<(String, bool)> {
+/// What the kernel says of the sparkplane process in a pod's container (the operator's, the
+/// dashboard's): its user and whether its root filesystem is mounted read-only. The process is
+/// found on this host by its pod's cgroup.
+fn sparkplane_process(pod_uid: &str) -> anyhow::Result<(String, bool)> {
     // cgroup paths name the pod as pod<uid>, its dashes kept (cgroupfs driver).
     let marker = format!("pod{pod_uid}");
     for entry in std::fs::read_dir("/proc")? {
@@ -1108,6 +1238,10 @@ async fn the_chart_runs_the_operator_image_in_a_real_container() -> anyhow::Resu
         // each): with the operator's default 100m the executor would stay Pending for ever.
         "--set",
         "controller.resources.requests.cpu=0",
+        "--set",
+        "dashboard.enable=true",
+        "--set",
+        "dashboard.resources.requests.cpu=0",
         "--wait",
         "--timeout",
         "4m",
@@ -1119,7 +1253,10 @@ async fn the_chart_runs_the_operator_image_in_a_real_container() -> anyhow::Resu
     // (its liveness probe never failed).
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(admin.clone(), &rel);
     let pod = pods
-        .list(&ListParams::default().labels("app.kubernetes.io/name=sparkplane"))
+        .list(
+            &ListParams::default()
+                .labels("app.kubernetes.io/name=sparkplane,app.kubernetes.io/component=controller"),
+        )
         .await?
         .items
         .into_iter()
@@ -1144,7 +1281,7 @@ async fn the_chart_runs_the_operator_image_in_a_real_container() -> anyhow::Resu
         .context("no sparkplane container status")?;
     assert_eq!(container.image, image, "the pod runs another image");
     let (uid, root_read_only) =
-        operator_process(pod.metadata.uid.as_deref().context("pod without uid")?)?;
+        sparkplane_process(pod.metadata.uid.as_deref().context("pod without uid")?)?;
     assert_eq!(uid, "65532", "the operator runs as another user");
     assert!(
         root_read_only,
@@ -1185,6 +1322,51 @@ async fn the_chart_runs_the_operator_image_in_a_real_container() -> anyhow::Resu
         .map(|c| c.restart_count)
         .sum::<i32>();
     assert_eq!(restarts, 0, "the operator container restarted");
+
+    // The dashboard in its container, with the in-cluster account (the image has no kubeconfig):
+    // Ready once its watches listed, as locked down as the operator, and its page, reached
+    // through its Service, shows the application the operator ran.
+    let dashboard_pod = pods
+        .list(
+            &ListParams::default()
+                .labels("app.kubernetes.io/name=sparkplane,app.kubernetes.io/component=dashboard"),
+        )
+        .await?
+        .items
+        .into_iter()
+        .next()
+        .context("no dashboard pod")?;
+    let ready = dashboard_pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    assert!(ready, "the dashboard pod is not Ready");
+    let (uid, root_read_only) = sparkplane_process(
+        dashboard_pod
+            .metadata
+            .uid
+            .as_deref()
+            .context("pod without uid")?,
+    )?;
+    assert_eq!((uid.as_str(), root_read_only), ("65532", true));
+    let through_service = format!(
+        "/api/v1/namespaces/{rel}/services/{}-dashboard:http/proxy/apps?ns={job}",
+        release.name
+    );
+    let mut list = String::new();
+    for _ in 0..30 {
+        let request = http::Request::get(&through_service).body(Vec::new())?;
+        list = admin.request_text(request).await.unwrap_or_default();
+        if list.contains("COMPLETED") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(
+        list.contains(">spark-pi<") && list.contains("COMPLETED"),
+        "the dashboard's list through its Service: {list}"
+    );
     release.uninstall().await?;
     Ok(())
 }

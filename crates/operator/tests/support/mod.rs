@@ -428,6 +428,56 @@ impl Drop for Operator {
     }
 }
 
+/// `sparkplane dashboard --port 0` with `args`, as the kubeconfig's user; stopped with the test.
+pub struct Dashboard {
+    child: Child,
+    /// `http://127.0.0.1:<port>`, as its first line says.
+    pub url: String,
+}
+
+impl Dashboard {
+    pub fn start(args: &[&str], kubeconfig: &Path, log: PathBuf) -> anyhow::Result<Dashboard> {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sparkplane"))
+            .arg("dashboard")
+            .args(args)
+            .args(["--port", "0"])
+            .env("KUBECONFIG", kubeconfig)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut first = String::new();
+        BufReader::new(stdout).read_line(&mut first)?;
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .map(|u| u.trim_end_matches('/').to_owned());
+        let Some(url) = url else {
+            let _ = child.kill();
+            bail!(
+                "the dashboard did not say where it listens: {first:?}; its log {}",
+                log.display()
+            );
+        };
+        Ok(Dashboard { child, url })
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> anyhow::Result<u16> {
+        let port = self.url.rsplit(':').next().unwrap_or_default();
+        port.parse()
+            .with_context(|| format!("no port in {}", self.url))
+    }
+}
+
+impl Drop for Dashboard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A minimal HTTP/1.0 GET on 127.0.0.1 (the test needs no HTTP client crate for this).
 pub async fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
     let path = path.to_owned();
@@ -445,6 +495,37 @@ pub async fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
             bail!("GET {path}: {head}\n{body}");
         }
         Ok(body.to_owned())
+    })
+    .await?
+}
+
+/// The start of a streamed answer on 127.0.0.1 (server-sent events that may never end): read
+/// until it holds `needle`, within 10 s.
+pub async fn http_stream_until(port: u16, path: &str, needle: &str) -> anyhow::Result<String> {
+    let (path, needle) = (path.to_owned(), needle.to_owned());
+    tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())?;
+        let mut out = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !String::from_utf8_lossy(&out).contains(&needle) {
+            let read = stream.read(&mut buffer).with_context(|| {
+                format!(
+                    "GET {path}: no {needle:?} in {:?}",
+                    String::from_utf8_lossy(&out)
+                )
+            })?;
+            if read == 0 {
+                bail!(
+                    "GET {path} ended without {needle:?}: {:?}",
+                    String::from_utf8_lossy(&out)
+                );
+            }
+            out.extend_from_slice(&buffer[..read]);
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
     })
     .await?
 }

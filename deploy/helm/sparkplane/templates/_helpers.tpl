@@ -46,6 +46,14 @@ app.kubernetes.io/component: controller
 {{- end -}}
 {{- end -}}
 
+{{- define "sparkplane.dashboard.serviceAccountName" -}}
+{{- if .Values.dashboard.serviceAccount.create -}}
+{{- default (printf "%s-dashboard" (include "sparkplane.fullname" .)) .Values.dashboard.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.dashboard.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "sparkplane.spark.serviceAccountName" -}}
 {{- default (printf "%s-spark" (include "sparkplane.fullname" .)) .Values.spark.serviceAccount.name -}}
 {{- end -}}
@@ -132,6 +140,9 @@ Values that cannot be honoured stop the install with the reason, rather than bei
 {{- end -}}
 {{- if and .Values.hook .Values.hook.upgradeCrd -}}
 {{- fail "hook.upgradeCrd is not supported: apply the chart's crds/ with kubectl apply --server-side before an upgrade" -}}
+{{- end -}}
+{{- if not (has .Values.dashboard.sparkUI (list "ingress" "none")) -}}
+{{- fail (printf "dashboard.sparkUI: %q is not one of ingress, none (a port-forward needs rights a read-only dashboard does not have)" .Values.dashboard.sparkUI) -}}
 {{- end -}}
 {{- if ne .Values.prometheus.metrics.endpoint "/metrics" -}}
 {{- fail "prometheus.metrics.endpoint: the operator serves its metrics at /metrics only" -}}

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::view::{AppRow, BUCKET, Group, Listing, Overview, Query, SortKey, is_final};
+use super::view::{AppRow, BUCKET, Detail, Group, Listing, Overview, Query, SortKey, is_final};
 use crate::cli::format::human_duration;
 
 pub const STYLE: &str = include_str!("assets/dashboard.css");
@@ -67,8 +67,19 @@ pub fn app_path(namespace: &str, name: &str) -> String {
 pub struct Context {
     pub cluster: String,
     pub context: String,
-    /// The namespace watched, or empty for all.
-    pub namespace: String,
+    /// The namespaces watched, or none for all.
+    pub namespaces: Vec<String>,
+    /// Whether application pages link to the Spark UI.
+    pub spark_ui: bool,
+}
+
+/// "all namespaces", "namespace a" or "namespaces a, b" (not escaped).
+pub fn scope_text(namespaces: &[String]) -> String {
+    match namespaces {
+        [] => "all namespaces".to_owned(),
+        [one] => format!("namespace {one}"),
+        many => format!("namespaces {}", many.join(", ")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,11 +108,7 @@ pub fn page(title: &str, tab: Tab, context: &Context, body: &str) -> String {
             format!(r#"<a href="{href}"{current}>{label}</a>"#)
         })
         .collect();
-    let scope = if context.namespace.is_empty() {
-        "all namespaces".to_owned()
-    } else {
-        format!("namespace {}", escape(&context.namespace))
-    };
+    let scope = escape(&scope_text(&context.namespaces));
     format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -407,41 +414,6 @@ pub fn overview_body(overview: &Overview<'_>, now: Timestamp) -> String {
     )
 }
 
-/// A pod of the detail page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodLine {
-    pub name: String,
-    pub role: String,
-    pub phase: String,
-    pub created: Option<Timestamp>,
-    pub started: Option<Timestamp>,
-    pub finished: Option<Timestamp>,
-    pub exit_code: Option<i32>,
-}
-
-/// An event of the detail page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventItem {
-    pub last: Option<Timestamp>,
-    pub count: i32,
-    pub type_: String,
-    pub reason: String,
-    pub object: String,
-    pub message: String,
-}
-
-/// What the detail page shows of one application.
-#[derive(Debug, Clone)]
-pub struct Detail {
-    pub row: AppRow,
-    /// Spec fields worth a glance, in order.
-    pub spec: Vec<(String, String)>,
-    pub pods: Vec<PodLine>,
-    pub events: Vec<EventItem>,
-    /// A message instead of pods or events when they could not be read.
-    pub problems: Vec<String>,
-}
-
 /// Driver and executor lifetimes on one time axis, from the application's creation to now (or
 /// its end), with the events marked on it.
 fn timeline(detail: &Detail, now: Timestamp) -> String {
@@ -629,7 +601,8 @@ pub fn detail_live(detail: &Detail, now: Timestamp) -> String {
     )
 }
 
-pub fn detail_body(detail: &Detail, now: Timestamp) -> String {
+/// The application's page; `spark_ui`: with the link to its Spark UI.
+pub fn detail_body(detail: &Detail, spark_ui: bool, now: Timestamp) -> String {
     let row = &detail.row;
     let path = app_path(&row.namespace, &row.name);
     let spec: String = detail
@@ -644,7 +617,7 @@ pub fn detail_body(detail: &Detail, now: Timestamp) -> String {
         .collect();
     format!(
         r#"<h1>{name} <span class="ns">{ns}</span></h1><p class="labels">{labels}</p>
-<p class="actions"><a class="button" href="{path}/ui" target="_blank" rel="noopener">Spark UI</a> <a href="/apps?ns={ns_q}">all in {ns}</a></p>
+<p class="actions">{ui}<a href="/apps?ns={ns_q}">all in {ns}</a></p>
 <div id="live" data-live="{path}">{live}</div>
 <section><h2>Spec</h2><dl>{spec}</dl></section>
 <section><h2>Driver log</h2><p><label><input type="checkbox" id="follow" checked> follow</label></p>
@@ -652,6 +625,14 @@ pub fn detail_body(detail: &Detail, now: Timestamp) -> String {
         name = escape(&row.name),
         ns = escape(&row.namespace),
         ns_q = escape(&encode(&row.namespace)),
+        ui = if spark_ui {
+            format!(
+                r#"<a class="button" href="{}/ui" target="_blank" rel="noopener">Spark UI</a> "#,
+                escape(&path)
+            )
+        } else {
+            String::new()
+        },
         path = escape(&path),
         live = detail_live(detail, now),
     )
@@ -714,7 +695,7 @@ pub fn message_body(title: &str, message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::dashboard::view::{self, select};
+    use crate::cli::dashboard::view::{self, EventItem, PodLine, select};
     use sparkplane_api::v1beta2::ApplicationStateType;
 
     const HOSTILE: &str = r#"<script>alert("x")</script><img src=x onerror=alert(1)>' & "#;
@@ -801,7 +782,8 @@ mod tests {
             }],
             problems: vec![HOSTILE.into()],
         };
-        assert_inert(&detail_body(&detail, now));
+        assert_inert(&detail_body(&detail, true, now));
+        assert!(!detail_body(&detail, false, now).contains("Spark UI"));
         let table = SimpleTable {
             headers: vec!["name"],
             rows: vec![vec![HOSTILE.into()]],
@@ -811,7 +793,8 @@ mod tests {
         let context = Context {
             cluster: HOSTILE.into(),
             context: HOSTILE.into(),
-            namespace: HOSTILE.into(),
+            namespaces: vec![HOSTILE.into(), HOSTILE.into()],
+            spark_ui: true,
         };
         let page = page(HOSTILE, Tab::Applications, &context, "");
         assert!(!page.contains("<script>alert"));

@@ -3,13 +3,14 @@
 //! list's rows, not the objects); every page is rendered from it on request, and a change is
 //! pushed to the open pages on `/live` so that they fetch their live part again. The detail page
 //! reads the application, its pods and events when asked, follows the driver log, and opens the
-//! Spark UI through a port-forward of its own. It listens on 127.0.0.1 unless told otherwise, and
-//! answers only requests addressed to a loopback name there (no DNS rebinding).
+//! Spark UI through a port-forward of its own (or links to the UI Ingress, in a cluster where it
+//! may not forward). It listens on 127.0.0.1 unless told otherwise, and answers only requests
+//! addressed to a loopback name there (no DNS rebinding).
 
 mod html;
 mod view;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
@@ -29,17 +30,19 @@ use kube::Api;
 use kube::api::{ApiResource, DynamicObject, ListParams, LogParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher;
-use serde_json::Value;
 use sparkplane_api::{ScheduledSparkApplication, SparkApplication, SparkConnect};
 use sparkplane_submit::identity::{DRIVER_CONTAINER, LABEL_APP_NAME};
 use tokio::net::TcpListener;
 
 use super::connect::{ClusterArgs, Session, connect};
 use super::error::{CliError, Target};
-use super::events::{EventLine, fetch_about};
+use super::events::fetch_about;
 use super::{driver_pod_name, get_app, out};
-use html::{Context, Detail, EventItem, PodLine, SimpleTable, Tab};
-use view::{AppRow, Query as ListQuery};
+use html::{Context, SimpleTable, Tab};
+use view::{
+    AppRow, Detail, PodLine, Query as ListQuery, SCHEDULE_HEADERS, SESSION_HEADERS, app_row,
+    event_item, pod_line, schedule_cells, session_cells, spec_summary,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct DashboardArgs {
@@ -51,26 +54,54 @@ pub struct DashboardArgs {
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
     /// Show every namespace (the kubeconfig's user must be allowed to list them all).
-    #[arg(short = 'A', long)]
+    #[arg(short = 'A', long, conflicts_with = "namespaces")]
     pub all_namespaces: bool,
+    /// Show these namespaces (comma-separated), each watched on its own: for a user allowed to
+    /// read a few namespaces but not to list them all.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "NAMESPACE,...",
+        conflicts_with = "namespace"
+    )]
+    pub namespaces: Vec<String>,
+    /// What the Spark UI link of an application does: `forward` opens a port-forward to the
+    /// driver on the dashboard's address (needs `create` on pods/portforward); `ingress` sends the
+    /// browser to the application's UI Ingress (`controller.uiIngress`), for a dashboard in the
+    /// cluster; `none` shows no link.
+    #[arg(long, value_enum, default_value_t = SparkUi::Forward)]
+    pub spark_ui: SparkUi,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
 
-/// What one watch keeps: the rows, and the last error when it cannot read.
-struct Watched<T> {
-    items: BTreeMap<(String, String), T>,
-    synced: bool,
-    error: Option<String>,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SparkUi {
+    Forward,
+    Ingress,
+    None,
 }
 
-impl<T> Default for Watched<T> {
-    fn default() -> Self {
+/// What the watches of one kind keep: the rows, which watches have not listed yet, and the last
+/// error of each watch that cannot read (by namespace; "" for all namespaces).
+struct Watched<T> {
+    items: BTreeMap<(String, String), T>,
+    unlisted: BTreeSet<String>,
+    errors: BTreeMap<String, String>,
+}
+
+impl<T> Watched<T> {
+    fn new(scopes: &[String]) -> Self {
         Watched {
             items: BTreeMap::new(),
-            synced: false,
-            error: None,
+            unlisted: scopes.iter().cloned().collect(),
+            errors: BTreeMap::new(),
         }
+    }
+
+    /// Whether every watch has listed its objects once.
+    fn listed(&self) -> bool {
+        self.unlisted.is_empty()
     }
 }
 
@@ -84,8 +115,9 @@ struct Forward {
 struct Shared {
     session: Session,
     context: Context,
-    /// None: all namespaces.
-    scope: Option<String>,
+    /// The namespaces shown, each watched on its own; empty: all namespaces, in one watch.
+    namespaces: Vec<String>,
+    spark_ui: SparkUi,
     bind: IpAddr,
     apps: RwLock<Watched<AppRow>>,
     schedules: RwLock<Watched<Vec<String>>>,
@@ -106,12 +138,26 @@ impl Shared {
         }
     }
 
-    fn api<K: kube::Resource<DynamicType = ()>>(&self) -> Api<DynamicObject> {
+    /// One API per watch scope.
+    fn apis<K: kube::Resource<DynamicType = ()>>(&self) -> Vec<(String, Api<DynamicObject>)> {
         let resource = ApiResource::erase::<K>(&());
-        match &self.scope {
-            Some(ns) => Api::namespaced_with(self.session.client.clone(), ns, &resource),
-            None => Api::all_with(self.session.client.clone(), &resource),
-        }
+        scopes(&self.namespaces)
+            .into_iter()
+            .map(|scope| {
+                let api = if scope.is_empty() {
+                    Api::all_with(self.session.client.clone(), &resource)
+                } else {
+                    Api::namespaced_with(self.session.client.clone(), &scope, &resource)
+                };
+                (scope, api)
+            })
+            .collect()
+    }
+
+    /// Whether the dashboard shows `namespace`: a detail page of another is refused, not read
+    /// with the dashboard's credentials.
+    fn shows(&self, namespace: &str) -> bool {
+        self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == namespace)
     }
 
     fn changed(&self) {
@@ -121,11 +167,21 @@ impl Shared {
 
 pub async fn run(args: DashboardArgs) -> Result<(), CliError> {
     let session = connect(&args.cluster).await?;
-    let scope = (!args.all_namespaces).then(|| session.target.namespace.clone());
+    let namespaces = if args.all_namespaces {
+        Vec::new()
+    } else if args.namespaces.is_empty() {
+        vec![session.target.namespace.clone()]
+    } else {
+        let mut namespaces = args.namespaces.clone();
+        namespaces.sort();
+        namespaces.dedup();
+        namespaces
+    };
     let context = Context {
         cluster: session.target.server.clone(),
         context: session.target.context.clone(),
-        namespace: scope.clone().unwrap_or_default(),
+        namespaces: namespaces.clone(),
+        spark_ui: args.spark_ui != SparkUi::None,
     };
     let address = SocketAddr::new(args.address, args.port);
     let listener = TcpListener::bind(address)
@@ -138,47 +194,63 @@ pub async fn run(args: DashboardArgs) -> Result<(), CliError> {
     let shared = Arc::new(Shared {
         session,
         context,
-        scope,
         bind: args.address,
-        apps: RwLock::default(),
-        schedules: RwLock::default(),
-        sessions: RwLock::default(),
+        spark_ui: args.spark_ui,
+        apps: RwLock::new(Watched::new(&scopes(&namespaces))),
+        schedules: RwLock::new(Watched::new(&scopes(&namespaces))),
+        sessions: RwLock::new(Watched::new(&scopes(&namespaces))),
+        namespaces,
         changes: tokio::sync::watch::channel(0).0,
         forwards: Mutex::default(),
     });
-    let watches = [
-        tokio::spawn(follow(
-            shared.api::<SparkApplication>(),
+    let mut watches = Vec::new();
+    for (scope, api) in shared.apis::<SparkApplication>() {
+        watches.push(tokio::spawn(follow(
+            api,
+            scope,
             shared.clone(),
             |s| &s.apps,
             app_row,
-        )),
-        tokio::spawn(follow(
-            shared.api::<ScheduledSparkApplication>(),
+        )));
+    }
+    for (scope, api) in shared.apis::<ScheduledSparkApplication>() {
+        watches.push(tokio::spawn(follow(
+            api,
+            scope,
             shared.clone(),
             |s| &s.schedules,
             schedule_cells,
-        )),
-        tokio::spawn(follow(
-            shared.api::<SparkConnect>(),
+        )));
+    }
+    for (scope, api) in shared.apis::<SparkConnect>() {
+        watches.push(tokio::spawn(follow(
+            api,
+            scope,
             shared.clone(),
             |s| &s.sessions,
             session_cells,
-        )),
-    ];
+        )));
+    }
     let app = router(shared.clone(), args.address.is_loopback());
     out(&format!(
         "Sparkplane dashboard on http://{local}/ ({} · {}); Ctrl-C stops\n",
         shared.context.context,
-        shared
-            .scope
-            .as_deref()
-            .map(|ns| format!("namespace {ns}"))
-            .unwrap_or_else(|| "all namespaces".into())
+        html::scope_text(&shared.context.namespaces),
     ))?;
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            // Ctrl-C on a terminal; SIGTERM from a container runtime.
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async {
+                    match terminate.as_mut() {
+                        Some(signal) => { signal.recv().await; }
+                        None => std::future::pending::<()>().await,
+                    }
+                } => {}
+            }
         })
         .await;
     for watch in watches {
@@ -187,9 +259,20 @@ pub async fn run(args: DashboardArgs) -> Result<(), CliError> {
     served.map_err(CliError::from)
 }
 
+/// The watch scopes of `namespaces` (empty: all, one watch named "").
+fn scopes(namespaces: &[String]) -> Vec<String> {
+    if namespaces.is_empty() {
+        vec![String::new()]
+    } else {
+        namespaces.to_vec()
+    }
+}
+
 fn router(shared: Arc<Shared>, loopback_only: bool) -> Router {
     let routes = Router::new()
         .route("/", get(overview))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/apps", get(list))
         .route("/apps/{namespace}/{name}", get(detail))
         .route("/apps/{namespace}/{name}/log", get(log))
@@ -236,10 +319,16 @@ async fn loopback_host_only(request: Request, next: Next) -> Response {
     }
 }
 
-/// Reads one kind's watch into its table until the dashboard stops; errors are kept for the page
-/// (a CRD not installed, a namespace not readable) while the watch retries with backoff.
-async fn follow<T, P, C>(api: Api<DynamicObject>, shared: Arc<Shared>, pick: P, convert: C)
-where
+/// Reads one kind's watch of one scope (a namespace, or "" for all) into its table until the
+/// dashboard stops; errors are kept for the page (a CRD not installed, a namespace not readable)
+/// while the watch retries with backoff.
+async fn follow<T, P, C>(
+    api: Api<DynamicObject>,
+    scope: String,
+    shared: Arc<Shared>,
+    pick: P,
+    convert: C,
+) where
     P: Fn(&Shared) -> &RwLock<Watched<T>>,
     C: Fn(&DynamicObject) -> T,
 {
@@ -265,18 +354,30 @@ where
                     continue;
                 }
                 Ok(watcher::Event::InitDone) => {
-                    table.items = std::mem::take(&mut fresh);
-                    table.synced = true;
-                    table.error = None;
+                    // A relist replaces this watch's rows only; other namespaces have their own.
+                    table
+                        .items
+                        .retain(|(namespace, _), _| !scope.is_empty() && *namespace != scope);
+                    table.items.append(&mut fresh);
+                    table.unlisted.remove(&scope);
+                    table.errors.remove(&scope);
                 }
                 Ok(watcher::Event::Apply(o)) => {
                     table.items.insert(key(&o), convert(&o));
-                    table.error = None;
+                    table.errors.remove(&scope);
                 }
                 Ok(watcher::Event::Delete(o)) => {
                     table.items.remove(&key(&o));
                 }
-                Err(e) => table.error = Some(watch_error(&e)),
+                Err(e) => {
+                    let error = watch_error(&e);
+                    let error = if scope.is_empty() {
+                        error
+                    } else {
+                        format!("namespace {scope}: {error}")
+                    };
+                    table.errors.insert(scope.clone(), error);
+                }
             }
         }
         shared.changed();
@@ -292,92 +393,6 @@ fn watch_error(error: &watcher::Error) -> String {
         }
         other => super::error::chain(other),
     }
-}
-
-fn app_row(object: &DynamicObject) -> AppRow {
-    let typed = serde_json::to_value(object).and_then(serde_json::from_value::<SparkApplication>);
-    match typed {
-        Ok(app) => AppRow::of(&app),
-        Err(e) => {
-            // Shown, not dropped: a row that says why it cannot be read.
-            let app = SparkApplication {
-                metadata: object.metadata.clone(),
-                ..Default::default()
-            };
-            let mut row = AppRow::of(&app);
-            row.state = sparkplane_api::v1beta2::ApplicationStateType::Unknown;
-            row.message = format!("cannot be read: {e}");
-            row
-        }
-    }
-}
-
-fn text(value: &Value, pointer: &str) -> String {
-    match value.pointer(pointer) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
-}
-
-const SCHEDULE_HEADERS: [&str; 8] = [
-    "namespace",
-    "name",
-    "schedule",
-    "suspended",
-    "state",
-    "last run",
-    "next run",
-    "last application",
-];
-
-fn schedule_cells(object: &DynamicObject) -> Vec<String> {
-    let value = serde_json::to_value(object).unwrap_or_default();
-    let state = text(&value, "/status/scheduleState");
-    let reason = text(&value, "/status/reason");
-    vec![
-        text(&value, "/metadata/namespace"),
-        text(&value, "/metadata/name"),
-        text(&value, "/spec/schedule"),
-        match text(&value, "/spec/suspend").as_str() {
-            "true" => "yes".into(),
-            _ => "no".into(),
-        },
-        if reason.is_empty() {
-            state
-        } else {
-            format!("{state}: {reason}")
-        },
-        text(&value, "/status/lastRun"),
-        text(&value, "/status/nextRun"),
-        text(&value, "/status/lastRunName"),
-    ]
-}
-
-const SESSION_HEADERS: [&str; 6] = [
-    "namespace",
-    "name",
-    "state",
-    "server pod",
-    "executors",
-    "started",
-];
-
-fn session_cells(object: &DynamicObject) -> Vec<String> {
-    let value = serde_json::to_value(object).unwrap_or_default();
-    let executors: i64 = value
-        .pointer("/status/executors")
-        .and_then(Value::as_object)
-        .map(|m| m.values().filter_map(Value::as_i64).sum())
-        .unwrap_or(0);
-    vec![
-        text(&value, "/metadata/namespace"),
-        text(&value, "/metadata/name"),
-        text(&value, "/status/state"),
-        text(&value, "/status/server/podName"),
-        executors.to_string(),
-        text(&value, "/status/startTime"),
-    ]
 }
 
 /// An HTML answer with the headers that keep the page to itself: no script or style from
@@ -406,10 +421,32 @@ fn is_fragment(params: &BTreeMap<String, String>) -> bool {
 
 /// The table's error, or a note that it is still being read, for the top of a page.
 fn table_note<T>(table: &Watched<T>, what: &str) -> Option<String> {
-    match (&table.error, table.synced) {
-        (Some(e), _) => Some(format!("cannot read the {what}: {e}")),
-        (None, false) => Some(format!("reading the {what}…")),
-        (None, true) => None,
+    if !table.errors.is_empty() {
+        let errors: Vec<&str> = table.errors.values().map(String::as_str).collect();
+        Some(format!("cannot read the {what}: {}", errors.join("; ")))
+    } else if !table.listed() {
+        Some(format!("reading the {what}…"))
+    } else {
+        None
+    }
+}
+
+/// Alive while it serves.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready once every watch has listed its objects: before that the pages would show too few.
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    let listed = [
+        shared.apps.read().is_ok_and(|t| t.listed()),
+        shared.schedules.read().is_ok_and(|t| t.listed()),
+        shared.sessions.read().is_ok_and(|t| t.listed()),
+    ];
+    if listed.iter().all(|l| *l) {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "listing\n").into_response()
     }
 }
 
@@ -523,82 +560,6 @@ async fn sessions(
     simple_page(&shared, &params, Tab::Sessions)
 }
 
-fn spec_summary(app: &SparkApplication) -> Vec<(String, String)> {
-    let spec = serde_json::to_value(&app.spec).unwrap_or_default();
-    let mut lines = Vec::new();
-    for (label, pointer) in [
-        ("type", "/type"),
-        ("mode", "/mode"),
-        ("Spark version", "/sparkVersion"),
-        ("image", "/image"),
-        ("main class", "/mainClass"),
-        ("application file", "/mainApplicationFile"),
-        ("driver cores", "/driver/cores"),
-        ("driver memory", "/driver/memory"),
-        ("executor instances", "/executor/instances"),
-        ("executor cores", "/executor/cores"),
-        ("executor memory", "/executor/memory"),
-        ("dynamic allocation", "/dynamicAllocation/enabled"),
-        ("restart policy", "/restartPolicy/type"),
-        ("time to live (s)", "/timeToLiveSeconds"),
-        ("suspended", "/suspend"),
-    ] {
-        let value = text(&spec, pointer);
-        if !value.is_empty() {
-            lines.push((label.to_owned(), value));
-        }
-    }
-    if let Some(args) = &app.spec.arguments
-        && !args.is_empty()
-    {
-        let joined = args.join(" ");
-        let shown: String = joined.chars().take(500).collect();
-        let more = if shown.len() < joined.len() {
-            " …"
-        } else {
-            ""
-        };
-        lines.push(("arguments".to_owned(), format!("{shown}{more}")));
-    }
-    if let Some(conf) = &app.spec.spark_conf {
-        lines.push(("sparkConf".to_owned(), format!("{} keys", conf.len())));
-    }
-    lines
-}
-
-fn pod_line(pod: &Pod) -> PodLine {
-    let labels = pod.metadata.labels.clone().unwrap_or_default();
-    let status = pod.status.clone().unwrap_or_default();
-    let containers = status.container_statuses.unwrap_or_default();
-    let terminated = containers
-        .iter()
-        .find(|c| c.name == DRIVER_CONTAINER || c.name.starts_with("spark-kubernetes"))
-        .or(containers.first())
-        .and_then(|c| c.state.as_ref()?.terminated.clone());
-    PodLine {
-        name: pod.metadata.name.clone().unwrap_or_default(),
-        role: labels.get("spark-role").cloned().unwrap_or_default(),
-        phase: status.phase.unwrap_or_default(),
-        created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
-        started: status.start_time.map(|t| t.0),
-        finished: terminated
-            .as_ref()
-            .and_then(|t| t.finished_at.as_ref().map(|f| f.0)),
-        exit_code: terminated.map(|t| t.exit_code),
-    }
-}
-
-fn event_item(line: EventLine) -> EventItem {
-    EventItem {
-        last: line.last,
-        count: line.count,
-        type_: line.type_,
-        reason: line.reason,
-        object: line.object,
-        message: line.message,
-    }
-}
-
 /// Events are read for the driver and at most this many executors (one request each).
 const EXECUTORS_WITH_EVENTS: usize = 10;
 
@@ -608,6 +569,9 @@ async fn detail(
     Query(params): Query<BTreeMap<String, String>>,
 ) -> Response {
     let now = Timestamp::now();
+    if let Some(refused) = not_shown(&shared, &namespace, &name) {
+        return refused;
+    }
     let session = shared.session_in(&namespace);
     let app = match get_app(&session, &name).await {
         Ok((_, app)) => app,
@@ -671,9 +635,27 @@ async fn detail(
             &name,
             Tab::Applications,
             &shared.context,
-            &html::detail_body(&detail, now),
+            &html::detail_body(&detail, shared.context.spark_ui, now),
         ),
     )
+}
+
+/// The page for an application in a namespace the dashboard does not show, if it is one.
+fn not_shown(shared: &Shared, namespace: &str, name: &str) -> Option<Response> {
+    if shared.shows(namespace) {
+        return None;
+    }
+    let body = html::message_body(
+        name,
+        &format!(
+            "namespace {namespace} is not shown here ({})",
+            html::scope_text(&shared.namespaces)
+        ),
+    );
+    Some(html(
+        StatusCode::NOT_FOUND,
+        html::page(name, Tab::Applications, &shared.context, &body),
+    ))
 }
 
 /// Pushes `changed` at most every half second while the watched tables change.
@@ -717,7 +699,15 @@ async fn log(
     Path((namespace, name)): Path<(String, String)>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let session = shared.session_in(&namespace);
-    let stream = match driver_log(&session, &name).await {
+    let found = if shared.shows(&namespace) {
+        driver_log(&session, &name).await
+    } else {
+        Err(CliError::Request {
+            action: format!("reading the log of {name}"),
+            cause: format!("namespace {namespace} is not shown here"),
+        })
+    };
+    let stream = match found {
         Ok(lines) => lines
             .map(|line| match line {
                 Ok(line) => Ok(SseEvent::default().event("line").data(sse_text(&line))),
@@ -759,14 +749,27 @@ async fn driver_log(
     Ok(stream.lines().into_stream().map_err(std::io::Error::other))
 }
 
-/// Opens (or reuses) a port-forward to the driver's UI on the dashboard's own address and sends
-/// the browser there.
+/// Sends the browser to the driver's UI: through a port-forward of the dashboard's own (opened or
+/// reused), or to the application's UI Ingress.
 async fn spark_ui(
     State(shared): State<Arc<Shared>>,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Response {
-    match forward_ui(&shared, &namespace, &name).await {
-        Ok(address) => Redirect::to(&format!("http://{address}/")).into_response(),
+    if let Some(refused) = not_shown(&shared, &namespace, &name) {
+        return refused;
+    }
+    let target = match shared.spark_ui {
+        SparkUi::Forward => forward_ui(&shared, &namespace, &name)
+            .await
+            .map(|address| format!("http://{address}/")),
+        SparkUi::Ingress => ingress_ui(&shared, &namespace, &name).await,
+        SparkUi::None => Err(CliError::Request {
+            action: format!("opening the Spark UI of {name}"),
+            cause: "this dashboard links to no Spark UI (--spark-ui none)".into(),
+        }),
+    };
+    match target {
+        Ok(url) => Redirect::to(&url).into_response(),
         Err(e) => {
             let body = html::message_body(&format!("Spark UI of {name}"), &e.to_string());
             html(
@@ -775,6 +778,19 @@ async fn spark_ui(
             )
         }
     }
+}
+
+/// The URL of the application's UI Ingress, as the operator recorded it in the status (https when
+/// the application gives the Ingress TLS).
+async fn ingress_ui(shared: &Shared, namespace: &str, name: &str) -> Result<String, CliError> {
+    let session = shared.session_in(namespace);
+    let (_, app) = get_app(&session, name).await?;
+    view::ingress_url(&app).ok_or_else(|| CliError::Request {
+        action: format!("opening the Spark UI of {name}"),
+        cause: "the application has no UI Ingress (the chart's controller.uiIngress makes one \
+                for each application); this dashboard runs in the cluster and does not forward"
+            .into(),
+    })
 }
 
 async fn forward_ui(shared: &Shared, namespace: &str, name: &str) -> Result<SocketAddr, CliError> {
@@ -873,39 +889,5 @@ mod tests {
     #[test]
     fn log_lines_lose_their_carriage_returns() {
         assert_eq!(sse_text("50%\r60%\r\n"), "50%60%\n");
-    }
-
-    #[test]
-    fn schedules_and_sessions_read_their_status() {
-        let schedule: DynamicObject = serde_json::from_value(serde_json::json!({
-            "apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "ScheduledSparkApplication",
-            "metadata": {"name": "nightly", "namespace": "spark"},
-            "spec": {"schedule": "@every 1h", "suspend": true},
-            "status": {"scheduleState": "FailedValidation", "reason": "bad schedule", "lastRunName": "nightly-1"}
-        }))
-        .expect("object");
-        assert_eq!(
-            schedule_cells(&schedule),
-            [
-                "spark",
-                "nightly",
-                "@every 1h",
-                "yes",
-                "FailedValidation: bad schedule",
-                "",
-                "",
-                "nightly-1"
-            ]
-        );
-        let session: DynamicObject = serde_json::from_value(serde_json::json!({
-            "apiVersion": "sparkoperator.k8s.io/v1alpha1", "kind": "SparkConnect",
-            "metadata": {"name": "connect", "namespace": "spark"},
-            "status": {"state": "Ready", "server": {"podName": "connect-server"}, "executors": {"a": 2, "b": 1}}
-        }))
-        .expect("object");
-        assert_eq!(
-            session_cells(&session),
-            ["spark", "connect", "Ready", "connect-server", "3", ""]
-        );
     }
 }

@@ -1,13 +1,19 @@
 //! What the dashboard shows, decided from the watched objects alone: the list's rows with their
-//! filters, sorting and paging, and the overview's counts, chart and short lists. Pure: no I/O,
-//! the clock passed in.
+//! filters, sorting and paging, the overview's counts, chart and short lists, and the detail
+//! page's model. Pure: no I/O, the clock passed in.
 
 use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::DynamicObject;
+use serde_json::Value;
 use sparkplane_api::SparkApplication;
 use sparkplane_api::v1beta2::{ApplicationStateType, ExecutorState};
+use sparkplane_submit::identity::DRIVER_CONTAINER;
 use thiserror::Error;
+
+use crate::cli::events::EventLine;
 
 /// Rows per page of the list.
 pub const PAGE_SIZE: usize = 50;
@@ -452,6 +458,230 @@ pub fn overview<'a>(rows: impl IntoIterator<Item = &'a AppRow>, now: Timestamp) 
     view
 }
 
+/// Where the application's UI Ingress serves the Spark UI, from the address the operator recorded
+/// (`host/path`, no scheme): https when the application gives its Ingress TLS. None without one.
+pub fn ingress_url(app: &SparkApplication) -> Option<String> {
+    let address = app
+        .status
+        .as_ref()?
+        .driver_info
+        .web_ui_ingress_address
+        .as_deref()
+        .filter(|a| !a.is_empty())?;
+    let tls = app
+        .spec
+        .spark_ui_options
+        .as_ref()
+        .and_then(|o| o.ingress_tls.as_ref())
+        .is_some_and(|t| !t.is_empty());
+    let scheme = if tls { "https" } else { "http" };
+    let path = if address.contains('/') { "" } else { "/" };
+    Some(format!("{scheme}://{address}{path}"))
+}
+
+/// A pod of the detail page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodLine {
+    pub name: String,
+    pub role: String,
+    pub phase: String,
+    pub created: Option<Timestamp>,
+    pub started: Option<Timestamp>,
+    pub finished: Option<Timestamp>,
+    pub exit_code: Option<i32>,
+}
+
+/// An event of the detail page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventItem {
+    pub last: Option<Timestamp>,
+    pub count: i32,
+    pub type_: String,
+    pub reason: String,
+    pub object: String,
+    pub message: String,
+}
+
+/// What the detail page shows of one application.
+#[derive(Debug, Clone)]
+pub struct Detail {
+    pub row: AppRow,
+    /// Spec fields worth a glance, in order.
+    pub spec: Vec<(String, String)>,
+    pub pods: Vec<PodLine>,
+    pub events: Vec<EventItem>,
+    /// A message instead of pods or events when they could not be read.
+    pub problems: Vec<String>,
+}
+
+/// A watched SparkApplication's row; one that cannot be read says why instead of vanishing.
+pub fn app_row(object: &DynamicObject) -> AppRow {
+    let typed = serde_json::to_value(object).and_then(serde_json::from_value::<SparkApplication>);
+    match typed {
+        Ok(app) => AppRow::of(&app),
+        Err(e) => {
+            // Shown, not dropped: a row that says why it cannot be read.
+            let app = SparkApplication {
+                metadata: object.metadata.clone(),
+                ..Default::default()
+            };
+            let mut row = AppRow::of(&app);
+            row.state = ApplicationStateType::Unknown;
+            row.message = format!("cannot be read: {e}");
+            row
+        }
+    }
+}
+
+fn text(value: &Value, pointer: &str) -> String {
+    match value.pointer(pointer) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+pub const SCHEDULE_HEADERS: [&str; 8] = [
+    "namespace",
+    "name",
+    "schedule",
+    "suspended",
+    "state",
+    "last run",
+    "next run",
+    "last application",
+];
+
+/// A ScheduledSparkApplication's cells, in `SCHEDULE_HEADERS` order.
+pub fn schedule_cells(object: &DynamicObject) -> Vec<String> {
+    let value = serde_json::to_value(object).unwrap_or_default();
+    let state = text(&value, "/status/scheduleState");
+    let reason = text(&value, "/status/reason");
+    vec![
+        text(&value, "/metadata/namespace"),
+        text(&value, "/metadata/name"),
+        text(&value, "/spec/schedule"),
+        match text(&value, "/spec/suspend").as_str() {
+            "true" => "yes".into(),
+            _ => "no".into(),
+        },
+        if reason.is_empty() {
+            state
+        } else {
+            format!("{state}: {reason}")
+        },
+        text(&value, "/status/lastRun"),
+        text(&value, "/status/nextRun"),
+        text(&value, "/status/lastRunName"),
+    ]
+}
+
+pub const SESSION_HEADERS: [&str; 6] = [
+    "namespace",
+    "name",
+    "state",
+    "server pod",
+    "executors",
+    "started",
+];
+
+/// A SparkConnect's cells, in `SESSION_HEADERS` order.
+pub fn session_cells(object: &DynamicObject) -> Vec<String> {
+    let value = serde_json::to_value(object).unwrap_or_default();
+    let executors: i64 = value
+        .pointer("/status/executors")
+        .and_then(Value::as_object)
+        .map(|m| m.values().filter_map(Value::as_i64).sum())
+        .unwrap_or(0);
+    vec![
+        text(&value, "/metadata/namespace"),
+        text(&value, "/metadata/name"),
+        text(&value, "/status/state"),
+        text(&value, "/status/server/podName"),
+        executors.to_string(),
+        text(&value, "/status/startTime"),
+    ]
+}
+
+/// The spec fields worth a glance on the detail page, in order.
+pub fn spec_summary(app: &SparkApplication) -> Vec<(String, String)> {
+    let spec = serde_json::to_value(&app.spec).unwrap_or_default();
+    let mut lines = Vec::new();
+    for (label, pointer) in [
+        ("type", "/type"),
+        ("mode", "/mode"),
+        ("Spark version", "/sparkVersion"),
+        ("image", "/image"),
+        ("main class", "/mainClass"),
+        ("application file", "/mainApplicationFile"),
+        ("driver cores", "/driver/cores"),
+        ("driver memory", "/driver/memory"),
+        ("executor instances", "/executor/instances"),
+        ("executor cores", "/executor/cores"),
+        ("executor memory", "/executor/memory"),
+        ("dynamic allocation", "/dynamicAllocation/enabled"),
+        ("restart policy", "/restartPolicy/type"),
+        ("time to live (s)", "/timeToLiveSeconds"),
+        ("suspended", "/suspend"),
+    ] {
+        let value = text(&spec, pointer);
+        if !value.is_empty() {
+            lines.push((label.to_owned(), value));
+        }
+    }
+    if let Some(args) = &app.spec.arguments
+        && !args.is_empty()
+    {
+        let joined = args.join(" ");
+        let shown: String = joined.chars().take(500).collect();
+        let more = if shown.len() < joined.len() {
+            " …"
+        } else {
+            ""
+        };
+        lines.push(("arguments".to_owned(), format!("{shown}{more}")));
+    }
+    if let Some(conf) = &app.spec.spark_conf {
+        lines.push(("sparkConf".to_owned(), format!("{} keys", conf.len())));
+    }
+    lines
+}
+
+/// A pod as the detail page shows it.
+pub fn pod_line(pod: &Pod) -> PodLine {
+    let labels = pod.metadata.labels.clone().unwrap_or_default();
+    let status = pod.status.clone().unwrap_or_default();
+    let containers = status.container_statuses.unwrap_or_default();
+    let terminated = containers
+        .iter()
+        .find(|c| c.name == DRIVER_CONTAINER || c.name.starts_with("spark-kubernetes"))
+        .or(containers.first())
+        .and_then(|c| c.state.as_ref()?.terminated.clone());
+    PodLine {
+        name: pod.metadata.name.clone().unwrap_or_default(),
+        role: labels.get("spark-role").cloned().unwrap_or_default(),
+        phase: status.phase.unwrap_or_default(),
+        created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        started: status.start_time.map(|t| t.0),
+        finished: terminated
+            .as_ref()
+            .and_then(|t| t.finished_at.as_ref().map(|f| f.0)),
+        exit_code: terminated.map(|t| t.exit_code),
+    }
+}
+
+/// An event as the detail page shows it.
+pub fn event_item(line: EventLine) -> EventItem {
+    EventItem {
+        last: line.last,
+        count: line.count,
+        type_: line.type_,
+        reason: line.reason,
+        object: line.object,
+        message: line.message,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -521,6 +751,37 @@ mod tests {
         let fresh = AppRow::of(&fresh);
         assert_eq!(fresh.state, ApplicationStateType::New);
         assert_eq!(fresh.duration(now), None);
+    }
+
+    #[test]
+    fn the_ui_ingress_link_follows_the_recorded_address_and_tls() {
+        let mut app: SparkApplication = serde_json::from_value(json!({
+            "metadata": {"name": "pi", "namespace": "spark"},
+            "spec": {"type": "Scala", "mode": "cluster", "sparkVersion": "4.0.0",
+                     "mainApplicationFile": "local:///opt/spark/examples/jars/spark-examples.jar",
+                     "driver": {}, "executor": {}},
+            "status": {"driverInfo": {"webUIIngressAddress": "pi.spark.example.com"}}
+        }))
+        .expect("a SparkApplication");
+        assert_eq!(
+            ingress_url(&app).as_deref(),
+            Some("http://pi.spark.example.com/")
+        );
+        app.status
+            .as_mut()
+            .expect("status")
+            .driver_info
+            .web_ui_ingress_address = Some("example.com/spark/pi".into());
+        app.spec.spark_ui_options = Some(
+            serde_json::from_value(json!({"ingressTLS": [{"hosts": ["example.com"]}]}))
+                .expect("options"),
+        );
+        assert_eq!(
+            ingress_url(&app).as_deref(),
+            Some("https://example.com/spark/pi")
+        );
+        app.status = None;
+        assert_eq!(ingress_url(&app), None);
     }
 
     #[test]
@@ -691,6 +952,40 @@ mod tests {
                 .map(|r| r.name.as_str())
                 .collect::<Vec<_>>(),
             ["failed", "old-failure"]
+        );
+    }
+
+    #[test]
+    fn schedules_and_sessions_read_their_status() {
+        let schedule: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "ScheduledSparkApplication",
+            "metadata": {"name": "nightly", "namespace": "spark"},
+            "spec": {"schedule": "@every 1h", "suspend": true},
+            "status": {"scheduleState": "FailedValidation", "reason": "bad schedule", "lastRunName": "nightly-1"}
+        }))
+        .expect("object");
+        assert_eq!(
+            schedule_cells(&schedule),
+            [
+                "spark",
+                "nightly",
+                "@every 1h",
+                "yes",
+                "FailedValidation: bad schedule",
+                "",
+                "",
+                "nightly-1"
+            ]
+        );
+        let session: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "sparkoperator.k8s.io/v1alpha1", "kind": "SparkConnect",
+            "metadata": {"name": "connect", "namespace": "spark"},
+            "status": {"state": "Ready", "server": {"podName": "connect-server"}, "executors": {"a": 2, "b": 1}}
+        }))
+        .expect("object");
+        assert_eq!(
+            session_cells(&session),
+            ["spark", "connect", "Ready", "connect-server", "3", ""]
         );
     }
 }
