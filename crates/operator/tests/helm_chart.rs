@@ -1,8 +1,9 @@
 //! The Helm chart `deploy/helm/sparkplane` against the testbed: `helm lint`; what it renders accepted
 //! by the API server (server-side dry-run); an install whose operator ServiceAccount, with a token and
 //! the Deployment's own arguments, drives examples/spark-pi.yaml to COMPLETED with the operator
-//! binary on the host; access reviews showing that its RBAC grants exactly that and no more; and an
-//! uninstall that leaves none of the release's objects behind. Also: the chart's CRDs and RBAC rules
+//! binary on the host, and whose dashboard, run the same way, shows it with read-only rights; access
+//! reviews showing that its RBAC grants exactly that and no more; and an uninstall that leaves none
+//! of the release's objects behind. On the real node, the operator image runs both for real. Also: the chart's CRDs and RBAC rules
 //! are the ones under deploy/, and its README documents every value.
 
 mod support;
