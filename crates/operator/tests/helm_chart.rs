@@ -1022,7 +1022,9 @@ async fn installed_chart_runs_spark_pi_with_exactly_its_rbac() -> anyhow::Result
     })
     .chain([
         grant("", "pods", "list", ""),
+        grant("", "pods", "watch", ""),
         grant("", "events", "list", ""),
+        grant("", "events", "watch", ""),
         grant("", "pods/log", "get", ""),
     ])
     .collect();

@@ -618,7 +618,7 @@ pub fn detail_body(detail: &Detail, spark_ui: bool, now: Timestamp) -> String {
     format!(
         r#"<h1>{name} <span class="ns">{ns}</span></h1><p class="labels">{labels}</p>
 <p class="actions">{ui}<a href="/apps?ns={ns_q}">all in {ns}</a></p>
-<div id="live" data-live="{path}">{live}</div>
+<div id="live" data-live="{path}" data-changes="{path}/live">{live}</div>
 <section><h2>Spec</h2><dl>{spec}</dl></section>
 <section><h2>Driver log</h2><p><label><input type="checkbox" id="follow" checked> follow</label></p>
 <pre id="log" data-src="{path}/log" aria-live="polite"></pre></section>"#,

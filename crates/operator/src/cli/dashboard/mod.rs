@@ -23,11 +23,11 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use futures::{AsyncBufReadExt, Stream, StreamExt, TryStreamExt};
+use futures::{AsyncBufReadExt, FutureExt, Stream, StreamExt, TryStreamExt};
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Event as CoreEvent, Pod};
 use kube::Api;
-use kube::api::{ApiResource, DynamicObject, ListParams, LogParams};
+use kube::api::{ApiResource, DynamicObject, ListParams, LogParams, PartialObjectMeta};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher;
 use sparkplane_api::{ScheduledSparkApplication, SparkApplication, SparkConnect};
@@ -276,6 +276,7 @@ fn router(shared: Arc<Shared>, loopback_only: bool) -> Router {
         .route("/apps", get(list))
         .route("/apps/{namespace}/{name}", get(detail))
         .route("/apps/{namespace}/{name}/log", get(log))
+        .route("/apps/{namespace}/{name}/live", get(app_live))
         .route("/apps/{namespace}/{name}/ui", get(spark_ui))
         .route("/schedules", get(schedules))
         .route("/sessions", get(sessions))
@@ -666,7 +667,7 @@ async fn live(
     let stream = futures::stream::unfold(changes, |mut changes| async move {
         changes.changed().await.ok()?;
         // A burst of changes is one notice.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(NOTICE_EVERY).await;
         let version = *changes.borrow_and_update();
         Some((
             Ok(SseEvent::default()
@@ -676,6 +677,110 @@ async fn live(
         ))
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// Half a second of changes is one notice: a page fetches its live part at most twice a second.
+const NOTICE_EVERY: Duration = Duration::from_millis(500);
+
+/// Notices for one application's page, only when something it shows changed: the application's
+/// row (from the dashboard's watch), its pods (a metadata watch by the app-name label: every change
+/// of a pod moves its resourceVersion), or the events of the application or of its driver (two
+/// watches by field). The page's watches end when the page is closed.
+async fn app_live(
+    State(shared): State<Arc<Shared>>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Response {
+    if !shared.shows(&namespace) {
+        return Sse::new(note_then_end(format!(
+            "namespace {namespace} is not shown here"
+        )))
+        .into_response();
+    }
+    let session = shared.session_in(&namespace);
+    let driver = match get_app(&session, &name).await {
+        Ok((_, app)) => driver_pod_name(&app),
+        Err(e) => return Sse::new(note_then_end(e.to_string())).into_response(),
+    };
+    let client = session.client.clone();
+    let pods = watcher(
+        Api::<PartialObjectMeta<Pod>>::namespaced(client.clone(), &namespace),
+        watcher::Config::default().labels(&format!("{LABEL_APP_NAME}={name}")),
+    );
+    let events_of = |kind: &str, object: &str| {
+        watcher(
+            Api::<CoreEvent>::namespaced(client.clone(), &namespace),
+            watcher::Config::default().fields(&format!(
+                "involvedObject.kind={kind},involvedObject.name={object}"
+            )),
+        )
+    };
+    let pods = changes(pods.default_backoff());
+    let app_events = changes(events_of("SparkApplication", &name).default_backoff());
+    let driver_events = changes(events_of("Pod", &driver).default_backoff());
+    let key = (namespace, name);
+    let row_of = {
+        let shared = shared.clone();
+        move || {
+            shared
+                .apps
+                .read()
+                .ok()
+                .and_then(|t| t.items.get(&key).cloned())
+        }
+    };
+    let shown = row_of();
+    let row_changes = futures::stream::unfold(
+        (shared.changes.subscribe(), row_of, shown),
+        |(mut changes, row_of, mut shown)| async move {
+            loop {
+                changes.changed().await.ok()?;
+                let now = row_of();
+                if now != shown {
+                    shown = now;
+                    return Some(((), (changes, row_of, shown)));
+                }
+            }
+        },
+    );
+    let any = futures::stream::select_all([
+        pods.boxed(),
+        app_events.boxed(),
+        driver_events.boxed(),
+        row_changes.boxed(),
+    ]);
+    let notices = futures::stream::unfold(any, |mut any| async move {
+        any.next().await?;
+        tokio::time::sleep(NOTICE_EVERY).await;
+        // What came meanwhile is in this notice too.
+        while let Some(Some(())) = any.next().now_or_never() {}
+        // Browsers drop an event whose data is empty.
+        let notice = SseEvent::default().event("changed").data("1");
+        Some((Ok::<_, Infallible>(notice), any))
+    });
+    Sse::new(notices)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// `()` for each listing a watch completes and each change it reports after one; errors are
+/// retried by the watch's backoff and not reported. A listing is a notice too: what changed
+/// between the page's rendering and the watch's start (or while a broken watch was down) is only
+/// in the listing, and the page's first notice comes from the same half second as the others.
+fn changes<K>(
+    stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+) -> impl Stream<Item = ()> + Send + 'static {
+    let mut listed = false;
+    stream.filter_map(move |event| {
+        let notice = match event {
+            Ok(watcher::Event::InitDone) => {
+                listed = true;
+                true
+            }
+            Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => listed,
+            Ok(watcher::Event::Init | watcher::Event::InitApply(_)) | Err(_) => false,
+        };
+        futures::future::ready(notice.then_some(()))
+    })
 }
 
 /// Log lines as SSE data: a carriage return cannot travel in an event (progress bars write them).
@@ -884,6 +989,25 @@ mod tests {
         ] {
             assert!(!is_loopback_host(host), "{host}");
         }
+    }
+
+    #[test]
+    fn a_page_hears_of_each_listing_and_of_the_changes_after_it() {
+        let events: Vec<Result<watcher::Event<u8>, watcher::Error>> = vec![
+            Ok(watcher::Event::Init),
+            Ok(watcher::Event::InitApply(1)),
+            Ok(watcher::Event::InitDone),
+            Ok(watcher::Event::Apply(1)),
+            Ok(watcher::Event::Delete(1)),
+            // The watch broke and listed again.
+            Ok(watcher::Event::Init),
+            Ok(watcher::Event::InitApply(2)),
+            Ok(watcher::Event::InitDone),
+        ];
+        let notices: Vec<()> =
+            futures::executor::block_on(changes(futures::stream::iter(events)).collect());
+        // Two listings, an update and a deletion; nothing for the objects listed.
+        assert_eq!(notices.len(), 4);
     }
 
     #[test]

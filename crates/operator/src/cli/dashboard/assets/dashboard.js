@@ -1,6 +1,7 @@
 // Sparkplane dashboard: live updates and the driver log. The server pushes a notice on /live when
-// what it watches changes; the page then fetches its live part again (one request per change, at
-// most one in flight). The log arrives line by line on an event stream and is added as text.
+// what it watches changes (on <app>/live when that application, its pods or its events change);
+// the page then fetches its live part again (one request per change, at most one in flight). The
+// log arrives line by line on an event stream and is added as text.
 (function () {
   "use strict";
   var live = document.getElementById("live");
@@ -24,7 +25,9 @@
   }
 
   if (window.EventSource) {
-    var changes = new EventSource("/live");
+    // An application's page hears of its own changes only; the other pages of any change.
+    var source = (live && live.getAttribute("data-changes")) || "/live";
+    var changes = new EventSource(source);
     changes.addEventListener("changed", refresh);
     changes.onopen = function () { badge.className = "live-on"; badge.title = "updating as the cluster changes"; };
     changes.onerror = function () { badge.className = "live-off"; badge.title = "not connected; retrying"; };
