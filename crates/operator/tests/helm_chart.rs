@@ -643,6 +643,21 @@ async fn rules_in(client: &Client, namespace: &str) -> anyhow::Result<BTreeSet<G
     Ok(grants(&serde_json::to_value(&status.resource_rules)?))
 }
 
+/// The grants a client's token has in `namespace` beyond what `nobody` (a ServiceAccount bound to
+/// nothing) has: what the chart gave it.
+async fn rules_beyond(
+    client: &Client,
+    nobody: &Client,
+    namespace: &str,
+) -> anyhow::Result<BTreeSet<Grant>> {
+    let baseline = rules_in(nobody, namespace).await?;
+    Ok(rules_in(client, namespace)
+        .await?
+        .difference(&baseline)
+        .cloned()
+        .collect())
+}
+
 /// Whether a client's token may `verb` `resource` in `namespace` ("" for cluster-wide).
 async fn can_i(
     client: &Client,
@@ -925,12 +940,7 @@ async fn installed_chart_runs_spark_pi_with_exactly_its_rbac() -> anyhow::Result
         ("spark", &spark, &rel, BTreeSet::new()),
     ];
     for (who, client, namespace, expected) in expectations {
-        let baseline = rules_in(&nobody, namespace).await?;
-        let extra: BTreeSet<Grant> = rules_in(client, namespace)
-            .await?
-            .difference(&baseline)
-            .cloned()
-            .collect();
+        let extra = rules_beyond(client, &nobody, namespace).await?;
         assert_same_set(&extra, &expected, &format!("{who} in {namespace}"));
     }
     assert!(in_job.contains(&grant("", "pods", "create", "")));
@@ -1034,12 +1044,7 @@ async fn installed_chart_runs_spark_pi_with_exactly_its_rbac() -> anyhow::Result
         (&other, BTreeSet::new()),
         (&rel, BTreeSet::new()),
     ] {
-        let baseline = rules_in(&nobody, namespace).await?;
-        let extra: BTreeSet<Grant> = rules_in(&dashboard_client, namespace)
-            .await?
-            .difference(&baseline)
-            .cloned()
-            .collect();
+        let extra = rules_beyond(&dashboard_client, &nobody, namespace).await?;
         assert_same_set(&extra, &expected, &format!("dashboard in {namespace}"));
     }
     for (verb, resource, namespace) in [

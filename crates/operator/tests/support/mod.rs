@@ -478,14 +478,22 @@ impl Drop for Dashboard {
     }
 }
 
+/// A connection to 127.0.0.1:`port` that has sent `GET path` (HTTP/1.0: the answer ends with the
+/// connection) and waits at most 10 s for each read.
+fn send_get(port: u16, path: &str) -> anyhow::Result<std::net::TcpStream> {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())?;
+    Ok(stream)
+}
+
 /// A minimal HTTP/1.0 GET on 127.0.0.1 (the test needs no HTTP client crate for this).
 pub async fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())?;
+        use std::io::Read;
+        let mut stream = send_get(port, &path)?;
         let mut out = String::new();
         stream.read_to_string(&mut out)?;
         let Some((head, body)) = out.split_once("\r\n\r\n") else {
@@ -504,10 +512,8 @@ pub async fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
 pub async fn http_stream_until(port: u16, path: &str, needle: &str) -> anyhow::Result<String> {
     let (path, needle) = (path.to_owned(), needle.to_owned());
     tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())?;
+        use std::io::Read;
+        let mut stream = send_get(port, &path)?;
         let mut out = Vec::new();
         let mut buffer = [0u8; 4096];
         while !String::from_utf8_lossy(&out).contains(&needle) {
