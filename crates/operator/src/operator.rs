@@ -26,7 +26,8 @@ pub enum OperatorError {
     LostLease,
 }
 
-async fn shutdown_signal() {
+/// Ctrl-C, or SIGTERM where there is one (a container runtime stopping the pod).
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -36,12 +36,7 @@ pub async fn run(args: UiArgs) -> Result<(), CliError> {
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
     let remote = ui_port(&pod, &app);
     let local_port = args.port.unwrap_or(remote);
-    let listener = TcpListener::bind((args.address.as_str(), local_port))
-        .await
-        .map_err(|source| CliError::Listen {
-            address: format!("{}:{local_port}", args.address),
-            source,
-        })?;
+    let listener = listen(&format!("{}:{local_port}", args.address)).await?;
     let local = listener.local_addr()?;
     out(&format!(
         "Forwarding from {local} -> {remote}\nSpark UI of {}: http://{local}/ (Ctrl-C stops)\n",
@@ -124,6 +119,16 @@ pub(super) async fn serve_forwarded(
 
 /// The driver's UI port: the pod's `spark-ui` container port, else `spark.ui.port` of the spec,
 /// else 4040.
+/// A listener on `address` (`host:port`; port 0 picks a free one), its failure naming the address.
+pub async fn listen(address: &str) -> Result<TcpListener, CliError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| CliError::Listen {
+            address: address.to_owned(),
+            source,
+        })
+}
+
 pub fn ui_port(pod: &Pod, app: &SparkApplication) -> u16 {
     let from_pod = pod.spec.as_ref().and_then(|spec| {
         let containers = &spec.containers;

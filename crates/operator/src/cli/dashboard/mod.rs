@@ -32,7 +32,6 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher;
 use sparkplane_api::{ScheduledSparkApplication, SparkApplication, SparkConnect};
 use sparkplane_submit::identity::{DRIVER_CONTAINER, LABEL_APP_NAME};
-use tokio::net::TcpListener;
 
 use super::connect::{ClusterArgs, Session, connect};
 use super::error::{CliError, Target};
@@ -62,7 +61,9 @@ pub struct DashboardArgs {
         long,
         value_delimiter = ',',
         value_name = "NAMESPACE,...",
-        conflicts_with = "namespace"
+        conflicts_with = "namespace",
+        // An empty name would read as "every namespace": refused rather than widened.
+        value_parser = clap::builder::NonEmptyStringValueParser::new()
     )]
     pub namespaces: Vec<String>,
     /// What the Spark UI link of an application does: `forward` opens a port-forward to the
@@ -115,8 +116,6 @@ struct Forward {
 struct Shared {
     session: Session,
     context: Context,
-    /// The namespaces shown, each watched on its own; empty: all namespaces, in one watch.
-    namespaces: Vec<String>,
     spark_ui: SparkUi,
     bind: IpAddr,
     apps: RwLock<Watched<AppRow>>,
@@ -141,7 +140,7 @@ impl Shared {
     /// One API per watch scope.
     fn apis<K: kube::Resource<DynamicType = ()>>(&self) -> Vec<(String, Api<DynamicObject>)> {
         let resource = ApiResource::erase::<K>(&());
-        scopes(&self.namespaces)
+        scopes(&self.context.namespaces)
             .into_iter()
             .map(|scope| {
                 let api = if scope.is_empty() {
@@ -157,7 +156,8 @@ impl Shared {
     /// Whether the dashboard shows `namespace`: a detail page of another is refused, not read
     /// with the dashboard's credentials.
     fn shows(&self, namespace: &str) -> bool {
-        self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == namespace)
+        let shown = &self.context.namespaces;
+        shown.is_empty() || shown.iter().any(|n| n == namespace)
     }
 
     fn changed(&self) {
@@ -184,12 +184,7 @@ pub async fn run(args: DashboardArgs) -> Result<(), CliError> {
         spark_ui: args.spark_ui != SparkUi::None,
     };
     let address = SocketAddr::new(args.address, args.port);
-    let listener = TcpListener::bind(address)
-        .await
-        .map_err(|source| CliError::Listen {
-            address: address.to_string(),
-            source,
-        })?;
+    let listener = super::ui::listen(&address.to_string()).await?;
     let local = listener.local_addr()?;
     let shared = Arc::new(Shared {
         session,
@@ -199,38 +194,20 @@ pub async fn run(args: DashboardArgs) -> Result<(), CliError> {
         apps: RwLock::new(Watched::new(&scopes(&namespaces))),
         schedules: RwLock::new(Watched::new(&scopes(&namespaces))),
         sessions: RwLock::new(Watched::new(&scopes(&namespaces))),
-        namespaces,
         changes: tokio::sync::watch::channel(0).0,
         forwards: Mutex::default(),
     });
-    let mut watches = Vec::new();
-    for (scope, api) in shared.apis::<SparkApplication>() {
-        watches.push(tokio::spawn(follow(
-            api,
-            scope,
-            shared.clone(),
-            |s| &s.apps,
-            app_row,
-        )));
-    }
-    for (scope, api) in shared.apis::<ScheduledSparkApplication>() {
-        watches.push(tokio::spawn(follow(
-            api,
-            scope,
-            shared.clone(),
-            |s| &s.schedules,
-            schedule_cells,
-        )));
-    }
-    for (scope, api) in shared.apis::<SparkConnect>() {
-        watches.push(tokio::spawn(follow(
-            api,
-            scope,
-            shared.clone(),
-            |s| &s.sessions,
-            session_cells,
-        )));
-    }
+    let mut watches = follow_kind::<SparkApplication, _>(&shared, |s| &s.apps, app_row);
+    watches.extend(follow_kind::<ScheduledSparkApplication, _>(
+        &shared,
+        |s| &s.schedules,
+        schedule_cells,
+    ));
+    watches.extend(follow_kind::<SparkConnect, _>(
+        &shared,
+        |s| &s.sessions,
+        session_cells,
+    ));
     let app = router(shared.clone(), args.address.is_loopback());
     out(&format!(
         "Sparkplane dashboard on http://{local}/ ({} · {}); Ctrl-C stops\n",
@@ -238,20 +215,8 @@ pub async fn run(args: DashboardArgs) -> Result<(), CliError> {
         html::scope_text(&shared.context.namespaces),
     ))?;
     let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let mut terminate =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            // Ctrl-C on a terminal; SIGTERM from a container runtime.
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = async {
-                    match terminate.as_mut() {
-                        Some(signal) => { signal.recv().await; }
-                        None => std::future::pending::<()>().await,
-                    }
-                } => {}
-            }
-        })
+        // Ctrl-C on a terminal; SIGTERM from a container runtime.
+        .with_graceful_shutdown(crate::operator::shutdown_signal())
         .await;
     for watch in watches {
         watch.abort();
@@ -318,6 +283,23 @@ async fn loopback_host_only(request: Request, next: Next) -> Response {
         )
             .into_response()
     }
+}
+
+/// Starts the watches of kind `K`, one per scope, into the table `pick` chooses.
+fn follow_kind<K, T>(
+    shared: &Arc<Shared>,
+    pick: fn(&Shared) -> &RwLock<Watched<T>>,
+    convert: fn(&DynamicObject) -> T,
+) -> Vec<tokio::task::JoinHandle<()>>
+where
+    K: kube::Resource<DynamicType = ()>,
+    T: Send + Sync + 'static,
+{
+    shared
+        .apis::<K>()
+        .into_iter()
+        .map(|(scope, api)| tokio::spawn(follow(api, scope, shared.clone(), pick, convert)))
+        .collect()
 }
 
 /// Reads one kind's watch of one scope (a namespace, or "" for all) into its table until the
@@ -650,7 +632,7 @@ fn not_shown(shared: &Shared, namespace: &str, name: &str) -> Option<Response> {
         name,
         &format!(
             "namespace {namespace} is not shown here ({})",
-            html::scope_text(&shared.namespaces)
+            html::scope_text(&shared.context.namespaces)
         ),
     );
     Some(html(
@@ -911,12 +893,7 @@ async fn forward_ui(shared: &Shared, namespace: &str, name: &str) -> Result<Sock
     {
         return Ok(existing.address);
     }
-    let listener = TcpListener::bind((shared.bind, 0))
-        .await
-        .map_err(|source| CliError::Listen {
-            address: format!("{}:0", shared.bind),
-            source,
-        })?;
+    let listener = super::ui::listen(&SocketAddr::new(shared.bind, 0).to_string()).await?;
     let address = listener.local_addr()?;
     let port = super::ui::ui_port(&pod, &app);
     let task = tokio::spawn(super::ui::serve_forwarded(
@@ -1008,6 +985,27 @@ mod tests {
             futures::executor::block_on(changes(futures::stream::iter(events)).collect());
         // Two listings, an update and a deletion; nothing for the objects listed.
         assert_eq!(notices.len(), 4);
+    }
+
+    #[derive(Debug, clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        dashboard: DashboardArgs,
+    }
+
+    #[test]
+    fn namespace_lists_are_read_and_an_empty_name_is_refused() {
+        use clap::Parser;
+        let parsed = Flags::try_parse_from(["dashboard", "--namespaces", "b,a"]).expect("flags");
+        assert_eq!(parsed.dashboard.namespaces, ["b", "a"]);
+        for refused in [
+            &["dashboard", "--namespaces", "a,"][..],
+            &["dashboard", "--namespaces", ""],
+            &["dashboard", "--namespaces", "a", "-A"],
+            &["dashboard", "--namespaces", "a", "-n", "b"],
+        ] {
+            assert!(Flags::try_parse_from(refused).is_err(), "{refused:?}");
+        }
     }
 
     #[test]
